@@ -1,0 +1,1 @@
+"""The PySide6 desktop application (``cisr-zoom``). Only this package imports Qt."""

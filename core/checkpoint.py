@@ -1,0 +1,162 @@
+"""Self-describing checkpoints: save, load (safely), and import official LIIF files.
+
+Format (a dict, loadable with ``torch.load(..., weights_only=True)``)::
+
+    {"model": {"name": "liif", "args": {...}, "sd": {param: tensor}},
+     "meta":  {"format": "cisr-zoom/1", "training_data": ..., "iterations": ...,
+               "losses": {...}, "metrics": {...}, ...},
+     # optional, training only: "optimizer", "optimizer_d", "model_d", "iteration", ...}
+
+Official LIIF checkpoints (``edsr-baseline-liif.pth``, ``rdn-liif.pth``) have the same
+``model`` shape; their unused EDSR ``sub_mean``/``add_mean`` entries are dropped on import.
+Weights stored as float16 are loaded as float32. A checkpoint is untrusted input: it is only
+ever read with ``weights_only=True``, so a file that would run code on unpickling is refused.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import tempfile
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, Optional
+
+import torch
+
+from . import models
+from .errors import CheckpointError
+
+FORMAT = "cisr-zoom/1"
+CHECKPOINT_SUFFIXES = (".pth", ".pt", ".ckpt")
+
+
+@dataclass
+class LoadedModel:
+    """A ready-to-use model (eval mode, float32) and where it came from."""
+
+    model: torch.nn.Module
+    spec: Dict[str, Any]          # {"name", "args"} without the state dict
+    meta: Dict[str, Any] = field(default_factory=dict)
+    name: str = ""                # display name (file stem)
+    path: Optional[Path] = None
+    official: bool = False        # imported from the official LIIF format
+
+
+def bundled_weights_dir() -> Path:
+    from cisr_zoom.resources import WEIGHTS_DIR
+    return WEIGHTS_DIR
+
+
+def bundled_models() -> Dict[str, Path]:
+    """Names of the bundled checkpoints (file stems) -> paths."""
+    d = bundled_weights_dir()
+    if not d.is_dir():
+        return {}
+    return {p.stem: p for p in sorted(d.iterdir()) if p.suffix in CHECKPOINT_SUFFIXES}
+
+
+def resolve_model_path(name_or_path: str | os.PathLike) -> Path:
+    """A bundled model name (e.g. ``liif-edsr-baseline``) or a path to a checkpoint file."""
+    s = str(name_or_path)
+    bundled = bundled_models()
+    if s in bundled:
+        return bundled[s]
+    p = Path(s).expanduser()
+    if p.is_file():
+        return p
+    known = ", ".join(bundled) or "none installed"
+    raise CheckpointError(f"model {s!r} is neither a bundled model ({known}) nor an existing file")
+
+
+def atomic_save(obj: Any, path: str | os.PathLike) -> None:
+    """``torch.save`` to a temporary file in the target folder, then rename over ``path``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+def model_entry(model: torch.nn.Module, spec: Dict[str, Any], half: bool = False) -> Dict[str, Any]:
+    """``{"name", "args", "sd"}`` for ``model``; ``half`` stores floating tensors as float16."""
+    sd = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    if half:
+        sd = {k: v.half() if v.is_floating_point() else v for k, v in sd.items()}
+    return {"name": spec["name"], "args": spec.get("args", {}), "sd": sd}
+
+
+def save_checkpoint(path: str | os.PathLike, model: torch.nn.Module, spec: Dict[str, Any],
+                    meta: Optional[Dict[str, Any]] = None, half: bool = False, **extra: Any) -> None:
+    """Write a self-describing checkpoint atomically. ``extra`` adds top-level entries
+    (optimizer states, iteration counters) for resuming training."""
+    obj = {"model": model_entry(model, spec, half), "meta": {"format": FORMAT, **(meta or {})}}
+    obj.update(extra)
+    atomic_save(obj, path)
+
+
+def read_checkpoint(path: str | os.PathLike) -> Dict[str, Any]:
+    """The raw checkpoint dict, read safely (``weights_only=True``) onto the CPU."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"cannot load checkpoint '{path}': no such file")
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else ""
+        if "weights_only" in str(e) or "Unsupported global" in str(e) or "GLOBAL" in str(e):
+            raise CheckpointError(f"refused checkpoint '{path}': it contains pickled Python objects, "
+                                  f"which could run code (only plain tensors and containers are allowed)") from None
+        raise CheckpointError(f"cannot load checkpoint '{path}': corrupt file ({first})") from None
+    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError, AttributeError, KeyError) as e:
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+        raise CheckpointError(f"cannot load checkpoint '{path}': not a readable checkpoint ({first})") from None
+    if not isinstance(obj, dict) or not isinstance(obj.get("model"), dict) \
+            or not {"name", "sd"} <= set(obj["model"]):
+        raise CheckpointError(f"cannot load checkpoint '{path}': no model entry "
+                              f"(expected {{'model': {{'name', 'args', 'sd'}}}})")
+    return obj
+
+
+def _is_official(entry: Dict[str, Any], meta: Any) -> bool:
+    return not (isinstance(meta, dict) and meta.get("format") == FORMAT)
+
+
+def build_model(entry: Dict[str, Any], source: str = "checkpoint") -> torch.nn.Module:
+    """Instantiate ``entry`` (``{"name", "args", "sd"}``) as a float32 model in eval mode."""
+    sd = {k: (v.float() if torch.is_tensor(v) and v.is_floating_point() else v) for k, v in entry["sd"].items()}
+    # official EDSR: unused mean-shift layers
+    sd = {k: v for k, v in sd.items() if ".sub_mean." not in f".{k}" and ".add_mean." not in f".{k}"}
+    try:
+        model = models.make({"name": entry["name"], "args": entry.get("args") or {}})
+    except (KeyError, TypeError, ValueError) as e:
+        raise CheckpointError(f"cannot build model from {source}: {e}") from None
+    try:
+        model.load_state_dict(sd, strict=True)
+    except RuntimeError as e:
+        first = str(e).strip().splitlines()[0]
+        raise CheckpointError(f"cannot load weights from {source}: they do not fit the architecture ({first})") from None
+    return model.float().eval()
+
+
+def load_checkpoint(path: str | os.PathLike, device: torch.device | str = "cpu") -> LoadedModel:
+    """Load a bundled name or checkpoint path (ours or official LIIF) as a :class:`LoadedModel`."""
+    p = resolve_model_path(path)
+    obj = read_checkpoint(p)
+    entry = obj["model"]
+    meta = obj.get("meta") if isinstance(obj.get("meta"), dict) else {}
+    model = build_model(entry, source=f"'{p}'").to(device)
+    spec = {"name": entry["name"], "args": entry.get("args") or {}}
+    return LoadedModel(model=model, spec=spec, meta=dict(meta), name=p.stem, path=p,
+                       official=_is_official(entry, obj.get("meta")))

@@ -1,0 +1,1 @@
+"""Subcommands of ``cisr`` (see :mod:`cisr_zoom.core.cli`)."""

@@ -1,0 +1,70 @@
+"""Coordinate and cell conventions shared by rendering, export, the CLI and training.
+
+The continuous image is the square ``[-1, 1] x [-1, 1]``. Coordinates are stored as
+``(y, x)`` pairs (row first, as in LIIF): ``y = -1`` is the top edge, ``x = -1`` the left edge.
+
+* Pixel ``i`` of an axis with ``n`` pixels has its centre at ``-1 + (2 i + 1) / n``.
+* The *cell* of an output grid is the size of one of its pixels in the same units:
+  ``(2 / H_out, 2 / W_out)``. For an ``h x w`` low-resolution input shown at scale
+  ``(s_y, s_x)`` that is ``(2 / (h s_y), 2 / (w s_x))``.
+* A *region* is a rectangle ``(y0, x0, y1, x1)`` of that square (edges, not centres);
+  an ``H x W`` grid over it has centres ``y0 + (y1 - y0) (2 i + 1) / (2 H)``.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence, Tuple
+
+import torch
+
+Region = Tuple[float, float, float, float]
+FULL_REGION: Region = (-1.0, -1.0, 1.0, 1.0)
+
+
+def pixel_centers(n: int, v0: float = -1.0, v1: float = 1.0, dtype=torch.float32, device=None) -> torch.Tensor:
+    """Centres of ``n`` equal pixels covering ``[v0, v1]``: ``v0 + (v1 - v0) (2 i + 1) / (2 n)``."""
+    if n <= 0:
+        raise ValueError(f"need at least one pixel, got {n}")
+    r = (v1 - v0) / (2 * n)
+    return v0 + r + 2 * r * torch.arange(n, dtype=torch.float64, device=device).to(dtype)
+
+
+def make_coord(shape: Sequence[int], region: Region = FULL_REGION, flatten: bool = True,
+               dtype=torch.float32, device=None) -> torch.Tensor:
+    """Pixel-centre coordinates of an ``H x W`` grid over ``region``.
+
+    Returns ``(H*W, 2)`` (``flatten=True``) or ``(H, W, 2)``, last axis ``(y, x)``.
+    With the default region this equals the official LIIF ``make_coord``.
+    """
+    h, w = int(shape[0]), int(shape[1])
+    y0, x0, y1, x1 = region
+    ys = pixel_centers(h, y0, y1, dtype, device)
+    xs = pixel_centers(w, x0, x1, dtype, device)
+    grid = torch.stack(torch.meshgrid(ys, xs, indexing="ij"), dim=-1)
+    return grid.reshape(-1, 2) if flatten else grid
+
+
+def make_cell(out_shape: Sequence[int], region: Region = FULL_REGION, n: int | None = None,
+              dtype=torch.float32, device=None) -> torch.Tensor:
+    """Cell size ``((y1-y0)/H, (x1-x0)/W)`` of an ``H x W`` grid over ``region``.
+
+    For the full image that is ``(2/H, 2/W)``. Returns shape ``(2,)``, or ``(n, 2)`` when
+    ``n`` is given (one row per query point).
+    """
+    h, w = int(out_shape[0]), int(out_shape[1])
+    y0, x0, y1, x1 = region
+    cell = torch.tensor([(y1 - y0) / h, (x1 - x0) / w], dtype=dtype, device=device)
+    return cell if n is None else cell.expand(n, 2).clone()
+
+
+def scale_to_size(lr_size: Tuple[int, int], scale: Tuple[float, float]) -> Tuple[int, int]:
+    """Output ``(H, W)`` for an ``(h, w)`` input at scale ``(s_y, s_x)``: ``round(h s_y)``, at least 1."""
+    h, w = lr_size
+    return max(1, int(round(h * scale[0]))), max(1, int(round(w * scale[1])))
+
+
+def region_of_pixels(full_size: Tuple[int, int], top: int, left: int, height: int, width: int) -> Region:
+    """The region covered by output pixels ``[top, top+height) x [left, left+width)``
+    of a full output grid of size ``full_size = (H, W)`` spanning the whole image."""
+    H, W = full_size
+    return (-1 + 2 * top / H, -1 + 2 * left / W, -1 + 2 * (top + height) / H, -1 + 2 * (left + width) / W)

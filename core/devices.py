@@ -1,0 +1,37 @@
+"""Device choice: ``auto`` picks CUDA when present, else Apple MPS, else the CPU."""
+
+from __future__ import annotations
+
+import torch
+
+from .errors import CisrError
+
+DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
+
+
+def available_devices() -> list[str]:
+    out = ["cpu"]
+    if torch.cuda.is_available():
+        out.insert(0, "cuda")
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        out.insert(0, "mps")
+    return out
+
+
+def pick_device(name: str = "auto") -> torch.device:
+    """``auto`` -> cuda, mps or cpu (first available); an explicit name must be available."""
+    name = (name or "auto").lower()
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        mps = getattr(torch.backends, "mps", None)
+        if mps is not None and mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    base = name.split(":")[0]
+    if base not in DEVICE_CHOICES:
+        raise CisrError(f"unknown device {name!r}: choose one of {', '.join(DEVICE_CHOICES)}")
+    if base not in available_devices():
+        raise CisrError(f"device {name!r} is not available on this machine (available: {', '.join(available_devices())})")
+    return torch.device(name)

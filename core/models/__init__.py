@@ -1,0 +1,10 @@
+"""Model architectures, one per module, built from ``{"name", "args"}`` specs via :mod:`.registry`.
+
+Importing this package registers: ``edsr-baseline``, ``rdn``, ``mlp``, ``liif``.
+"""
+
+from . import edsr, liif, mlp, rdn  # noqa: F401  (registration side effects)
+from .liif import LIIF, Features, liif_spec
+from .registry import make, register, registered
+
+__all__ = ["LIIF", "Features", "liif_spec", "make", "register", "registered"]
