@@ -6,6 +6,9 @@ import sys
 
 
 def main(argv=None) -> int:
+    from cisr_zoom.app.desktop_integration import handle_desktop_flags  # no Qt; see packaging/
+    if (code := handle_desktop_flags(argv)) is not None:  # --install-desktop / --uninstall-desktop
+        return code
     print("cisr-zoom: the desktop application is not built yet; use `cisr upscale`.", file=sys.stderr)
     return 2
 
