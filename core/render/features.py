@@ -1,0 +1,197 @@
+"""Encoder features computed lazily in low-resolution tiles with a halo, cached by bytes (LRU).
+
+The LR image is cut into a grid of ``tile x tile`` pixels. What is cached per tile is the
+*projected* feature map of :meth:`.query.GridDecoder.project` (``D`` values per LR pixel,
+channels last), i.e. encoder + first INN layer's feature part.
+
+Exactness: a pixel's encoder feature depends on the input within ``encoder.receptive_radius``
+pixels (EDSR-baseline: 34, one per 3x3 conv), and the 3x3 feature unfolding adds one more.
+Tiles are encoded from a crop of the input grown by ``halo = radius + 1`` pixels on every side
+(clipped at the true image border). At the true border the crop ends where the image ends, so
+the encoder's zero padding and LIIF's zero-padded unfold see exactly what they see on the whole
+image; at an inner crop edge the zero padding disturbs only pixels within ``halo`` of it, and
+those are discarded. Tiled and whole-image features therefore agree up to float rounding
+(measured in tests and by ``cisr bench``). An encoder without ``receptive_radius`` is encoded
+whole (one tile).
+
+Missing tiles that one request needs are encoded together, in boxes of at most
+``max_box x max_box`` LR pixels, so the halo is paid per box, not per tile.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections import OrderedDict
+from typing import Callable, Dict, Iterable, List, Optional, Tuple
+
+import numpy as np
+import torch
+
+TileKey = Tuple[int, int]
+Encoder = Callable[[int, int, int, int], torch.Tensor]
+
+
+class FeatureTiles:
+    """LRU cache of projected-feature tiles.
+
+    ``compute(y0, y1, x0, x1)`` must return the projected features of LR pixels
+    ``[y0, y1) x [x0, x1)`` as ``(y1-y0, x1-x0, D)`` (it handles the halo itself).
+    ``budget_bytes`` bounds the cache; tiles a call is using are kept alive by that call even
+    if evicted, so one call may briefly exceed the budget by its own window.
+    """
+
+    def __init__(self, compute: Encoder, lr_size: Tuple[int, int], tile: int = 48,
+                 budget_bytes: int = 512 * 2**20, max_box: int = 192, bytes_per_pixel: int = 0):
+        self.compute = compute
+        self.bytes_per_pixel = int(bytes_per_pixel)  # of one cached LR pixel, for prefetch sizing
+        self.h, self.w = int(lr_size[0]), int(lr_size[1])
+        self.tile = max(1, int(tile))
+        self.budget_bytes = int(budget_bytes)
+        self.max_box = max(self.tile, int(max_box))
+        self.n_rows = math.ceil(self.h / self.tile)
+        self.n_cols = math.ceil(self.w / self.tile)
+        self._tiles: "OrderedDict[TileKey, torch.Tensor]" = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.RLock()
+        self.encoded_pixels = 0   # LR pixels run through the encoder (incl. halo), for stats
+        self.encode_calls = 0
+
+    # -- bookkeeping -----------------------------------------------------------------------
+    @property
+    def nbytes(self) -> int:
+        return self._bytes
+
+    def __len__(self) -> int:
+        return len(self._tiles)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._tiles.clear()
+            self._bytes = 0
+
+    def tile_bounds(self, key: TileKey) -> Tuple[int, int, int, int]:
+        """LR pixel bounds ``(y0, y1, x0, x1)`` of tile ``key = (row, col)``."""
+        ty, tx = key
+        t = self.tile
+        return ty * t, min(self.h, (ty + 1) * t), tx * t, min(self.w, (tx + 1) * t)
+
+    def keys_for(self, y0: int, y1: int, x0: int, x1: int) -> List[TileKey]:
+        """Tiles covering LR pixels ``[y0, y1) x [x0, x1)`` (clipped to the image)."""
+        y0, x0 = max(0, y0), max(0, x0)
+        y1, x1 = min(self.h, y1), min(self.w, x1)
+        if y1 <= y0 or x1 <= x0:
+            return []
+        t = self.tile
+        return [(ty, tx) for ty in range(y0 // t, (y1 - 1) // t + 1) for tx in range(x0 // t, (x1 - 1) // t + 1)]
+
+    def _insert(self, key: TileKey, value: torch.Tensor) -> None:
+        old = self._tiles.pop(key, None)
+        if old is not None:
+            self._bytes -= old.numel() * old.element_size()
+        self._tiles[key] = value
+        self._bytes += value.numel() * value.element_size()
+
+    def _evict(self) -> None:
+        while self._bytes > self.budget_bytes and self._tiles:
+            _, v = self._tiles.popitem(last=False)
+            self._bytes -= v.numel() * v.element_size()
+
+    # -- computing -------------------------------------------------------------------------
+    def _boxes(self, missing: Iterable[TileKey]) -> List[Tuple[int, int, int, int]]:
+        """Group missing tiles into boxes (tile units ``ty0, ty1, tx0, tx1``) of at most
+        ``max_box`` LR pixels a side, each holding at least one missing tile."""
+        missing = set(missing)
+        if not missing:
+            return []
+        ty0 = min(k[0] for k in missing)
+        ty1 = max(k[0] for k in missing) + 1
+        tx0 = min(k[1] for k in missing)
+        tx1 = max(k[1] for k in missing) + 1
+        step = max(1, self.max_box // self.tile)
+        out = []
+        for by in range(ty0, ty1, step):
+            for bx in range(tx0, tx1, step):
+                box = (by, min(ty1, by + step), bx, min(tx1, bx + step))
+                if any(box[0] <= k[0] < box[1] and box[2] <= k[1] < box[3] for k in missing):
+                    out.append(box)
+        return out
+
+    def ensure(self, keys: Iterable[TileKey]) -> Dict[TileKey, torch.Tensor]:
+        """Return the tiles ``keys``, computing the missing ones (grouped in boxes)."""
+        keys = list(keys)
+        with self._lock:
+            got: Dict[TileKey, torch.Tensor] = {}
+            missing = []
+            for k in keys:
+                v = self._tiles.get(k)
+                if v is None:
+                    missing.append(k)
+                else:
+                    self._tiles.move_to_end(k)
+                    got[k] = v
+            want = set(missing)
+            for ty0, ty1, tx0, tx1 in self._boxes(missing):
+                y0, _, x0, _ = self.tile_bounds((ty0, tx0))
+                _, y1, _, x1 = self.tile_bounds((ty1 - 1, tx1 - 1))
+                block = self.compute(y0, y1, x0, x1)
+                self.encode_calls += 1
+                for ty in range(ty0, ty1):
+                    for tx in range(tx0, tx1):
+                        if (ty, tx) not in want:
+                            continue
+                        a0, a1, b0, b1 = self.tile_bounds((ty, tx))
+                        tile = block[a0 - y0:a1 - y0, b0 - x0:b1 - x0].contiguous()
+                        got[(ty, tx)] = tile
+                        self._insert((ty, tx), tile)
+                del block
+                self._evict()
+            return got
+
+    def window(self, y0: int, y1: int, x0: int, x1: int) -> Tuple[torch.Tensor, int, int]:
+        """Features of LR pixels covering ``[y0, y1) x [x0, x1)`` as ``(tensor, r0, c0)``: an
+        ``(R, C, D)`` tensor whose element ``[i, j]`` is LR pixel ``(r0 + i, c0 + j)``. When the
+        range lies in one tile, that whole tile is returned without copying."""
+        keys = self.keys_for(y0, y1, x0, x1)
+        tiles = self.ensure(keys)
+        if len(keys) == 1:
+            a0, _, b0, _ = self.tile_bounds(keys[0])
+            return tiles[keys[0]], a0, b0
+        y0, x0 = max(0, y0), max(0, x0)
+        y1, x1 = min(self.h, y1), min(self.w, x1)
+        any_tile = next(iter(tiles.values()))
+        out = torch.empty((y1 - y0, x1 - x0, any_tile.shape[-1]), dtype=any_tile.dtype, device=any_tile.device)
+        for k in keys:
+            a0, a1, b0, b1 = self.tile_bounds(k)
+            r0, r1, c0, c1 = max(a0, y0), min(a1, y1), max(b0, x0), min(b1, x1)
+            out[r0 - y0:r1 - y0, c0 - x0:c1 - x0] = tiles[k][r0 - a0:r1 - a0, c0 - b0:c1 - b0]
+        return out, y0, x0
+
+    def prefetch(self, y0: int, y1: int, x0: int, x1: int, max_fraction: float = 0.5) -> bool:
+        """Compute the tiles under ``[y0, y1) x [x0, x1)`` in large boxes, unless they would take
+        more than ``max_fraction`` of the budget (then nothing is done). Returns True if done."""
+        keys = self.keys_for(y0, y1, x0, x1)
+        with self._lock:
+            missing = [k for k in keys if k not in self._tiles]
+            if not missing:
+                return True
+            d_bytes = self.bytes_per_pixel or self._bytes_per_pixel()
+            need = sum((b[1] - b[0]) * (b[3] - b[2]) for b in map(self.tile_bounds, keys)) * d_bytes
+            if d_bytes and need > max_fraction * self.budget_bytes:
+                return False
+            self.ensure(keys)
+            return True
+
+    def _bytes_per_pixel(self) -> int:
+        for v in self._tiles.values():
+            return v.shape[-1] * v.element_size()
+        return 0
+
+
+def crop_with_halo(image: np.ndarray, y0: int, y1: int, x0: int, x1: int, halo: int) -> Tuple[np.ndarray, int, int]:
+    """The input crop for LR pixels ``[y0,y1) x [x0,x1)`` grown by ``halo`` (clipped to the
+    image) and the offset ``(oy, ox)`` of pixel ``(y0, x0)`` inside it."""
+    h, w = image.shape[:2]
+    cy0, cx0 = max(0, y0 - halo), max(0, x0 - halo)
+    cy1, cx1 = min(h, y1 + halo), min(w, x1 + halo)
+    return image[cy0:cy1, cx0:cx1], y0 - cy0, x0 - cx0

@@ -1,0 +1,355 @@
+"""A render session: one (image, model, device, precision), rendering any region at any size.
+
+Coordinates follow :mod:`cisr_zoom.core.coords`: a region ``(y0, x0, y1, x1)`` is a rectangle
+of the continuous image ``[-1, 1]^2`` (edges); output pixel ``(i, j)`` of an ``H x W`` render is
+the model's value at the centre of that pixel of the region, with cell
+``((y1 - y0) / H, (x1 - x0) / W)``. Rendering a region in pixel-aligned pieces gives the same
+pixels as rendering it at once (within float rounding).
+
+Encoder features are computed lazily per LR tile (with halo) and cached in bytes, see
+:mod:`.features`; the INN runs through the precomputed first layer of :mod:`.query`, in chunks
+of ``chunk_size`` output pixels. ``should_stop()`` is checked between chunks and between the
+encoder's layers; when it returns True the call raises :class:`RenderCancelled`. An
+out-of-memory error on a GPU halves the chunk size (or the encoder box) and retries.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import threading
+from contextlib import contextmanager
+from typing import Callable, Iterator, List, Optional, Sequence, Tuple
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..coords import make_cell, pixel_centers
+from ..devices import pick_device
+from ..errors import CisrError
+from .features import FeatureTiles
+from .query import (AxisNeighbours, GridDecoder, axis_neighbours, compute_dtype, ensemble_shifts,
+                    reference_query, resolve_precision, supports_fast_path)
+
+StopFn = Optional[Callable[[], bool]]
+
+#: output pixels per INN chunk, by device type (a CUDA OOM halves it for the session)
+DEFAULT_CHUNK = {"cpu": 8192, "cuda": 262144, "mps": 65536}
+MIN_CHUNK = 256
+
+
+class RenderCancelled(Exception):
+    """Raised inside a render when its ``should_stop()`` returned True."""
+
+
+def is_out_of_memory(err: BaseException) -> bool:
+    """A device out-of-memory error (CUDA's OutOfMemoryError, or MPS/other 'out of memory')."""
+    oom = getattr(torch, "OutOfMemoryError", None)
+    if oom is not None and isinstance(err, oom):
+        return True
+    return isinstance(err, RuntimeError) and "out of memory" in str(err).lower()
+
+
+def _free_device_memory(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+    elif device.type == "mps" and hasattr(torch, "mps"):
+        torch.mps.empty_cache()
+
+
+def _as_rgb_alpha(image) -> Tuple[np.ndarray, Optional[np.ndarray]]:
+    rgb = getattr(image, "rgb", image)
+    alpha = getattr(image, "alpha", None)
+    rgb = np.asarray(rgb)
+    if rgb.ndim == 3 and rgb.shape[2] == 4 and alpha is None:
+        rgb, alpha = rgb[..., :3], rgb[..., 3]
+    if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.shape[0] < 1 or rgb.shape[1] < 1:
+        raise ValueError(f"image must be (h, w, 3), got shape {rgb.shape}")
+    if rgb.dtype == np.uint8:
+        rgb = rgb.astype(np.float32) / 255.0
+    if alpha is not None:
+        alpha = np.asarray(alpha)
+        alpha = (alpha.astype(np.float32) / 255.0) if alpha.dtype == np.uint8 else alpha.astype(np.float32)
+        if alpha.shape != rgb.shape[:2]:
+            raise ValueError(f"alpha shape {alpha.shape} does not match image {rgb.shape[:2]}")
+    return rgb.astype(np.float32, copy=False), alpha
+
+
+def _check_out_size(out_size) -> Tuple[int, int]:
+    try:
+        H, W = int(out_size[0]), int(out_size[1])
+    except (TypeError, ValueError, IndexError):
+        raise ValueError(f"out_size must be (height, width), got {out_size!r}") from None
+    if H < 1 or W < 1:
+        raise ValueError(f"out_size must be positive, got {(H, W)}")
+    return H, W
+
+
+def _check_region(region) -> Tuple[float, float, float, float]:
+    y0, x0, y1, x1 = (float(v) for v in region)
+    if not (y1 > y0 and x1 > x0) or not all(math.isfinite(v) for v in (y0, x0, y1, x1)):
+        raise ValueError(f"region must be (y0, x0, y1, x1) with y1 > y0 and x1 > x0, got {region!r}")
+    return y0, x0, y1, x1
+
+
+def split_blocks(H: int, W: int, chunk: int) -> List[Tuple[int, int, int, int]]:
+    """Cover ``H x W`` output pixels with blocks ``(r0, r1, c0, c1)`` of at most ``chunk``
+    pixels, of balanced sizes and as square as possible (compact LR windows), row-major."""
+    chunk = max(1, int(chunk))
+    side = max(1, int(math.sqrt(chunk)))
+    if H * W <= chunk:
+        bh, bw = H, W
+    elif H <= side:
+        bh, bw = H, max(1, chunk // H)
+    elif W <= side:
+        bw, bh = W, max(1, chunk // W)
+    else:
+        bh = bw = side
+    ny, nx = math.ceil(H / bh), math.ceil(W / bw)
+    bh, bw = math.ceil(H / ny), math.ceil(W / nx)  # balance: no thin leftover blocks
+    return [(r, min(H, r + bh), c, min(W, c + bw)) for r in range(0, H, bh) for c in range(0, W, bw)]
+
+
+class RenderSession:
+    """See the module docstring. ``model``: a LIIF (a copy is moved to ``device``, in eval mode);
+    ``image``: ``(h, w, 3)`` float32 in ``[0, 1]`` or a :class:`~cisr_zoom.core.imageio.LoadedImage`
+    (its alpha, if any, is kept for :meth:`render_alpha`). ``device``: a torch device or
+    ``"auto"``. ``precision``: ``float32``, ``bfloat16``, ``float16`` (GPU only), ``int8`` (CPU
+    only) or ``auto`` (see :func:`.query.resolve_precision`). ``feature_cache_bytes`` bounds the
+    tile cache; ``lr_tile`` is its tile side in LR pixels; ``chunk_size`` is output pixels per
+    INN chunk (default by device)."""
+
+    def __init__(self, model, image, device="cpu", precision: str = "float32",
+                 feature_cache_bytes: int = 512 * 2**20, lr_tile: int = 48,
+                 chunk_size: Optional[int] = None, max_encode_box: int = 192):
+        self.device = pick_device(device) if isinstance(device, str) and device.lower() == "auto" \
+            else torch.device(device)
+        self.precision = resolve_precision(precision, self.device)
+        rgb, alpha = _as_rgb_alpha(image)
+        self.lr_size: Tuple[int, int] = (int(rgb.shape[0]), int(rgb.shape[1]))
+        self.alpha: Optional[np.ndarray] = alpha
+        # channels-first copy on the CPU: encoder crops and image-skip samples come from it
+        self._image = torch.from_numpy(np.ascontiguousarray(rgb.transpose(2, 0, 1)))
+        self._alpha_t = torch.from_numpy(np.ascontiguousarray(alpha))[None, None] if alpha is not None else None
+
+        self.model = copy.deepcopy(model).float().eval().to(self.device)
+        for p in self.model.parameters():
+            p.requires_grad_(False)
+        self.fast_path = supports_fast_path(self.model)
+        if not self.fast_path and self.precision != "float32":
+            raise CisrError(f"precision {self.precision} needs a LIIF with a Linear/ReLU INN; this model "
+                            f"only renders in float32")
+        self.chunk_size = int(chunk_size or DEFAULT_CHUNK.get(self.device.type, 4096))
+        self._lock = threading.RLock()
+        self._stop: StopFn = None
+        self._owner: Optional[int] = None
+        self._install_stop_hooks()
+
+        radius = getattr(self.model.encoder, "receptive_radius", None)
+        unfold = bool(getattr(self.model, "feat_unfold", True))
+        #: input pixels added around every encoded box; None: the image is encoded whole
+        self.halo: Optional[int] = None if radius is None else int(radius) + (1 if unfold else 0)
+        h, w = self.lr_size
+        if self.fast_path:
+            self.decoder = GridDecoder(self.model, self.device, self.precision)
+            per_pixel = self.decoder.hidden * torch.empty((), dtype=compute_dtype(self.precision)).element_size()
+            compute = self._compute_projected
+        else:
+            self.decoder = None
+            per_pixel = self.model.encoder.out_dim * 4
+            compute = self._compute_raw
+        tile = lr_tile if self.halo is not None else max(h, w)
+        box = max_encode_box if self.halo is not None else max(h, w)
+        self.tiles = FeatureTiles(compute, self.lr_size, tile=tile, budget_bytes=feature_cache_bytes,
+                                  max_box=box, bytes_per_pixel=per_pixel)
+
+    # -- cancellation ------------------------------------------------------------------------
+    def _install_stop_hooks(self) -> None:
+        def hook(module, inputs):
+            self._check_stop()
+        for m in self.model.encoder.modules():
+            if next(m.children(), None) is None:  # leaf layers: conv, relu, ...
+                m.register_forward_pre_hook(hook)
+
+    def _check_stop(self) -> None:
+        stop = self._stop
+        if stop is not None and self._owner == threading.get_ident() and stop():
+            raise RenderCancelled()
+
+    @contextmanager
+    def _stopping(self, should_stop: StopFn) -> Iterator[None]:
+        prev, prev_owner = self._stop, self._owner
+        self._stop, self._owner = should_stop, threading.get_ident()
+        try:
+            yield
+        finally:
+            self._stop, self._owner = prev, prev_owner
+
+    # -- features ----------------------------------------------------------------------------
+    def _encode_crop(self, y0: int, y1: int, x0: int, x1: int) -> Tuple[torch.Tensor, int, int]:
+        """Encoder features for LR pixels ``[y0,y1) x [x0,x1)`` plus halo: ``(feat, oy, ox)``."""
+        h, w = self.lr_size
+        halo = self.halo if self.halo is not None else max(h, w)
+        cy0, cx0 = max(0, y0 - halo), max(0, x0 - halo)
+        cy1, cx1 = min(h, y1 + halo), min(w, x1 + halo)
+        crop = self._image[:, cy0:cy1, cx0:cx1].unsqueeze(0).to(self.device)
+        if self.device.type == "cpu":
+            crop = crop.contiguous(memory_format=torch.channels_last)
+        feat = self.model.encode(crop).feat
+        return feat, y0 - cy0, x0 - cx0
+
+    def _compute_projected(self, y0: int, y1: int, x0: int, x1: int) -> torch.Tensor:
+        """Projected features ``(y1-y0, x1-x0, D)`` in the compute dtype (OOM: split and retry)."""
+        try:
+            with torch.no_grad():
+                feat, oy, ox = self._encode_crop(y0, y1, x0, x1)
+                proj = self.decoder.project(feat)
+                del feat
+                out = proj[0, :, oy:oy + (y1 - y0), ox:ox + (x1 - x0)].permute(1, 2, 0)
+                return out.to(self.decoder.dtype).contiguous()
+        except RenderCancelled:
+            raise
+        except Exception as e:
+            if not is_out_of_memory(e) or max(y1 - y0, x1 - x0) <= 8:
+                raise
+        _free_device_memory(self.device)
+        self.tiles.max_box = max(self.tiles.tile, self.tiles.max_box // 2)
+        if y1 - y0 >= x1 - x0:
+            m = (y0 + y1) // 2
+            return torch.cat([self._compute_projected(y0, m, x0, x1), self._compute_projected(m, y1, x0, x1)], 0)
+        m = (x0 + x1) // 2
+        return torch.cat([self._compute_projected(y0, y1, x0, m), self._compute_projected(y0, y1, m, x1)], 1)
+
+    def _compute_raw(self, y0: int, y1: int, x0: int, x1: int) -> torch.Tensor:
+        with torch.no_grad():
+            feat, oy, ox = self._encode_crop(y0, y1, x0, x1)
+            return feat[0, :, oy:oy + (y1 - y0), ox:ox + (x1 - x0)].permute(1, 2, 0).contiguous()
+
+    def lr_range(self, region) -> Tuple[int, int, int, int]:
+        """LR pixels ``(r0, r1, c0, c1)`` whose features a render of ``region`` may use
+        (the pixels under it plus one on every side, for the local ensemble)."""
+        y0, x0, y1, x1 = _check_region(region)
+        h, w = self.lr_size
+        r0 = max(0, math.floor((y0 + 1) / 2 * h) - 1)
+        r1 = min(h, math.ceil((y1 + 1) / 2 * h) + 1)
+        c0 = max(0, math.floor((x0 + 1) / 2 * w) - 1)
+        c1 = min(w, math.ceil((x1 + 1) / 2 * w) + 1)
+        return r0, max(r1, r0 + 1), c0, max(c1, c0 + 1)
+
+    def prefetch(self, region, should_stop: StopFn = None, max_fraction: float = 0.5) -> bool:
+        """Encode the features under ``region`` in large boxes (fewer halos than tile by tile),
+        unless they would fill more than ``max_fraction`` of the cache. True if done."""
+        r0, r1, c0, c1 = self.lr_range(region)
+        with self._lock, self._stopping(should_stop):
+            self._check_stop()
+            return self.tiles.prefetch(r0, r1, c0, c1, max_fraction)
+
+    def cache_info(self) -> dict:
+        """Feature cache statistics: tiles, bytes, budget, encoder calls and encoded pixels."""
+        return {"tiles": len(self.tiles), "bytes": self.tiles.nbytes, "budget_bytes": self.tiles.budget_bytes,
+                "encode_calls": self.tiles.encode_calls, "lr_tile": self.tiles.tile, "halo": self.halo}
+
+    # -- rendering ---------------------------------------------------------------------------
+    def render(self, region, out_size, should_stop: StopFn = None) -> np.ndarray:
+        """``(H, W, 3)`` float32 in ``[0, 1]`` for ``region`` at ``out_size = (H, W)``."""
+        H, W = _check_out_size(out_size)
+        y0, x0, y1, x1 = _check_region(region)
+        out = np.empty((H, W, 3), dtype=np.float32)
+        with self._lock, self._stopping(should_stop), torch.no_grad():
+            self._check_stop()
+            if not self.fast_path:
+                return self._render_reference_path((y0, x0, y1, x1), (H, W), out)
+            h, w = self.lr_size
+            ys = pixel_centers(H, y0, y1, dtype=torch.float32)
+            xs = pixel_centers(W, x0, x1, dtype=torch.float32)
+            shifts, eps = ensemble_shifts(self.decoder.local_ensemble)
+            ny = [axis_neighbours(ys, h, s, eps) for s in shifts]
+            nx = [axis_neighbours(xs, w, s, eps) for s in shifts]
+            cell = make_cell((H, W), (y0, x0, y1, x1), dtype=torch.float32)
+            self._render_area(out, 0, H, 0, W, ys, xs, ny, nx, cell)
+        np.clip(out, 0.0, 1.0, out=out)
+        return out
+
+    def _render_area(self, out, a, b, c, d, ys, xs, ny, nx, cell) -> None:
+        for r0, r1, c0, c1 in split_blocks(b - a, d - c, self.chunk_size):
+            r0, r1, c0, c1 = r0 + a, r1 + a, c0 + c, c1 + c
+            self._check_stop()
+            try:
+                block = self._render_block(r0, r1, c0, c1, ys, xs, ny, nx, cell)
+            except RenderCancelled:
+                raise
+            except Exception as e:
+                if not is_out_of_memory(e) or self.chunk_size <= MIN_CHUNK:
+                    raise
+                _free_device_memory(self.device)
+                self.chunk_size = max(MIN_CHUNK, self.chunk_size // 2)
+                self._render_area(out, r0, r1, c0, c1, ys, xs, ny, nx, cell)
+                continue
+            out[r0:r1, c0:c1] = block
+
+    def _render_block(self, r0, r1, c0, c1, ys, xs, ny, nx, cell) -> np.ndarray:
+        by = [AxisNeighbours(n.index[r0:r1], n.rel[r0:r1]) for n in ny]
+        bx = [AxisNeighbours(n.index[c0:c1], n.rel[c0:c1]) for n in nx]
+        lr_y0 = min(int(n.index[0]) for n in by)
+        lr_y1 = max(int(n.index[-1]) for n in by) + 1
+        lr_x0 = min(int(n.index[0]) for n in bx)
+        lr_x1 = max(int(n.index[-1]) for n in bx) + 1
+        window, wr0, wc0 = self.tiles.window(lr_y0, lr_y1, lr_x0, lr_x1)
+        self._check_stop()
+        skip = self._skip(ys[r0:r1], xs[c0:c1]) if self.decoder.image_skip else None
+        rgb = self.decoder.decode(window, wr0, wc0, self.lr_size, by, bx, cell, skip)
+        return rgb.to("cpu", torch.float32).numpy()
+
+    def _skip(self, ys: torch.Tensor, xs: torch.Tensor) -> torch.Tensor:
+        """Bilinear samples of the normalised input at the block's pixel centres ``(nb, mb, 3)``."""
+        grid = torch.stack(torch.meshgrid(xs, ys, indexing="xy"), dim=-1).unsqueeze(0)  # (1, nb, mb, (x, y))
+        v = F.grid_sample(self._image.unsqueeze(0), grid, mode="bilinear", padding_mode="border",
+                          align_corners=False)[0].permute(1, 2, 0)
+        return (v - 0.5) / 0.5
+
+    def _render_reference_path(self, region, out_size, out) -> np.ndarray:
+        """Fallback for INNs the fast path does not know: whole-image features (cached as one
+        tile) and ``LIIF.query``."""
+        from ..models.liif import Features
+        H, W = out_size
+        h, w = self.lr_size
+        window, _, _ = self.tiles.window(0, h, 0, w)
+        feats = Features(window.permute(2, 0, 1).unsqueeze(0).contiguous(),
+                         ((self._image.unsqueeze(0) - 0.5) / 0.5).to(self.device))
+        for r0, r1, _, _ in split_blocks(H, W, max(self.chunk_size, W)):
+            self._check_stop()
+            sub = (region[0] + (region[2] - region[0]) * r0 / H, region[1],
+                   region[0] + (region[2] - region[0]) * r1 / H, region[3])
+            out[r0:r1] = reference_query(self.model, None, sub, (r1 - r0, W), self.chunk_size,
+                                         features=feats).cpu().numpy()
+        np.clip(out, 0.0, 1.0, out=out)
+        return out
+
+    def render_reference(self, region, out_size, chunk_size: int = 30000) -> np.ndarray:
+        """The straightforward method, for checks and benchmarks: encode the *whole* image at
+        once and run ``LIIF.query`` on every output pixel centre in chunks. ``(H, W, 3)``
+        float32 in ``[0, 1]``."""
+        H, W = _check_out_size(out_size)
+        with self._lock, torch.no_grad():
+            image = self._image.unsqueeze(0).to(self.device)
+            out = reference_query(self.model, image, _check_region(region), (H, W), chunk_size)
+            return out.clamp(0, 1).cpu().numpy()
+
+    def render_alpha(self, region, out_size) -> Optional[np.ndarray]:
+        """Alpha ``(H, W)`` float32 in ``[0, 1]`` sampled bilinearly at the same pixel centres
+        (edges replicated), or None when the image has no alpha."""
+        if self._alpha_t is None:
+            return None
+        H, W = _check_out_size(out_size)
+        y0, x0, y1, x1 = _check_region(region)
+        ys = pixel_centers(H, y0, y1, dtype=torch.float32)
+        xs = pixel_centers(W, x0, x1, dtype=torch.float32)
+        out = np.empty((H, W), dtype=np.float32)
+        rows = max(1, (1 << 20) // W)
+        for r in range(0, H, rows):
+            grid = torch.stack(torch.meshgrid(xs, ys[r:r + rows], indexing="xy"), dim=-1).unsqueeze(0)
+            out[r:r + rows] = F.grid_sample(self._alpha_t, grid, mode="bilinear", padding_mode="border",
+                                            align_corners=False)[0, 0].numpy()
+        np.clip(out, 0.0, 1.0, out=out)
+        return out
