@@ -16,7 +16,9 @@ Installing twice gives the same files; uninstalling removes exactly the files li
 The caches that ``update-desktop-database`` / ``gtk-update-icon-cache`` keep are refreshed
 when those tools exist, and otherwise left alone.
 
-Never imports Qt: the flags are handled before the application starts.
+Never imports Qt: the flags are handled before the application starts. The app's entry point
+calls :func:`add_arguments` on its argparse parser and :func:`handle_args` on the result (or
+:func:`handle_desktop_flags` on a raw argument list).
 """
 
 from __future__ import annotations
@@ -213,18 +215,8 @@ def _say(text: str, err: bool = False) -> None:
         print(text, file=stream)
 
 
-def handle_desktop_flags(argv: list[str] | None = None) -> int | None:
-    """Run ``--install-desktop`` / ``--uninstall-desktop`` if present in ``argv``; the exit code, else None.
-
-    Called by the app's entry point before Qt starts.
-    """
-    args = sys.argv[1:] if argv is None else list(argv)
-    install, uninstall = INSTALL_FLAG in args, UNINSTALL_FLAG in args
-    if not (install or uninstall):
-        return None
-    if install and uninstall:
-        _say(f"cisr-zoom: use either {INSTALL_FLAG} or {UNINSTALL_FLAG}, not both.", err=True)
-        return 2
+def _install_or_uninstall(install: bool) -> int:
+    """Do the work of one flag; the process exit status (0 done, 1 failed, 2 unsupported here)."""
     if sys.platform.startswith(("win", "darwin")):
         _say("cisr-zoom: desktop entries are for Linux desktops; on Windows and macOS use the "
              "stand-alone bundle (a .exe / .app) instead.", err=True)
@@ -243,3 +235,34 @@ def handle_desktop_flags(argv: list[str] | None = None) -> int | None:
         _say(f"cisr-zoom: desktop integration failed: {exc}", err=True)
         return 1
     return 0
+
+
+def add_arguments(parser) -> None:
+    """Add ``--install-desktop`` / ``--uninstall-desktop`` to the app's argparse parser."""
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument(INSTALL_FLAG, action="store_true",
+                       help="add CiSR Zoom to this user's application menu and 'Open with' list "
+                            "(Linux; XDG_DATA_HOME or ~/.local/share), then exit")
+    group.add_argument(UNINSTALL_FLAG, action="store_true",
+                       help=f"remove what {INSTALL_FLAG} added, then exit")
+
+
+def handle_args(args) -> int | None:
+    """Act on the parsed flags of :func:`add_arguments`: an exit status, or None to start the app."""
+    if getattr(args, "install_desktop", False):
+        return _install_or_uninstall(install=True)
+    if getattr(args, "uninstall_desktop", False):
+        return _install_or_uninstall(install=False)
+    return None
+
+
+def handle_desktop_flags(argv: list[str] | None = None) -> int | None:
+    """Same as :func:`handle_args` for a raw argument list (``sys.argv[1:]`` when None)."""
+    args = sys.argv[1:] if argv is None else list(argv)
+    install, uninstall = INSTALL_FLAG in args, UNINSTALL_FLAG in args
+    if install and uninstall:
+        _say(f"cisr-zoom: use either {INSTALL_FLAG} or {UNINSTALL_FLAG}, not both.", err=True)
+        return 2
+    if install or uninstall:
+        return _install_or_uninstall(install)
+    return None

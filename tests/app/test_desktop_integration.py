@@ -232,6 +232,20 @@ def test_flags_are_handled_and_others_ignored(xdg, capsys):
     assert not (xdg / "applications" / DESKTOP_NAME).exists()
 
 
+def test_argparse_interface(xdg):
+    import argparse
+    parser = argparse.ArgumentParser()
+    parser.add_argument("image", nargs="?")
+    di.add_arguments(parser)
+    assert di.handle_args(parser.parse_args(["photo.png"])) is None
+    assert di.handle_args(parser.parse_args([di.INSTALL_FLAG])) == 0
+    assert (xdg / "applications" / DESKTOP_NAME).is_file()
+    assert di.handle_args(parser.parse_args([di.UNINSTALL_FLAG])) == 0
+    assert not (xdg / "applications" / DESKTOP_NAME).exists()
+    with pytest.raises(SystemExit):
+        parser.parse_args([di.INSTALL_FLAG, di.UNINSTALL_FLAG])
+
+
 def test_unwritable_data_home_is_a_one_line_error(tmp_path, monkeypatch, capsys):
     blocker = tmp_path / "file"
     blocker.write_text("x")
