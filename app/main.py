@@ -1,16 +1,95 @@
-"""Entry point of the desktop application, ``cisr-zoom``."""
+"""Entry point of the desktop application, ``cisr-zoom [IMAGE]``.
+
+Runs the Qt event loop through qasync (so asyncio code can share the GUI thread's loop).
+The desktop-integration flags (``--install-desktop``/``--uninstall-desktop``) are handled by
+:func:`cisr_zoom.app.desktop_integration.handle_desktop_flags` before Qt is imported.
+"""
 
 from __future__ import annotations
 
+import argparse
+import asyncio
+import importlib
+import signal
 import sys
+from typing import Optional, Sequence
+
+APP_NAME = "CiSR Zoom"
 
 
-def main(argv=None) -> int:
-    from cisr_zoom.app.desktop_integration import handle_desktop_flags  # no Qt; see packaging/
-    if (code := handle_desktop_flags(argv)) is not None:  # --install-desktop / --uninstall-desktop
-        return code
-    print("cisr-zoom: the desktop application is not built yet; use `cisr upscale`.", file=sys.stderr)
-    return 2
+def _desktop_integration():
+    try:
+        return importlib.import_module("cisr_zoom.app.desktop_integration")
+    except ImportError:
+        return None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="cisr-zoom", description="Continuous arbitrary-scale image zoom "
+                                "rendered by implicit neural networks (LIIF, CiSRGAN).")
+    p.add_argument("image", nargs="?", help="image to open (default: the last one, or a bundled sample)")
+    p.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"],
+                   help="compute device (default: the one chosen last time, else auto)")
+    p.add_argument("--model", action="append", default=[], metavar="CHECKPOINT",
+                   help="also offer this checkpoint file (this session only; repeatable)")
+    di = _desktop_integration()
+    if di is not None and hasattr(di, "INSTALL_FLAG"):
+        p.add_argument(di.INSTALL_FLAG, action="store_true",
+                       help="add CiSR Zoom to this user's desktop menu and 'Open with' list (Linux), then exit")
+        p.add_argument(di.UNINSTALL_FLAG, action="store_true", help="remove what --install-desktop added, then exit")
+    return p
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    di = _desktop_integration()
+    if di is not None and hasattr(di, "handle_desktop_flags"):
+        rc = di.handle_desktop_flags(argv)
+        if rc is not None:
+            return int(rc)
+    args = build_parser().parse_args(argv)
+
+    from PySide6.QtGui import QIcon
+    from PySide6.QtWidgets import QApplication
+    import qasync
+
+    from cisr_zoom.resources import RESOURCES_DIR
+    from .main_window import MainWindow
+    from .model_catalog import ModelCatalog
+    from .settings import Settings
+
+    app = QApplication.instance() or QApplication([sys.argv[0]])
+    app.setApplicationName(APP_NAME)
+    app.setApplicationDisplayName(APP_NAME)
+    app.setOrganizationName("cisr-zoom")
+    app.setDesktopFileName("io.github.cisrzoom.CisrZoom")  # = desktop_integration.APP_ID (.desktop file name)
+    icon = RESOURCES_DIR / "icons" / "cisr-zoom.svg"
+    if not icon.is_file():
+        icon = RESOURCES_DIR / "icons" / "cisr-zoom-256.png"
+    if icon.is_file():
+        app.setWindowIcon(QIcon(str(icon)))
+
+    settings = Settings.load()
+    catalog = None
+    if args.model:
+        from pathlib import Path
+        missing = [m for m in args.model if not Path(m).is_file()]
+        if missing:
+            print(f"cisr-zoom: no such checkpoint file: {missing[0]}", file=sys.stderr)
+            return 1
+        catalog = ModelCatalog(user_paths=[p for p in settings["user_models"] if Path(p).is_file()] + list(args.model))
+    window = MainWindow(settings, catalog=catalog, device=args.device)
+    window.show()
+    window.open_initial(args.image)
+
+    loop = qasync.QEventLoop(app)
+    asyncio.set_event_loop(loop)
+    closed = asyncio.Event()
+    app.aboutToQuit.connect(closed.set)
+    signal.signal(signal.SIGINT, lambda *_: app.quit())  # Ctrl+C in the terminal closes cleanly
+    with loop:
+        loop.run_until_complete(closed.wait())
+    return 0
 
 
 if __name__ == "__main__":

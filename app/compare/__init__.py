@@ -1,0 +1,1 @@
+"""The comparison side panel (the same viewport rendered by several sources)."""

@@ -1,0 +1,131 @@
+"""Comparison panel: panes showing the main view's region rendered by other sources.
+
+Each pane is a follower :class:`~cisr_zoom.app.viewer.zoom_view.ZoomView` of the main view
+(same centre, the main view's visible region fitted into the pane, the rest dimmed), with a
+source chooser and a "Use as main" button. Zooming or panning in a pane moves the main view,
+so every view stays synchronised.
+"""
+
+from __future__ import annotations
+
+from typing import List, Optional
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import QComboBox, QHBoxLayout, QSplitter, QToolButton, QVBoxLayout, QWidget
+
+from ..model_catalog import BICUBIC
+from ..viewer.scene import Scene
+from ..viewer.zoom_view import ZoomView
+
+
+class ComparePane(QWidget):
+    useAsMain = Signal(str)
+    sourceChanged = Signal()
+
+    def __init__(self, scene: Scene, leader: ZoomView, index: int, parent=None):
+        super().__init__(parent)
+        self.scene = scene
+        self.combo = QComboBox()
+        self.combo.setToolTip("What this pane renders with")
+        self.combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.combo.setMinimumContentsLength(10)
+        self.use_button = QToolButton()
+        self.use_button.setText("Use as main")
+        self.use_button.setToolTip("Show this pane's model in the main view")
+        self.view = ZoomView(scene, f"pane{index}", settle_ms=40)
+        self.view.label_overlay = True
+        self.view.set_leader(leader)
+        self.view.setMinimumSize(120, 90)
+        top = QHBoxLayout()
+        top.setContentsMargins(0, 0, 0, 0)
+        top.addWidget(self.combo, 1)
+        top.addWidget(self.use_button)
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(2, 2, 2, 2)
+        lay.setSpacing(2)
+        lay.addLayout(top)
+        lay.addWidget(self.view, 1)
+        self.combo.currentIndexChanged.connect(self._on_combo)
+        self.use_button.clicked.connect(lambda: self.source and self.useAsMain.emit(self.source))
+        self.refresh_choices()
+
+    @property
+    def source(self) -> Optional[str]:
+        return self.view.sources[0]
+
+    def refresh_choices(self) -> None:
+        cat = self.scene.catalog
+        current = self.source
+        self.combo.blockSignals(True)
+        self.combo.clear()
+        for src in cat.sources():
+            e = cat.get(src)
+            self.combo.addItem(cat.label(src), src)
+            if e is not None:
+                self.combo.setItemData(self.combo.count() - 1, str(e.path), Qt.ItemDataRole.ToolTipRole)
+        i = self.combo.findData(current)
+        self.combo.setCurrentIndex(i if i >= 0 else -1)
+        self.combo.blockSignals(False)
+        if current not in cat:
+            self.set_source(BICUBIC)
+
+    def set_source(self, source: str) -> None:
+        if source not in self.scene.catalog:
+            source = BICUBIC
+        i = self.combo.findData(source)
+        if i >= 0 and i != self.combo.currentIndex():
+            self.combo.blockSignals(True)
+            self.combo.setCurrentIndex(i)
+            self.combo.blockSignals(False)
+        self.view.set_sources([source])
+        self.use_button.setEnabled(source != BICUBIC)
+        self.sourceChanged.emit()
+
+    def _on_combo(self, i: int) -> None:
+        src = self.combo.itemData(i)
+        if src is not None:
+            self.set_source(src)
+
+
+class ComparePanel(QWidget):
+    useAsMain = Signal(str)
+    sourcesChanged = Signal()
+
+    def __init__(self, scene: Scene, leader: ZoomView, n_panes: int = 3, parent=None):
+        super().__init__(parent)
+        self.splitter = QSplitter(Qt.Orientation.Vertical)
+        self.splitter.setChildrenCollapsible(False)
+        self.panes: List[ComparePane] = []
+        for i in range(n_panes):
+            pane = ComparePane(scene, leader, i)
+            pane.useAsMain.connect(self.useAsMain)
+            pane.sourceChanged.connect(self.sourcesChanged)
+            self.splitter.addWidget(pane)
+            self.panes.append(pane)
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.addWidget(self.splitter)
+
+    def sources(self) -> List[Optional[str]]:
+        return [p.source for p in self.panes]
+
+    def set_sources(self, sources: List[str]) -> None:
+        for pane, src in zip(self.panes, sources):
+            pane.set_source(src)
+
+    def refresh_choices(self) -> None:
+        for p in self.panes:
+            p.refresh_choices()
+
+    def views(self) -> List[ZoomView]:
+        return [p.view for p in self.panes]
+
+    def set_active(self, active: bool) -> None:
+        """A hidden panel requests nothing (its views cancel their work)."""
+        for p in self.panes:
+            v = p.view
+            v.setEnabled(active)
+            if not active:
+                v.cancel_all()
+            else:
+                v.schedule_request()

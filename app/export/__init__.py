@@ -1,0 +1,1 @@
+"""The export dialog (output size, model, format; background export with progress)."""

@@ -1,0 +1,458 @@
+"""Export dialog: the whole image or the current view, at a chosen size, model and format.
+
+The output size is given as a scale factor of the chosen area, or as width and height (the
+aspect ratio locked or not). The dialog shows the output's megapixels and an estimated time
+(from the render speed measured for that model on this machine), then exports on the render
+worker in the background (the renderer streams tiles to a temporary file and renames it at
+the end) with a progress bar, an ETA and Cancel. The dialog is not modal to the application:
+the main window keeps working.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Optional, Tuple
+
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtWidgets import (QButtonGroup, QCheckBox, QComboBox, QDialog, QDoubleSpinBox, QFileDialog,
+                               QFormLayout, QGridLayout, QGroupBox, QHBoxLayout, QLabel, QLineEdit,
+                               QProgressBar, QPushButton, QRadioButton, QSpinBox, QStackedWidget,
+                               QVBoxLayout, QWidget)
+
+from ..model_catalog import BICUBIC
+from ..viewer.scene import Scene
+from ..viewer.viewport import ImageRect
+
+FORMATS = {"PNG": ".png", "JPEG": ".jpg", "TIFF": ".tif"}
+SUFFIX_FORMAT = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".tif": "TIFF", ".tiff": "TIFF"}
+MAX_SIDE = 1_000_000
+
+
+def format_seconds(s: float) -> str:
+    if s < 1:
+        return "under a second"
+    if s < 90:
+        return f"{s:.0f} s"
+    if s < 5400:
+        return f"{s / 60:.0f} min"
+    return f"{s / 3600:.1f} h"
+
+
+class ExportDialog(QDialog):
+    exportFinished = Signal(str, object, bool)   # path, error message or None, cancelled
+
+    def __init__(self, scene: Scene, view_rect: Optional[ImageRect], view_scale: float,
+                 default_source: Optional[str], export_dir: Optional[str] = None, parent=None):
+        """``view_rect``: the main view's visible image rectangle (image coordinates), or None;
+        ``view_scale``: its physical zoom (the default scale for "current view")."""
+        super().__init__(parent)
+        self.setWindowTitle("Export")
+        self.scene = scene
+        self.bridge = scene.bridge
+        self.view_rect = view_rect
+        self.view_scale = max(view_scale, 0.01)
+        self._updating = False
+        self._started_at = 0.0
+        self._running = False
+        self._close_when_done = False
+        self._measuring: set = set()
+        h, w = scene.image.size
+
+        # -- area
+        self.area_whole = QRadioButton(f"Whole image ({w} x {h})")
+        self.area_view = QRadioButton("Current view")
+        self.area_whole.setChecked(True)
+        self.area_view.setEnabled(view_rect is not None)
+        area_group = QButtonGroup(self)
+        area_group.addButton(self.area_whole)
+        area_group.addButton(self.area_view)
+        area_box = QGroupBox("Area")
+        al = QVBoxLayout(area_box)
+        al.addWidget(self.area_whole)
+        al.addWidget(self.area_view)
+
+        # -- size
+        self.by_scale = QRadioButton("Scale")
+        self.by_size = QRadioButton("Size")
+        self.by_scale.setChecked(True)
+        size_group = QButtonGroup(self)
+        size_group.addButton(self.by_scale)
+        size_group.addButton(self.by_size)
+        self.scale_spin = QDoubleSpinBox()
+        self.scale_spin.setRange(0.05, 256.0)
+        self.scale_spin.setDecimals(3)
+        self.scale_spin.setSingleStep(0.5)
+        self.scale_spin.setValue(4.0)
+        self.scale_spin.setSuffix(" x")
+        self.width_spin = QSpinBox()
+        self.height_spin = QSpinBox()
+        for sp in (self.width_spin, self.height_spin):
+            sp.setRange(1, MAX_SIDE)
+            sp.setSuffix(" px")
+            sp.setGroupSeparatorShown(True)
+        self.lock_check = QCheckBox("Keep aspect ratio")
+        self.lock_check.setChecked(True)
+        size_box = QGroupBox("Output size")
+        sl = QGridLayout(size_box)
+        sl.addWidget(self.by_scale, 0, 0)
+        sl.addWidget(self.scale_spin, 0, 1, 1, 3)
+        sl.addWidget(self.by_size, 1, 0)
+        sl.addWidget(self.width_spin, 1, 1)
+        sl.addWidget(QLabel("x"), 1, 2)
+        sl.addWidget(self.height_spin, 1, 3)
+        sl.addWidget(self.lock_check, 2, 1, 1, 3)
+
+        # -- model, format, file
+        self.model_combo = QComboBox()
+        cat = scene.catalog
+        for src in cat.sources():
+            self.model_combo.addItem(cat.label(src), src)
+        i = self.model_combo.findData(default_source if default_source else BICUBIC)
+        self.model_combo.setCurrentIndex(max(i, 0))
+        self.format_combo = QComboBox()
+        self.format_combo.addItems(list(FORMATS))
+        self.quality_spin = QSpinBox()
+        self.quality_spin.setRange(1, 100)
+        self.quality_spin.setValue(95)
+        self.quality_label = QLabel("JPEG quality")
+        self.path_edit = QLineEdit()
+        browse = QPushButton("Browse…")
+        browse.clicked.connect(self._browse)
+        stem = scene.image.path.stem if scene.image.path else "image"
+        folder = Path(export_dir) if export_dir and Path(export_dir).is_dir() else \
+            (scene.image.path.parent if scene.image.path else Path.home())
+        self.path_edit.setText(str(folder / f"{stem}-x4.png"))
+        path_row = QHBoxLayout()
+        path_row.addWidget(self.path_edit, 1)
+        path_row.addWidget(browse)
+        form = QFormLayout()
+        form.addRow("Model", self.model_combo)
+        form.addRow("Format", self.format_combo)
+        form.addRow(self.quality_label, self.quality_spin)
+        form.addRow("File", path_row)
+
+        self.info_label = QLabel()
+        self.info_label.setWordWrap(True)
+        self.export_button = QPushButton("Export")
+        self.export_button.setDefault(True)
+        self.close_button = QPushButton("Close")
+        buttons = QHBoxLayout()
+        buttons.addStretch(1)
+        buttons.addWidget(self.close_button)
+        buttons.addWidget(self.export_button)
+
+        setup = QWidget()
+        v = QVBoxLayout(setup)
+        v.setContentsMargins(0, 0, 0, 0)
+        top = QHBoxLayout()
+        top.addWidget(area_box)
+        top.addWidget(size_box, 1)
+        v.addLayout(top)
+        v.addLayout(form)
+        v.addWidget(self.info_label)
+        v.addLayout(buttons)
+
+        # -- progress page
+        self.progress_title = QLabel()
+        self.progress_title.setWordWrap(True)
+        self.progress_bar = QProgressBar()
+        self.progress_bar.setRange(0, 1000)
+        self.progress_bar.setTextVisible(True)
+        self.eta_label = QLabel()
+        self.cancel_button = QPushButton("Cancel")
+        pb = QHBoxLayout()
+        pb.addStretch(1)
+        pb.addWidget(self.cancel_button)
+        progress = QWidget()
+        pv = QVBoxLayout(progress)
+        pv.addWidget(self.progress_title)
+        pv.addWidget(self.progress_bar)
+        pv.addWidget(self.eta_label)
+        pv.addStretch(1)
+        pv.addLayout(pb)
+
+        self.pages = QStackedWidget()
+        self.pages.addWidget(setup)
+        self.pages.addWidget(progress)
+        lay = QVBoxLayout(self)
+        lay.addWidget(self.pages)
+
+        for wdg in (self.area_whole, self.area_view, self.by_scale, self.by_size):
+            wdg.toggled.connect(self._on_mode)
+        self.scale_spin.valueChanged.connect(self._on_scale)
+        self.width_spin.valueChanged.connect(self._on_width)
+        self.height_spin.valueChanged.connect(self._on_height)
+        self.lock_check.toggled.connect(self._on_lock)
+        self.model_combo.currentIndexChanged.connect(self._refresh_info)
+        self.format_combo.currentTextChanged.connect(self._on_format)
+        self.path_edit.textChanged.connect(self._refresh_info)
+        self.export_button.clicked.connect(self.start_export)
+        self.close_button.clicked.connect(self.reject)
+        self.cancel_button.clicked.connect(self.cancel_export)
+        self.bridge.exportProgress.connect(self._on_progress)
+        self.bridge.exportFinished.connect(self._on_finished)
+        self.bridge.speedMeasured.connect(self._on_speed)
+        self._eta_timer = QTimer(self)
+        self._eta_timer.setInterval(500)
+        self._eta_timer.timeout.connect(self._update_eta)
+        self._on_mode()
+        self._on_format(self.format_combo.currentText())
+
+    # -- the area and its size -----------------------------------------------------------
+    def base_size(self) -> Tuple[float, float]:
+        """``(h, w)`` of the chosen area in image pixels."""
+        if self.area_view.isChecked() and self.view_rect is not None:
+            return self.view_rect.height, self.view_rect.width
+        h, w = self.scene.image.size
+        return float(h), float(w)
+
+    def region(self) -> Tuple[float, float, float, float]:
+        """The chosen area as a ``core.coords`` region ``(y0, x0, y1, x1)``."""
+        if self.area_view.isChecked() and self.view_rect is not None:
+            h, w = self.scene.image.size
+            r = self.view_rect
+            return (-1 + 2 * r.y0 / h, -1 + 2 * r.x0 / w, -1 + 2 * r.y1 / h, -1 + 2 * r.x1 / w)
+        return (-1.0, -1.0, 1.0, 1.0)
+
+    def output_size(self) -> Tuple[int, int]:
+        """``(H, W)`` of the output file."""
+        if self.by_scale.isChecked():
+            bh, bw = self.base_size()
+            s = self.scale_spin.value()
+            return max(1, int(round(bh * s))), max(1, int(round(bw * s)))
+        return self.height_spin.value(), self.width_spin.value()
+
+    def set_output_size(self, width: int, height: int, keep_aspect: bool = False) -> None:
+        """Switch to width/height mode with this size (used by tests and scripts too)."""
+        self.by_size.setChecked(True)
+        self.lock_check.setChecked(keep_aspect)
+        self.width_spin.setValue(width)
+        if not keep_aspect:
+            self.height_spin.setValue(height)
+
+    def _on_mode(self, *_):
+        if self._updating:
+            return
+        scale_mode = self.by_scale.isChecked()
+        if self.sender() is self.area_view and self.area_view.isChecked():
+            self._updating = True
+            self.scale_spin.setValue(round(self.view_scale, 3))
+            self._updating = False
+        self.scale_spin.setEnabled(scale_mode)
+        for wdg in (self.width_spin, self.height_spin, self.lock_check):
+            wdg.setEnabled(not scale_mode)
+        self._sync_size_from_scale()
+        self._refresh_info()
+
+    def _sync_size_from_scale(self):
+        if not self.by_scale.isChecked():
+            if self.lock_check.isChecked():
+                self._on_width(self.width_spin.value())
+            return
+        bh, bw = self.base_size()
+        s = self.scale_spin.value()
+        self._updating = True
+        self.width_spin.setValue(max(1, int(round(bw * s))))
+        self.height_spin.setValue(max(1, int(round(bh * s))))
+        self._updating = False
+
+    def _on_scale(self, _):
+        if not self._updating:
+            self._sync_size_from_scale()
+            self._suggest_name()
+            self._refresh_info()
+
+    def _on_width(self, wv: int):
+        if self._updating:
+            return
+        if self.lock_check.isChecked():
+            bh, bw = self.base_size()
+            self._updating = True
+            self.height_spin.setValue(max(1, int(round(wv * bh / bw))))
+            self._updating = False
+        self._refresh_info()
+
+    def _on_height(self, hv: int):
+        if self._updating:
+            return
+        if self.lock_check.isChecked():
+            bh, bw = self.base_size()
+            self._updating = True
+            self.width_spin.setValue(max(1, int(round(hv * bw / bh))))
+            self._updating = False
+        self._refresh_info()
+
+    def _on_lock(self, on: bool):
+        if on:
+            self._on_width(self.width_spin.value())
+        self._refresh_info()
+
+    # -- format and file -----------------------------------------------------------------
+    def _on_format(self, name: str):
+        is_jpeg = name == "JPEG"
+        self.quality_spin.setEnabled(is_jpeg)
+        self.quality_label.setEnabled(is_jpeg)
+        p = self.path_edit.text().strip()
+        if p:
+            self.path_edit.setText(str(Path(p).with_suffix(FORMATS[name])))
+        self._refresh_info()
+
+    def _suggest_name(self):
+        p = Path(self.path_edit.text().strip() or "image.png")
+        stem = p.stem
+        import re
+        m = re.match(r"^(.*)-x[0-9.]+$", stem)
+        if m and self.by_scale.isChecked():
+            s = self.scale_spin.value()
+            tag = f"{s:g}"
+            self.path_edit.setText(str(p.with_name(f"{m.group(1)}-x{tag}{p.suffix}")))
+
+    def _browse(self):
+        fmt = self.format_combo.currentText()
+        filters = "PNG image (*.png);;JPEG image (*.jpg *.jpeg);;TIFF image (*.tif *.tiff)"
+        selected = {"PNG": "PNG image (*.png)", "JPEG": "JPEG image (*.jpg *.jpeg)", "TIFF": "TIFF image (*.tif *.tiff)"}[fmt]
+        path, _ = QFileDialog.getSaveFileName(self, "Export to", self.path_edit.text(), filters, selected)
+        if path:
+            suffix = Path(path).suffix.lower()
+            if suffix in SUFFIX_FORMAT:
+                self.format_combo.setCurrentText(SUFFIX_FORMAT[suffix])
+            else:
+                path = path + FORMATS[fmt]
+            self.path_edit.setText(path)
+
+    def output_path(self) -> Path:
+        return Path(self.path_edit.text().strip()).expanduser()
+
+    # -- estimate ------------------------------------------------------------------------
+    def source(self) -> str:
+        return self.model_combo.currentData() or BICUBIC
+
+    def estimate_seconds(self) -> Optional[float]:
+        H, W = self.output_size()
+        speed = self.scene.seconds_per_mp.get(self.source())
+        if speed is None:
+            return None
+        return H * W / 1e6 * speed
+
+    def _refresh_info(self, *_):
+        H, W = self.output_size()
+        mp = H * W / 1e6
+        parts = [f"Output: {W:,} x {H:,} px ({mp:,.2f} megapixels)"]
+        est = self.estimate_seconds()
+        src = self.source()
+        if est is not None:
+            parts.append(f"estimated time ≈ {format_seconds(est)} on {self.bridge.device_text}")
+        else:
+            parts.append("estimating time…")
+            if src not in self._measuring and self.scene.image is not None:
+                self._measuring.add(src)
+                self.bridge.measure_speed(src, self.scene.epoch, max(1.0, self.view_scale))
+        problem = self.problem()
+        if problem:
+            parts.append(f"<b>{problem}</b>")
+        elif self.output_path().exists():
+            parts.append("the file exists and will be replaced")
+        self.info_label.setText("; ".join(parts[:2]) + ("<br>" + "<br>".join(parts[2:]) if parts[2:] else ""))
+        self.export_button.setEnabled(problem is None and not self._running)
+
+    def _on_speed(self, source: str, seconds_per_mp: float):
+        self._measuring.discard(source)
+        self.scene.seconds_per_mp.setdefault(source, seconds_per_mp)
+        if source == self.source():
+            self._refresh_info()
+
+    def problem(self) -> Optional[str]:
+        p = self.path_edit.text().strip()
+        if not p:
+            return "Choose an output file."
+        path = self.output_path()
+        if path.suffix.lower() not in SUFFIX_FORMAT:
+            return "The file name must end in .png, .jpg or .tif."
+        if not path.parent.is_dir():
+            return f"The folder {path.parent} does not exist."
+        if not os.access(path.parent, os.W_OK):
+            return f"The folder {path.parent} is not writable."
+        return None
+
+    # -- running -------------------------------------------------------------------------
+    def start_export(self) -> None:
+        if self._running or self.problem() is not None:
+            return
+        H, W = self.output_size()
+        path = self.output_path()
+        fmt = SUFFIX_FORMAT[path.suffix.lower()]
+        self._running = True
+        self._started_at = time.monotonic()
+        self._fraction = 0.0
+        self.progress_title.setText(f"Exporting {W:,} x {H:,} px with {self.scene.catalog.label(self.source())} "
+                                    f"to {path}")
+        self.progress_bar.setValue(0)
+        self.eta_label.setText("Starting…")
+        self.pages.setCurrentIndex(1)
+        self.cancel_button.setEnabled(True)
+        self._eta_timer.start()
+        self.bridge.export(self.source(), self.scene.epoch, path, (H, W), region=self.region(),
+                           fmt=fmt, jpeg_quality=self.quality_spin.value())
+
+    def cancel_export(self) -> None:
+        if self._running:
+            self.cancel_button.setEnabled(False)
+            self.eta_label.setText("Cancelling…")
+            self.bridge.cancel_export()
+
+    @property
+    def running(self) -> bool:
+        return self._running
+
+    def _on_progress(self, fraction: float) -> None:
+        if self._running:
+            self._fraction = fraction
+            self.progress_bar.setValue(int(round(fraction * 1000)))
+            self._update_eta()
+
+    def _update_eta(self) -> None:
+        if not self._running or not self.cancel_button.isEnabled():
+            return
+        elapsed = time.monotonic() - self._started_at
+        f = getattr(self, "_fraction", 0.0)
+        if f > 0.01:
+            self.eta_label.setText(f"{f * 100:.0f} % · elapsed {format_seconds(elapsed)} · "
+                                   f"about {format_seconds(elapsed / f * (1 - f))} left")
+        else:
+            est = self.estimate_seconds()
+            self.eta_label.setText(f"elapsed {format_seconds(elapsed)}" +
+                                   (f" · about {format_seconds(max(0.0, est - elapsed))} left" if est else ""))
+
+    def _on_finished(self, path: str, error, cancelled: bool) -> None:
+        if not self._running:
+            return
+        self._running = False
+        self._eta_timer.stop()
+        self.exportFinished.emit(path, error, cancelled)
+        if error is None and not cancelled:
+            self.accept()
+            return
+        if self._close_when_done:
+            super().reject()
+            return
+        self.pages.setCurrentIndex(0)
+        self.info_label.setText("Export cancelled; nothing was written." if cancelled
+                                else f"<b>Export failed:</b> {error}")
+        self.export_button.setEnabled(True)
+
+    def reject(self) -> None:
+        if self._running:
+            self._close_when_done = True
+            self.cancel_export()
+            return  # closes when the worker confirms the cancellation
+        super().reject()
+
+    def closeEvent(self, ev) -> None:
+        if self._running:
+            self._close_when_done = True
+            self.cancel_export()
+            ev.ignore()
+            return
+        super().closeEvent(ev)

@@ -1,0 +1,630 @@
+"""The main window: menus, tool bar, the zoom view, the comparison dock and the status bar.
+
+Owns the :class:`~cisr_zoom.app.worker.RenderBridge` (the one render worker thread), the
+:class:`~cisr_zoom.app.viewer.scene.Scene` and the settings. Errors are shown as a dialog
+that does not block the event loop, or in the status bar; the window stays usable.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+from pathlib import Path
+from typing import List, Optional
+
+from PySide6.QtCore import QByteArray, QPointF, Qt, QTimer
+from PySide6.QtGui import QAction, QActionGroup, QCursor, QIcon, QKeySequence
+from PySide6.QtWidgets import (QComboBox, QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox,
+                               QProgressBar, QSizePolicy, QToolBar, QWidget)
+
+from cisr_zoom.core.devices import available_devices
+from cisr_zoom.core.imageio import READABLE_SUFFIXES
+
+from .compare.panel import ComparePanel
+from .export.dialog import ExportDialog
+from .model_catalog import BICUBIC, ModelCatalog, is_checkpoint_name
+from .settings import Settings, cache_dir
+from .viewer.scene import Scene
+from .viewer.zoom_view import ZoomView
+from .worker import ImageData, RenderBridge
+
+APP_TITLE = "CiSR Zoom"
+NO_MODEL_MESSAGE = ("No super-resolution model is available, so you see a bicubic preview. "
+                    "Add a checkpoint (for example an official LIIF .pth file) with Model → Add Model File…")
+CONTROLS_HELP = """<h3>Controls</h3>
+<table cellspacing="4">
+<tr><td><b>Mouse wheel</b> / two-finger scroll / pinch</td><td>zoom, anchored at the cursor</td></tr>
+<tr><td><b>Drag</b> (left or middle button)</td><td>pan</td></tr>
+<tr><td><b>Double-click</b></td><td>zoom in 2x at the cursor</td></tr>
+<tr><td><b>Arrow keys</b> (Shift: faster), scroll bars, Shift+wheel</td><td>pan</td></tr>
+<tr><td><b>F</b></td><td>fit the image to the window</td></tr>
+<tr><td><b>1</b></td><td>100 % (one image pixel per screen pixel)</td></tr>
+<tr><td><b>+</b> / <b>-</b></td><td>zoom in / out</td></tr>
+<tr><td><b>S</b></td><td>split view: drag the divider to compare two models</td></tr>
+<tr><td><b>C</b></td><td>show or hide the comparison panel</td></tr>
+<tr><td><b>Ctrl+O</b> / <b>Ctrl+E</b></td><td>open an image / export</td></tr>
+</table>
+<p>Drop an image file on the window to open it, or a checkpoint (.pth) to add a model.</p>"""
+
+TIMINGS_FILE = "render-timings.json"
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, settings: Settings, catalog: Optional[ModelCatalog] = None,
+                 device: Optional[str] = None, settle_ms: int = 80, parent=None):
+        super().__init__(parent)
+        self.settings = settings
+        self.catalog = catalog if catalog is not None else ModelCatalog(user_paths=self._existing_user_models())
+        if device:
+            settings["device"] = device
+        self.bridge = RenderBridge(self.catalog, device=settings["device"],
+                                   reduced_precision=settings["reduced_precision"],
+                                   feature_cache_bytes=settings["feature_cache_mb"] * 2 ** 20)
+        self.scene = Scene(self.bridge, self.catalog, settings["tile_cache_mb"] * 2 ** 20, parent=self)
+        self.view = ZoomView(self.scene, "main", settle_ms=settle_ms)
+        self.setCentralWidget(self.view)
+        self.compare = ComparePanel(self.scene, self.view)
+        self.compare_dock = QDockWidget("Compare", self)
+        self.compare_dock.setObjectName("compare-dock")
+        self.compare_dock.setWidget(self.compare)
+        self.compare_dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetClosable
+                                      | QDockWidget.DockWidgetFeature.DockWidgetMovable
+                                      | QDockWidget.DockWidgetFeature.DockWidgetFloatable)
+        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.compare_dock)
+        self._epoch_counter = 0
+        self._wanted_epoch = -1
+        self.last_message_box: Optional[QMessageBox] = None
+        self.export_dialog: Optional[ExportDialog] = None
+        self._closing = False
+
+        self.main_source: Optional[str] = None
+        self.split_source: Optional[str] = None
+        self._build_actions()
+        self._build_menus()
+        self._build_toolbar()
+        self._build_statusbar()
+        self._load_timings()
+
+        self.bridge.imageLoaded.connect(self._on_image_loaded)
+        self.bridge.imageFailed.connect(self._on_image_failed)
+        self.bridge.deviceChanged.connect(self._on_device_changed)
+        self.bridge.deviceFailed.connect(self._on_device_failed)
+        self.scene.renderError.connect(lambda m: self.statusBar().showMessage(m, 8000))
+        self.view.viewChanged.connect(self._update_zoom_label)
+        self.view.hoverChanged.connect(self._update_pos_label)
+        for v in [self.view] + self.compare.views():
+            v.progressChanged.connect(self._update_progress)
+        self.compare.useAsMain.connect(self.set_main_source)
+        self.compare.sourcesChanged.connect(self._remember_sources)
+        self.compare_dock.visibilityChanged.connect(self._on_compare_visibility)
+
+        self._apply_initial_sources()
+        self.setAcceptDrops(True)
+        self.setWindowTitle(APP_TITLE)
+        self.resize(1400, 900)
+        self._restore_window()
+        if settings.warning:
+            QTimer.singleShot(0, lambda: self.show_error("Settings reset", settings.warning))
+
+    # ------------------------------------------------------------------ setup -----------
+    def _existing_user_models(self) -> List[str]:
+        return [p for p in self.settings["user_models"] if Path(p).is_file()]
+
+    def _build_actions(self) -> None:
+        def act(text, slot, shortcut=None, tip=None, checkable=False):
+            a = QAction(text, self)
+            if shortcut:
+                a.setShortcuts([QKeySequence(s) for s in shortcut] if isinstance(shortcut, list) else [QKeySequence(shortcut)])
+            if tip:
+                a.setStatusTip(tip)
+            a.setCheckable(checkable)
+            a.triggered.connect(slot)
+            self.addAction(a)
+            return a
+        self.act_open = act("&Open…", self.choose_image, QKeySequence.StandardKey.Open, "Open an image")
+        self.act_export = act("&Export…", self.open_export_dialog, "Ctrl+E", "Export the image or the current view")
+        self.act_quit = act("&Quit", self.close, QKeySequence.StandardKey.Quit)
+        self.act_fit = act("&Fit to Window", self.view.fit, "F", "Show the whole image")
+        self.act_100 = act("&100 %", lambda: self._zoom_key(None, 1.0), "1", "One image pixel per screen pixel")
+        self.act_zoom_in = act("Zoom &In", lambda: self._zoom_key(2 ** 0.5), ["+", "=", "Ctrl++"])
+        self.act_zoom_out = act("Zoom &Out", lambda: self._zoom_key(2 ** -0.5), ["-", "Ctrl+-"])
+        self.act_split = act("&Split View", self.set_split, "S", "Left and right of a draggable divider: two models",
+                             checkable=True)
+        self.act_compare = self.compare_dock.toggleViewAction()
+        self.act_compare.setText("&Comparison Panel")
+        self.act_compare.setShortcut(QKeySequence("C"))
+        self.act_add_model = act("&Add Model File…", self.choose_model_file, None,
+                                 "Add a checkpoint (.pth), e.g. an official LIIF model")
+        self.act_reduced = act("&Reduced Precision (faster)", self._on_reduced_precision, None,
+                               "bfloat16/int8 on CPUs, float16/bfloat16 on GPUs", checkable=True)
+        self.act_reduced.setChecked(self.settings["reduced_precision"])
+        self.act_controls = act("&Controls", self.show_controls, QKeySequence.StandardKey.HelpContents)
+        self.act_about = act("&About", self.show_about)
+        for a in (self.act_fit, self.act_100, self.act_zoom_in, self.act_zoom_out, self.act_split, self.act_compare):
+            a.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
+
+    def _build_menus(self) -> None:
+        mb = self.menuBar()
+        m = mb.addMenu("&File")
+        m.addAction(self.act_open)
+        self.recent_menu = m.addMenu("Open &Recent")
+        m.addSeparator()
+        m.addAction(self.act_export)
+        m.addSeparator()
+        m.addAction(self.act_quit)
+        m = mb.addMenu("&View")
+        for a in (self.act_fit, self.act_100, self.act_zoom_in, self.act_zoom_out):
+            m.addAction(a)
+        m.addSeparator()
+        m.addAction(self.act_split)
+        m.addAction(self.act_compare)
+        self.model_menu = mb.addMenu("&Model")
+        self.device_menu = mb.addMenu("&Device")
+        self.device_group = QActionGroup(self)
+        for name in ("auto", "cpu", "cuda", "mps"):
+            a = QAction({"auto": "&Automatic", "cpu": "&CPU", "cuda": "CU&DA (NVIDIA GPU)", "mps": "&MPS (Apple GPU)"}[name], self)
+            a.setCheckable(True)
+            a.setData(name)
+            a.setEnabled(name == "auto" or name in available_devices())
+            a.setChecked(name == self.settings["device"])
+            a.triggered.connect(lambda _=False, n=name: self.set_device(n))
+            self.device_group.addAction(a)
+            self.device_menu.addAction(a)
+        self.device_menu.addSeparator()
+        self.device_menu.addAction(self.act_reduced)
+        m = mb.addMenu("&Help")
+        m.addAction(self.act_controls)
+        m.addAction(self.act_about)
+        self._rebuild_recent_menu()
+
+    def _build_toolbar(self) -> None:
+        tb = QToolBar("Main")
+        tb.setObjectName("main-toolbar")
+        tb.setMovable(False)
+        tb.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+        tb.addAction(self.act_open)
+        tb.addSeparator()
+        tb.addAction(self.act_fit)
+        tb.addAction(self.act_100)
+        self.act_zoom_out.setIconText("−")
+        self.act_zoom_in.setIconText("+")
+        tb.addAction(self.act_zoom_out)
+        tb.addAction(self.act_zoom_in)
+        tb.addSeparator()
+        tb.addWidget(QLabel(" Model "))
+        self.model_combo = QComboBox()
+        self.model_combo.setToolTip("Model of the main view (left side in split view)")
+        self.model_combo.setMinimumContentsLength(14)
+        self.model_combo.activated.connect(lambda i: self.set_main_source(self.model_combo.itemData(i)))
+        tb.addWidget(self.model_combo)
+        tb.addSeparator()
+        tb.addAction(self.act_split)
+        self.split_combo = QComboBox()
+        self.split_combo.setToolTip("Model of the right side in split view")
+        self.split_combo.setMinimumContentsLength(14)
+        self.split_combo.activated.connect(lambda i: self.set_split_source(self.split_combo.itemData(i)))
+        tb.addWidget(self.split_combo)
+        tb.addSeparator()
+        tb.addAction(self.act_compare)
+        spacer = QWidget()
+        spacer.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
+        tb.addWidget(spacer)
+        tb.addAction(self.act_export)
+        self.addToolBar(tb)
+        self.toolbar = tb
+
+    def _build_statusbar(self) -> None:
+        sb = self.statusBar()
+        self.progress = QProgressBar()
+        self.progress.setMaximumWidth(160)
+        self.progress.setMaximumHeight(16)
+        self.progress.setFormat("rendering %v/%m")
+        self.progress.hide()
+        self.zoom_label = QLabel("—")
+        self.pos_label = QLabel("")
+        self.model_label = QLabel("")
+        self.device_label = QLabel("Device: …")
+        self.pos_label.setMinimumWidth(150)
+        self.zoom_label.setMinimumWidth(70)
+        for w in (self.progress, self.pos_label, self.zoom_label, self.model_label, self.device_label):
+            sb.addPermanentWidget(w)
+
+    def _apply_initial_sources(self) -> None:
+        s = self.settings
+        main = s["main_model"] if s["main_model"] in self.catalog else self.catalog.default_main()
+        defaults = self.catalog.default_compare()
+        compare = [c if c in self.catalog else d for c, d in zip(s["compare_models"] + [None] * 3, defaults)]
+        split = s["split_model"] if s["split_model"] in self.catalog else \
+            next((c for c in defaults if c != main), BICUBIC)
+        self.main_source, self.split_source = main, split
+        self.compare.set_sources(compare)
+        self._refresh_model_choices()
+        self.act_split.setChecked(bool(s["split_enabled"]))
+        self._apply_view_sources()
+        self.compare_dock.setVisible(bool(s["compare_visible"]))
+
+    # ------------------------------------------------------------------ models ----------
+    def _refresh_model_choices(self) -> None:
+        cat = self.catalog
+        for combo, current in ((self.model_combo, self.main_source), (self.split_combo, self.split_source)):
+            combo.blockSignals(True)
+            combo.clear()
+            for src in cat.sources():
+                combo.addItem(cat.label(src), src)
+            if combo is self.model_combo and current is None:
+                combo.addItem("none (preview)", None)
+            combo.setCurrentIndex(max(0, combo.findData(current)))
+            combo.blockSignals(False)
+        self.compare.refresh_choices()
+        self.model_menu.clear()
+        group = QActionGroup(self.model_menu)
+        for src in cat.sources():
+            a = QAction(cat.label(src), self.model_menu)
+            a.setCheckable(True)
+            a.setChecked(src == self.main_source)
+            e = cat.get(src)
+            if e is not None:
+                a.setStatusTip(str(e.path))
+            a.triggered.connect(lambda _=False, s=src: self.set_main_source(s))
+            group.addAction(a)
+            self.model_menu.addAction(a)
+        self.model_menu.addSeparator()
+        self.model_menu.addAction(self.act_add_model)
+        removable = [e for e in cat.entries() if not e.bundled]
+        if removable:
+            rm = self.model_menu.addMenu("Remove Added Model")
+            for e in removable:
+                a = rm.addAction(e.label)
+                a.setStatusTip(str(e.path))
+                a.triggered.connect(lambda _=False, mid=e.id: self.remove_model(mid))
+        self.view.message = NO_MODEL_MESSAGE if cat.is_empty() else None
+        self._update_model_label()
+
+    def set_main_source(self, source: Optional[str]) -> None:
+        if source is not None and source not in self.catalog:
+            return
+        self.main_source = source
+        self.settings["main_model"] = source
+        self.model_combo.setCurrentIndex(max(0, self.model_combo.findData(source)))
+        for a in self.model_menu.actions():
+            if a.isCheckable():
+                a.setChecked(a.text() == self.catalog.label(source))
+        self._apply_view_sources()
+
+    def set_split_source(self, source: Optional[str]) -> None:
+        if source is None or source not in self.catalog:
+            return
+        self.split_source = source
+        self.settings["split_model"] = source
+        self.split_combo.setCurrentIndex(max(0, self.split_combo.findData(source)))
+        self._apply_view_sources()
+
+    def set_split(self, enabled: bool) -> None:
+        self.act_split.setChecked(bool(enabled))
+        self.settings["split_enabled"] = bool(enabled)
+        self._apply_view_sources()
+
+    def _apply_view_sources(self) -> None:
+        split = self.act_split.isChecked()
+        self.split_combo.setEnabled(split)
+        self.view.set_sources([self.main_source, self.split_source] if split else [self.main_source])
+        self._update_model_label()
+
+    def _update_model_label(self) -> None:
+        text = f"Model: {self.catalog.label(self.main_source)}"
+        if self.act_split.isChecked():
+            text += f" | {self.catalog.label(self.split_source)}"
+        self.model_label.setText(text)
+
+    def _remember_sources(self) -> None:
+        self.settings["compare_models"] = [s for s in self.compare.sources() if s]
+
+    def choose_model_file(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Add a model checkpoint", str(Path.home()),
+                                              "Checkpoints (*.pth *.pt *.ckpt);;All files (*)")
+        if path:
+            self.add_model_file(path)
+
+    def add_model_file(self, path: str | os.PathLike) -> None:
+        """Check the checkpoint on the worker; if it loads, remember it and offer it everywhere."""
+        path = str(Path(path).expanduser().resolve())
+        self.statusBar().showMessage(f"Checking model {path}…")
+
+        def done(error: Optional[str]) -> None:
+            if error is not None:
+                self.show_error("Cannot add model", error)
+                return
+            entry = self.catalog.add_user(path)
+            self.settings["user_models"] = self.catalog.user_paths()
+            self._save_settings()
+            self._refresh_model_choices()
+            if self.main_source is None:
+                self.set_main_source(entry.id)
+            self.statusBar().showMessage(f"Added model {entry.label}", 5000)
+        self.bridge.validate_model(path, done)
+
+    def remove_model(self, model_id: str) -> None:
+        self.catalog.remove(model_id)
+        self.scene.forget_source(model_id)
+        self.settings["user_models"] = self.catalog.user_paths()
+        if self.main_source == model_id:
+            self.main_source = self.catalog.default_main()
+        if self.split_source == model_id:
+            self.split_source = BICUBIC
+        self._refresh_model_choices()
+        self._apply_view_sources()
+        self._save_settings()
+
+    # ------------------------------------------------------------------ devices ---------
+    def set_device(self, name: str) -> None:
+        self.device_label.setText(f"Device: switching to {name}…")
+        self.bridge.set_device(name)
+
+    def _on_reduced_precision(self, on: bool) -> None:
+        self.settings["reduced_precision"] = bool(on)
+        self.bridge.set_device(self.bridge.device_name, reduced_precision=bool(on))
+
+    def _on_device_changed(self, name: str, label: str) -> None:
+        self.settings["device"] = name
+        for a in self.device_group.actions():
+            a.setChecked(a.data() == name)
+        prec = "reduced precision" if self.bridge.reduced_precision else "float32"
+        self.device_label.setText(f"Device: {label} ({prec})")
+        self.scene.reset_sessions()
+
+    def _on_device_failed(self, message: str) -> None:
+        for a in self.device_group.actions():
+            a.setChecked(a.data() == self.bridge.device_name)
+        self.device_label.setText(f"Device: {self.bridge.device_text}")
+        self.show_error("Cannot use this device", message)
+
+    # ------------------------------------------------------------------ images ----------
+    def choose_image(self) -> None:
+        pattern = " ".join(f"*{s}" for s in READABLE_SUFFIXES)
+        start = str(Path(self.settings["recent_files"][0]).parent) if self.settings["recent_files"] else str(Path.home())
+        path, _ = QFileDialog.getOpenFileName(self, "Open an image", start, f"Images ({pattern});;All files (*)")
+        if path:
+            self.open_image(path)
+
+    def open_image(self, path: str | os.PathLike) -> None:
+        """Load ``path`` on the worker; outstanding renders are cancelled at once."""
+        self._epoch_counter += 1
+        self._wanted_epoch = self._epoch_counter
+        for v in self.scene.views():
+            v.cancel_all()
+        self.statusBar().showMessage(f"Opening {path}…")
+        self.bridge.load_image(str(path), self._wanted_epoch)
+
+    def open_initial(self, path: Optional[str] = None) -> None:
+        """The image given on the command line, else the most recent one, else the bundled sample."""
+        if path:
+            return self.open_image(path)
+        for p in self.settings["recent_files"]:
+            if Path(p).is_file():
+                return self.open_image(p)
+        from cisr_zoom.resources import RESOURCES_DIR
+        for name in ("sample.jpg", "sample.png"):
+            if (RESOURCES_DIR / name).is_file():
+                return self.open_image(RESOURCES_DIR / name)
+
+    def _on_image_loaded(self, data: ImageData) -> None:
+        if data.epoch != self._wanted_epoch:
+            return  # a newer open superseded this one
+        self.scene.set_image(data)
+        h, w = data.size
+        name = data.path.name if data.path else "image"
+        self.setWindowTitle(f"{name} ({w} x {h}) — {APP_TITLE}")
+        self.statusBar().showMessage(f"Opened {data.path} ({w} x {h} px)", 5000)
+        if data.path is not None:
+            from cisr_zoom.resources import RESOURCES_DIR
+            if data.path.resolve().parent != RESOURCES_DIR.resolve():
+                self.settings.add_recent(data.path)
+                self._rebuild_recent_menu()
+                self._save_settings()
+        self._update_zoom_label()
+
+    def _on_image_failed(self, path: str, message: str) -> None:
+        self.statusBar().showMessage(message, 10000)
+        if not Path(path).exists():
+            self.settings.remove_recent(path)
+            self._rebuild_recent_menu()
+        for v in self.scene.views():
+            v.schedule_request()  # the previous image stays: resume its rendering
+        self.show_error("Cannot open image", message)
+
+    def _rebuild_recent_menu(self) -> None:
+        self.recent_menu.clear()
+        recent = self.settings["recent_files"]
+        for p in recent:
+            a = self.recent_menu.addAction(p)
+            a.triggered.connect(lambda _=False, path=p: self.open_image(path))
+        self.recent_menu.setEnabled(bool(recent))
+        if recent:
+            self.recent_menu.addSeparator()
+            clear = self.recent_menu.addAction("Clear Menu")
+            clear.triggered.connect(self._clear_recent)
+
+    def _clear_recent(self) -> None:
+        self.settings["recent_files"] = []
+        self._rebuild_recent_menu()
+        self._save_settings()
+
+    # ------------------------------------------------------------------ zoom ------------
+    def _zoom_key(self, factor: Optional[float], physical: Optional[float] = None) -> None:
+        """Keyboard zoom, anchored at the mouse if it is over the view, else at the middle."""
+        pos = self.view.viewport().mapFromGlobal(QCursor.pos())
+        inside = self.view.viewport().rect().contains(pos)
+        sx, sy = (float(pos.x()), float(pos.y())) if inside else (None, None)
+        if physical is not None:
+            self.view.set_physical_zoom(physical, QPointF(sx, sy) if inside else None)
+        else:
+            self.view.zoom_at(factor, sx, sy)
+
+    def _update_zoom_label(self) -> None:
+        if self.scene.image is None:
+            self.zoom_label.setText("—")
+            return
+        z = self.view.vp.physical_scale * 100
+        self.zoom_label.setText(f"{z:.0f} %" if z >= 10 else f"{z:.1f} %")
+
+    def _update_pos_label(self, pos) -> None:
+        self.pos_label.setText("" if pos is None else f"x {pos[0]:.1f}  y {pos[1]:.1f}")
+
+    def _update_progress(self, *_):
+        views = [self.view] + self.compare.views()
+        done = sum(v.batch_done for v in views)
+        total = sum(v.batch_total for v in views)
+        if total > 0 and done < total:
+            self.progress.setMaximum(total)
+            self.progress.setValue(done)
+            self.progress.show()
+        else:
+            self.progress.hide()
+
+    def _on_compare_visibility(self, visible: bool) -> None:
+        if self._closing:
+            return
+        self.settings["compare_visible"] = bool(visible)
+        self.compare.set_active(visible)
+
+    # ------------------------------------------------------------------ export ----------
+    def open_export_dialog(self) -> Optional[ExportDialog]:
+        if self.scene.image is None:
+            self.statusBar().showMessage("Open an image first", 4000)
+            return None
+        if self.export_dialog is not None and self.export_dialog.isVisible():
+            self.export_dialog.raise_()
+            return self.export_dialog
+        d = ExportDialog(self.scene, self.view.vp.visible_image_rect(), self.view.vp.physical_scale,
+                         self.main_source, self.settings["export_dir"], parent=self)
+        d.exportFinished.connect(self._on_export_finished)
+        d.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose, True)
+        d.destroyed.connect(lambda *_: setattr(self, "export_dialog", None))
+        self.export_dialog = d
+        d.show()
+        return d
+
+    def _on_export_finished(self, path: str, error, cancelled: bool) -> None:
+        if cancelled:
+            self.statusBar().showMessage("Export cancelled; nothing was written", 6000)
+        elif error:
+            self.statusBar().showMessage(f"Export failed: {error}", 10000)
+        else:
+            self.settings["export_dir"] = str(Path(path).parent)
+            self.statusBar().showMessage(f"Exported {path}", 8000)
+        for v in self.scene.views():
+            v.schedule_request()
+
+    # ------------------------------------------------------------------ messages --------
+    def show_error(self, title: str, message: str) -> QMessageBox:
+        """A warning dialog that does not block the event loop (the app keeps running)."""
+        self.statusBar().showMessage(message, 10000)
+        box = QMessageBox(QMessageBox.Icon.Warning, title, message, QMessageBox.StandardButton.Ok, self)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose, True)
+        box.setWindowModality(Qt.WindowModality.NonModal)
+        box.destroyed.connect(lambda *_: setattr(self, "last_message_box", None)
+                              if self.last_message_box is box else None)
+        self.last_message_box = box
+        box.show()
+        return box
+
+    def show_controls(self) -> None:
+        QMessageBox.information(self, "Controls", CONTROLS_HELP)
+
+    def show_about(self) -> None:
+        from importlib.metadata import PackageNotFoundError, version
+        try:
+            v = version("cisr-zoom")
+        except PackageNotFoundError:
+            v = "dev"
+        QMessageBox.about(self, "About CiSR Zoom",
+                          f"<h3>CiSR Zoom {v}</h3><p>Continuous arbitrary-scale image zoom rendered by implicit "
+                          f"neural networks (LIIF and CiSRGAN).</p><p>Settings: {self.settings.path}<br>"
+                          f"Cache: {cache_dir()}</p>")
+
+    # ------------------------------------------------------------------ drag and drop ---
+    def dragEnterEvent(self, ev) -> None:
+        if ev.mimeData().hasUrls() and any(u.isLocalFile() for u in ev.mimeData().urls()):
+            ev.acceptProposedAction()
+
+    def dropEvent(self, ev) -> None:
+        files = [u.toLocalFile() for u in ev.mimeData().urls() if u.isLocalFile()]
+        images = [f for f in files if not is_checkpoint_name(f)]
+        for f in files:
+            if is_checkpoint_name(f):
+                self.add_model_file(f)
+        if images:
+            self.open_image(images[0])
+        ev.acceptProposedAction()
+
+    # ------------------------------------------------------------------ persistence -----
+    def _restore_window(self) -> None:
+        try:
+            g = self.settings["window_geometry"]
+            if g:
+                self.restoreGeometry(QByteArray(base64.b64decode(g)))
+            st = self.settings["window_state"]
+            if st:
+                self.restoreState(QByteArray(base64.b64decode(st)))
+        except (ValueError, TypeError):
+            pass
+        self.compare_dock.setVisible(bool(self.settings["compare_visible"]))
+        self.resizeDocks([self.compare_dock], [max(280, self.width() // 3)], Qt.Orientation.Horizontal)
+
+    def _save_settings(self) -> None:
+        try:
+            self.settings.save()
+        except OSError as e:
+            self.statusBar().showMessage(f"Cannot save settings to {self.settings.path}: {e.strerror or e}", 8000)
+
+    def _timings_path(self) -> Path:
+        return cache_dir() / TIMINGS_FILE
+
+    def _timings_key(self, source: str) -> str:
+        e = self.catalog.get(source)
+        return f"{self.bridge.device_name}|{e.path if e else source}"
+
+    def _load_timings(self) -> None:
+        try:
+            data = json.loads(self._timings_path().read_text())
+        except (OSError, ValueError):
+            return
+        if not isinstance(data, dict):
+            return
+        for src in self.catalog.sources():
+            v = data.get(self._timings_key(src))
+            if isinstance(v, (int, float)) and v > 0:
+                self.scene.seconds_per_mp[src] = float(v)
+
+    def _save_timings(self) -> None:
+        path = self._timings_path()
+        try:
+            try:
+                data = json.loads(path.read_text())
+                data = data if isinstance(data, dict) else {}
+            except (OSError, ValueError):
+                data = {}
+            for src, v in self.scene.seconds_per_mp.items():
+                data[self._timings_key(src)] = v
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(path.name + ".tmp")
+            tmp.write_text(json.dumps(data, indent=1))
+            os.replace(tmp, path)
+        except OSError:
+            pass  # a cache: losing it only costs a re-measurement
+
+    def closeEvent(self, ev) -> None:
+        self._closing = True
+        self.settings["window_geometry"] = base64.b64encode(bytes(self.saveGeometry())).decode("ascii")
+        self.settings["window_state"] = base64.b64encode(bytes(self.saveState())).decode("ascii")
+        self.settings["compare_visible"] = self.compare_dock.isVisible()
+        self._remember_sources()
+        self._save_settings()
+        self._save_timings()
+        if self.export_dialog is not None:
+            self.export_dialog.cancel_export()
+        for v in self.scene.views():
+            v.cancel_all()
+        self.bridge.close()
+        super().closeEvent(ev)

@@ -1,0 +1,124 @@
+"""Which models the app can use: the bundled checkpoints plus files the user added.
+
+A *source* is what a view renders with: a model id from this catalog, or :data:`BICUBIC`.
+Ids are stable strings: ``bundled:<stem>`` or ``file:<absolute path>``. Nothing is loaded
+here (loading happens on the render worker); this is bookkeeping on the GUI thread.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, Iterable, List, Optional
+
+from cisr_zoom.core.checkpoint import CHECKPOINT_SUFFIXES, bundled_models
+
+BICUBIC = "bicubic"
+BICUBIC_LABEL = "Bicubic"
+
+
+def family_of(name: str) -> str:
+    """``"cisrgan"``, ``"liif"`` or ``"other"``, guessed from a checkpoint's file name."""
+    n = name.lower()
+    if "cisrgan" in n or "gan" in n:
+        return "cisrgan"
+    if "liif" in n:
+        return "liif"
+    return "other"
+
+
+def pretty_label(stem: str) -> str:
+    """``liif-edsr-baseline`` -> ``LIIF (EDSR-baseline)``; unknown names are returned as is."""
+    fam = family_of(stem)
+    n = stem.lower()
+    encoder = "EDSR-baseline" if "edsr-baseline" in n else "RDN" if "rdn" in n else "EDSR" if "edsr" in n else ""
+    if fam == "other":
+        return stem
+    head = "CiSRGAN" if fam == "cisrgan" else "LIIF"
+    return f"{head} ({encoder})" if encoder else head
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    id: str
+    label: str
+    path: Path
+    bundled: bool
+    family: str
+
+
+class ModelCatalog:
+    def __init__(self, bundled: Optional[Dict[str, Path]] = None, user_paths: Iterable[str | os.PathLike] = ()):
+        """``bundled``: name -> path (default: the installed bundled checkpoints)."""
+        self._entries: Dict[str, ModelEntry] = {}
+        for stem, path in (bundled_models() if bundled is None else bundled).items():
+            e = ModelEntry(f"bundled:{stem}", pretty_label(stem), Path(path), True, family_of(stem))
+            self._entries[e.id] = e
+        for p in user_paths:
+            self.add_user(p)
+
+    # -- queries -------------------------------------------------------------------------
+    def entries(self) -> List[ModelEntry]:
+        return list(self._entries.values())
+
+    def get(self, model_id: str) -> Optional[ModelEntry]:
+        return self._entries.get(model_id)
+
+    def __contains__(self, source: str) -> bool:
+        return source == BICUBIC or source in self._entries
+
+    def is_empty(self) -> bool:
+        return not self._entries
+
+    def user_paths(self) -> List[str]:
+        return [str(e.path) for e in self._entries.values() if not e.bundled]
+
+    def label(self, source: Optional[str]) -> str:
+        if source == BICUBIC:
+            return BICUBIC_LABEL
+        e = self._entries.get(source or "")
+        return e.label if e else "none"
+
+    def sources(self) -> List[str]:
+        """Every choice for a view: the models, then bicubic."""
+        return list(self._entries) + [BICUBIC]
+
+    def first_of_family(self, family: str) -> Optional[str]:
+        for e in self._entries.values():
+            if e.family == family:
+                return e.id
+        return None
+
+    def default_main(self) -> Optional[str]:
+        """CiSRGAN if present (the sharpest), else LIIF, else any model, else ``None``."""
+        return self.first_of_family("cisrgan") or self.first_of_family("liif") or next(iter(self._entries), None)
+
+    def default_compare(self) -> List[str]:
+        """Three panes: LIIF, CiSRGAN, bicubic (other models fill gaps; bicubic when none)."""
+        wanted = [self.first_of_family("liif"), self.first_of_family("cisrgan")]
+        rest = [m for m in self._entries if m not in wanted]
+        out = []
+        for w in wanted:
+            if w is None and rest:
+                w = rest.pop(0)
+            out.append(w or BICUBIC)
+        out.append(BICUBIC)
+        return out
+
+    # -- user files ----------------------------------------------------------------------
+    def add_user(self, path: str | os.PathLike) -> ModelEntry:
+        p = Path(path).expanduser().resolve()
+        mid = f"file:{p}"
+        if mid not in self._entries:
+            self._entries[mid] = ModelEntry(mid, p.stem, p, False, family_of(p.stem))
+        return self._entries[mid]
+
+    def remove(self, model_id: str) -> None:
+        e = self._entries.get(model_id)
+        if e is not None and not e.bundled:
+            del self._entries[model_id]
+
+
+def is_checkpoint_name(path: str | os.PathLike) -> bool:
+    return Path(path).suffix.lower() in CHECKPOINT_SUFFIXES

@@ -1,0 +1,134 @@
+"""Persistent settings (JSON in the platform's config dir) and the cache dir.
+
+``CISR_ZOOM_CONFIG_DIR`` and ``CISR_ZOOM_CACHE_DIR`` override the platformdirs locations
+(tests, portable installs). Writes are atomic (temporary file in the same folder, then
+rename). A settings file that cannot be parsed is moved aside to ``settings.json.corrupt``
+and replaced by defaults; :attr:`Settings.warning` then holds a one-line message for the user.
+Values of the wrong type are replaced by their defaults one by one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+import platformdirs
+
+APP_NAME = "cisr-zoom"
+SETTINGS_FILE = "settings.json"
+MAX_RECENT = 10
+
+
+def config_dir() -> Path:
+    env = os.environ.get("CISR_ZOOM_CONFIG_DIR")
+    return Path(env).expanduser() if env else Path(platformdirs.user_config_dir(APP_NAME, appauthor=False))
+
+
+def cache_dir() -> Path:
+    env = os.environ.get("CISR_ZOOM_CACHE_DIR")
+    return Path(env).expanduser() if env else Path(platformdirs.user_cache_dir(APP_NAME, appauthor=False))
+
+
+DEFAULTS: Dict[str, Any] = {
+    "recent_files": [],          # most recent first, absolute paths
+    "user_models": [],           # checkpoint files added by the user
+    "main_model": None,          # source id of the main view
+    "split_model": None,         # source id of the right side in split mode
+    "compare_models": [],        # source ids of the comparison panes
+    "compare_visible": True,
+    "split_enabled": False,
+    "device": "auto",            # auto | cpu | cuda | mps
+    "reduced_precision": False,
+    "tile_cache_mb": 384,
+    "feature_cache_mb": 512,
+    "window_geometry": None,     # base64 of QWidget.saveGeometry()
+    "window_state": None,        # base64 of QMainWindow.saveState()
+    "export_dir": None,
+}
+
+
+def _type_ok(key: str, value: Any) -> bool:
+    default = DEFAULTS[key]
+    if key in ("recent_files", "user_models", "compare_models"):
+        return isinstance(value, list) and all(isinstance(v, str) for v in value)
+    if key in ("main_model", "split_model", "window_geometry", "window_state", "export_dir"):
+        return value is None or isinstance(value, str)
+    if isinstance(default, bool):
+        return isinstance(value, bool)
+    if isinstance(default, int):
+        return isinstance(value, int) and not isinstance(value, bool) and value > 0
+    return isinstance(value, type(default))
+
+
+class Settings:
+    def __init__(self, path: Optional[Path] = None):
+        self.path = Path(path) if path else config_dir() / SETTINGS_FILE
+        self.values: Dict[str, Any] = json.loads(json.dumps(DEFAULTS))
+        self.warning: Optional[str] = None
+
+    @classmethod
+    def load(cls, path: Optional[Path] = None) -> "Settings":
+        s = cls(path)
+        if not s.path.exists():
+            return s
+        try:
+            data = json.loads(s.path.read_text(encoding="utf-8"))
+            if not isinstance(data, dict):
+                raise ValueError("top level is not an object")
+        except (OSError, UnicodeDecodeError, ValueError) as e:
+            backup = s.path.with_name(s.path.name + ".corrupt")
+            try:
+                os.replace(s.path, backup)
+                where = f"; the old file was kept as {backup.name}"
+            except OSError:
+                where = ""
+            reason = str(e).splitlines()[0] if str(e) else type(e).__name__
+            s.warning = f"The settings file {s.path} was unreadable ({reason}) and has been reset to defaults{where}."
+            return s
+        bad = []
+        for key, value in data.items():
+            if key not in DEFAULTS:
+                continue
+            if _type_ok(key, value):
+                s.values[key] = value
+            else:
+                bad.append(key)
+        if bad:
+            s.warning = f"Some settings in {s.path} were invalid and have been reset: {', '.join(sorted(bad))}."
+        return s
+
+    def save(self) -> None:
+        """Write atomically; errors are returned to the caller as OSError."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                json.dump(self.values, f, indent=2)
+            os.replace(tmp, self.path)
+        except BaseException:
+            try:
+                os.unlink(tmp)
+            except FileNotFoundError:
+                pass
+            raise
+
+    def __getitem__(self, key: str) -> Any:
+        return self.values[key]
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        if key not in DEFAULTS:
+            raise KeyError(key)
+        self.values[key] = value
+
+    # -- recent files --------------------------------------------------------------------
+    def add_recent(self, path: str | os.PathLike) -> None:
+        p = str(Path(path).expanduser().resolve())
+        recent: List[str] = [r for r in self.values["recent_files"] if r != p]
+        self.values["recent_files"] = [p] + recent[: MAX_RECENT - 1]
+
+    def remove_recent(self, path: str | os.PathLike) -> None:
+        p = str(Path(path).expanduser().resolve())
+        self.values["recent_files"] = [r for r in self.values["recent_files"] if r != p]

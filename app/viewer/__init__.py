@@ -1,0 +1,1 @@
+"""The zoomable view: viewport math, render levels, tile cache, painting and input."""

@@ -1,0 +1,189 @@
+"""Viewport: which part of the image a view shows, and how big (pure Python, no Qt).
+
+Units and conventions:
+
+* **Image coordinates** are in input pixels with the origin at the top-left *corner* of the
+  image: pixel ``(i, j)`` covers ``[j, j+1) x [i, i+1)`` (x right, y down). The image spans
+  ``[0, w] x [0, h]``. (``core.coords`` maps this to its ``[-1, 1]`` square: see
+  :meth:`Viewport.image_to_unit`.)
+* **Screen coordinates** are the widget's logical pixels, origin at its top-left corner.
+  A logical pixel is ``dpr`` physical pixels (HiDPI).
+* ``scale`` is logical screen pixels per image pixel; ``physical_scale = scale * dpr`` is what
+  the zoom percentage shows (100 % = one image pixel per physical screen pixel) and what
+  decides the render level.
+* ``centre`` is the image point shown at the middle of the widget.
+
+The only constraint on panning is that the middle of the widget stays over the image, so a
+zoom anchored at a point of the image keeps that point exactly under the cursor.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Tuple
+
+#: Largest zoom, in physical screen pixels per image pixel.
+MAX_PHYSICAL_SCALE = 128.0
+#: Zooming out stops at this physical scale, or at "fit" if the image is larger than that.
+MIN_PHYSICAL_SCALE = 1.0 / 8.0
+
+
+@dataclass(frozen=True)
+class ImageRect:
+    """An axis-aligned rectangle in image coordinates (floats, edges)."""
+
+    x0: float
+    y0: float
+    x1: float
+    y1: float
+
+    @property
+    def width(self) -> float:
+        return self.x1 - self.x0
+
+    @property
+    def height(self) -> float:
+        return self.y1 - self.y0
+
+    def intersect(self, other: "ImageRect") -> "ImageRect | None":
+        x0, y0 = max(self.x0, other.x0), max(self.y0, other.y0)
+        x1, y1 = min(self.x1, other.x1), min(self.y1, other.y1)
+        if x1 <= x0 or y1 <= y0:
+            return None
+        return ImageRect(x0, y0, x1, y1)
+
+    def contains(self, other: "ImageRect", tol: float = 0.0) -> bool:
+        return (other.x0 >= self.x0 - tol and other.y0 >= self.y0 - tol
+                and other.x1 <= self.x1 + tol and other.y1 <= self.y1 + tol)
+
+
+class Viewport:
+    """Centre and scale of a view of an ``h x w`` image in a ``view_w x view_h`` widget."""
+
+    def __init__(self, image_size: Tuple[int, int] = (1, 1), view_size: Tuple[float, float] = (1.0, 1.0),
+                 dpr: float = 1.0):
+        self.image_h, self.image_w = int(image_size[0]), int(image_size[1])
+        self.view_w, self.view_h = float(view_size[0]), float(view_size[1])
+        self.dpr = float(dpr) if dpr > 0 else 1.0
+        self.scale = 1.0
+        self.cx, self.cy = self.image_w / 2.0, self.image_h / 2.0
+        self.fit()
+
+    # -- state ---------------------------------------------------------------------------
+    def state(self) -> tuple:
+        """Everything that determines the mapping (for change detection)."""
+        return (self.image_w, self.image_h, self.view_w, self.view_h, self.dpr, self.scale, self.cx, self.cy)
+
+    def set_image_size(self, image_size: Tuple[int, int]) -> None:
+        """A new image: fit it."""
+        self.image_h, self.image_w = max(1, int(image_size[0])), max(1, int(image_size[1]))
+        self.fit()
+
+    def set_view_size(self, view_w: float, view_h: float, dpr: float | None = None) -> None:
+        """The widget was resized (the image point at its middle stays there)."""
+        self.view_w, self.view_h = max(1.0, float(view_w)), max(1.0, float(view_h))
+        if dpr is not None and dpr > 0:
+            self.dpr = float(dpr)
+        self.scale = self._clamp_scale(self.scale)
+
+    # -- limits --------------------------------------------------------------------------
+    @property
+    def fit_scale(self) -> float:
+        """Scale at which the whole image just fits the widget."""
+        return min(self.view_w / self.image_w, self.view_h / self.image_h)
+
+    @property
+    def min_scale(self) -> float:
+        return min(self.fit_scale, MIN_PHYSICAL_SCALE / self.dpr)
+
+    @property
+    def max_scale(self) -> float:
+        return max(MAX_PHYSICAL_SCALE / self.dpr, self.fit_scale)
+
+    @property
+    def physical_scale(self) -> float:
+        return self.scale * self.dpr
+
+    def _clamp_scale(self, s: float) -> float:
+        return min(max(s, self.min_scale), self.max_scale)
+
+    def _clamp_centre(self) -> None:
+        self.cx = min(max(self.cx, 0.0), float(self.image_w))
+        self.cy = min(max(self.cy, 0.0), float(self.image_h))
+
+    # -- mapping -------------------------------------------------------------------------
+    def screen_to_image(self, sx: float, sy: float) -> Tuple[float, float]:
+        return (self.cx + (sx - self.view_w / 2.0) / self.scale,
+                self.cy + (sy - self.view_h / 2.0) / self.scale)
+
+    def image_to_screen(self, ix: float, iy: float) -> Tuple[float, float]:
+        return ((ix - self.cx) * self.scale + self.view_w / 2.0,
+                (iy - self.cy) * self.scale + self.view_h / 2.0)
+
+    def visible_rect(self) -> ImageRect:
+        """The image-coordinate rectangle covered by the whole widget (may extend past the image)."""
+        x0, y0 = self.screen_to_image(0.0, 0.0)
+        x1, y1 = self.screen_to_image(self.view_w, self.view_h)
+        return ImageRect(x0, y0, x1, y1)
+
+    def visible_image_rect(self) -> ImageRect | None:
+        """The part of the image that is visible (``None`` if none is)."""
+        return self.visible_rect().intersect(ImageRect(0.0, 0.0, float(self.image_w), float(self.image_h)))
+
+    def screen_rect_of(self, r: ImageRect) -> Tuple[float, float, float, float]:
+        """``(x, y, width, height)`` in screen coordinates of image rectangle ``r``."""
+        x0, y0 = self.image_to_screen(r.x0, r.y0)
+        return x0, y0, r.width * self.scale, r.height * self.scale
+
+    def image_to_unit(self, r: ImageRect) -> Tuple[float, float, float, float]:
+        """``r`` as a ``core.coords`` region ``(y0, x0, y1, x1)`` in ``[-1, 1]``."""
+        return (-1.0 + 2.0 * r.y0 / self.image_h, -1.0 + 2.0 * r.x0 / self.image_w,
+                -1.0 + 2.0 * r.y1 / self.image_h, -1.0 + 2.0 * r.x1 / self.image_w)
+
+    # -- changes -------------------------------------------------------------------------
+    def fit(self) -> None:
+        self.scale = self.fit_scale
+        self.cx, self.cy = self.image_w / 2.0, self.image_h / 2.0
+
+    def set_scale_at(self, scale: float, sx: float | None = None, sy: float | None = None) -> None:
+        """Set the scale keeping the image point under screen point ``(sx, sy)`` (default:
+        the middle of the widget) where it is."""
+        if sx is None or sy is None:
+            sx, sy = self.view_w / 2.0, self.view_h / 2.0
+        ix, iy = self.screen_to_image(sx, sy)
+        self.scale = self._clamp_scale(scale)
+        self.cx = ix - (sx - self.view_w / 2.0) / self.scale
+        self.cy = iy - (sy - self.view_h / 2.0) / self.scale
+        self._clamp_centre()
+
+    def zoom_at(self, factor: float, sx: float | None = None, sy: float | None = None) -> None:
+        """Multiply the scale by ``factor`` anchored at screen point ``(sx, sy)``."""
+        if factor > 0 and math.isfinite(factor):
+            self.set_scale_at(self.scale * factor, sx, sy)
+
+    def set_physical_scale(self, physical: float, sx: float | None = None, sy: float | None = None) -> None:
+        self.set_scale_at(physical / self.dpr, sx, sy)
+
+    def pan_by(self, dx: float, dy: float) -> None:
+        """Move the image by ``(dx, dy)`` screen pixels (drag direction)."""
+        self.cx -= dx / self.scale
+        self.cy -= dy / self.scale
+        self._clamp_centre()
+
+    def centre_on(self, ix: float, iy: float) -> None:
+        self.cx, self.cy = float(ix), float(iy)
+        self._clamp_centre()
+
+    def follow(self, leader: "Viewport") -> None:
+        """Show the same image region as ``leader`` (same centre), fitted into this widget:
+        used by the comparison panes. The mapping is ``leader``'s scaled about the centre,
+        so a point anchored in the leader is anchored here too."""
+        self.image_w, self.image_h = leader.image_w, leader.image_h
+        self.cx, self.cy = leader.cx, leader.cy
+        ratio = min(self.view_w / leader.view_w, self.view_h / leader.view_h)
+        self.scale = leader.scale * ratio
+
+    def link_ratio(self, leader: "Viewport") -> float:
+        """Screen-size ratio of this follower to ``leader`` (see :meth:`follow`)."""
+        return min(self.view_w / leader.view_w, self.view_h / leader.view_h)

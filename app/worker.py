@@ -1,0 +1,351 @@
+"""The bridge between the GUI thread and the one render worker thread.
+
+:class:`RenderBridge` (a QObject living on the GUI thread) owns a
+:class:`cisr_zoom.core.render.worker.RenderWorker`. Everything that computes -- decoding an
+image, loading a model, creating a render session, rendering tiles, exporting -- runs on that
+worker thread; its callbacks are forwarded to the GUI thread by queued Qt signals. The
+:class:`_Engine` state (models, sessions, the current image) is only ever touched by jobs
+running on the worker thread. Widgets are never touched from the worker.
+
+Sources: a model id from :class:`~cisr_zoom.app.model_catalog.ModelCatalog`, or ``"bicubic"``.
+An *epoch* numbers the images opened; sessions belong to one epoch, device and precision.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional, Tuple
+
+import numpy as np
+from PySide6.QtCore import QObject, Qt, Signal, Slot
+from PySide6.QtGui import QImage
+
+from cisr_zoom.core.checkpoint import load_checkpoint
+from cisr_zoom.core.errors import CisrError
+from cisr_zoom.core.imageio import LoadedImage, load_image, to_uint8
+from cisr_zoom.core.render.session import RenderCancelled, RenderSession
+from cisr_zoom.core.render.worker import RenderRequest, RenderWorker
+
+from .bicubic_source import BicubicSession
+from .model_catalog import BICUBIC, ModelCatalog
+
+#: Smallest side of the coarsest preview pyramid level.
+PYRAMID_MIN_SIDE = 64
+
+
+def describe_error(e: BaseException) -> str:
+    """A one-line message for the user."""
+    if isinstance(e, CisrError):
+        return str(e)
+    text = (str(e).strip().splitlines() or [""])[0]
+    if isinstance(e, MemoryError) or "OutOfMemory" in type(e).__name__ or "out of memory" in text.lower():
+        return "out of memory: try a smaller output, the CPU device, or close other programs" + (f" ({text[:160]})" if text else "")
+    return f"{type(e).__name__}: {text[:200]}" if text else type(e).__name__
+
+
+def is_cancellation(e: BaseException) -> bool:
+    return isinstance(e, RenderCancelled)
+
+
+@dataclass
+class ImageData:
+    """An opened image (built on the worker, used read-only on the GUI thread)."""
+
+    epoch: int
+    path: Optional[Path]
+    size: Tuple[int, int]                 # (h, w)
+    pyramid: List[QImage]                 # level j is downscaled 2**j (level 0: the image itself)
+    has_alpha: bool
+    bit_depth: int
+
+
+def build_pyramid(rgb8: np.ndarray) -> List[QImage]:
+    """QImages of the image and its successive halvings (box filter), for smooth zoomed-out previews."""
+    h, w = rgb8.shape[:2]
+    base = QImage(rgb8.data, w, h, 3 * w, QImage.Format.Format_RGB888).convertToFormat(QImage.Format.Format_RGB32)
+    out = [base]
+    cur = rgb8.astype(np.float32)
+    while min(cur.shape[0], cur.shape[1]) >= 2 * PYRAMID_MIN_SIDE:
+        hh, ww = cur.shape[0] // 2 * 2, cur.shape[1] // 2 * 2
+        c = cur[:hh, :ww]
+        cur = 0.25 * (c[0::2, 0::2] + c[1::2, 0::2] + c[0::2, 1::2] + c[1::2, 1::2])
+        a = np.ascontiguousarray(np.clip(cur + 0.5, 0, 255).astype(np.uint8))
+        out.append(QImage(a.data, a.shape[1], a.shape[0], 3 * a.shape[1],
+                          QImage.Format.Format_RGB888).convertToFormat(QImage.Format.Format_RGB32))
+    return out
+
+
+def device_label(device) -> str:
+    """``CPU``, ``CUDA (GPU name)`` or ``MPS``."""
+    d = str(device)
+    if d.startswith("cuda"):
+        try:
+            import torch
+            return f"CUDA ({torch.cuda.get_device_name(device)})"
+        except Exception:  # noqa: BLE001 - cosmetic only
+            return "CUDA"
+    return d.upper()
+
+
+def precision_for(device, reduced: bool) -> str:
+    """``float32``, or ``auto``: the renderer's best reduced precision for the device
+    (bfloat16/int8 on CPUs, bfloat16/float16 on GPUs)."""
+    return "auto" if reduced else "float32"
+
+
+class _Engine:
+    """State owned by the worker thread (touched only inside jobs)."""
+
+    def __init__(self, catalog_paths: Dict[str, Path], feature_cache_bytes: int):
+        self.model_paths = dict(catalog_paths)   # model id -> path (copied from the GUI at each call)
+        self.models: Dict[Tuple[str, str], Any] = {}
+        self.sessions: Dict[tuple, Any] = {}
+        self.image: Optional[LoadedImage] = None
+        self.epoch = -1
+        self.device = None
+        self.feature_cache_bytes = feature_cache_bytes
+
+    def session(self, source: str, epoch: int, precision: str):
+        if self.image is None or epoch != self.epoch:
+            raise RenderCancelled()  # the image changed meanwhile
+        key = (epoch, source, str(self.device), precision)
+        s = self.sessions.get(key)
+        if s is not None:
+            return s
+        if source == BICUBIC:
+            s = BicubicSession(self.image, device=self.device)
+        else:
+            path = self.model_paths.get(source)
+            if path is None:
+                raise CisrError(f"unknown model {source!r}")
+            mkey = (source, str(self.device))
+            lm = self.models.get(mkey)
+            if lm is None:
+                lm = load_checkpoint(path, self.device)
+                self.models[mkey] = lm
+            s = RenderSession(lm.model, self.image, device=self.device, precision=precision,
+                              feature_cache_bytes=self.feature_cache_bytes)
+        self.sessions = {k: v for k, v in self.sessions.items() if k[0] == epoch}
+        self.sessions[key] = s
+        return s
+
+
+class RenderBridge(QObject):
+    """GUI-side handle of the render worker. All signals arrive on the GUI thread."""
+
+    tileReady = Signal(object, object)            # RenderedTile, seconds spent on it (or None)
+    requestDone = Signal(object, object, bool)    # request key, error message or None, cancelled
+    imageLoaded = Signal(object)                  # ImageData
+    imageFailed = Signal(str, str)                # path, message
+    sessionReady = Signal(int, str, object)       # epoch, source, session (opaque on the GUI side)
+    sessionFailed = Signal(int, str, str)         # epoch, source, message
+    deviceChanged = Signal(str, str)              # device name, label
+    deviceFailed = Signal(str)                    # message
+    exportProgress = Signal(float)                # fraction done, 0..1
+    exportFinished = Signal(str, object, bool)    # path, error message or None, cancelled
+    speedMeasured = Signal(str, float)            # source, seconds per output megapixel
+    _call = Signal(object)                        # internal: run a callable on the GUI thread
+
+    def __init__(self, catalog: ModelCatalog, device: str = "auto", reduced_precision: bool = False,
+                 feature_cache_bytes: int = 512 * 2 ** 20, parent=None):
+        super().__init__(parent)
+        self.catalog = catalog
+        self.device_name = device
+        self.device_text = "…"
+        self.reduced_precision = reduced_precision
+        self._worker = RenderWorker(name="cisr-render")
+        self._engine = _Engine({}, feature_cache_bytes)
+        self._export_stop = threading.Event()
+        self._tile_clock: Dict[int, float] = {}   # generation -> time of the previous tile (worker thread only)
+        self._closed = False
+        self._call.connect(self._run_call, Qt.ConnectionType.QueuedConnection)
+        self.set_device(device)
+
+    @Slot(object)
+    def _run_call(self, fn) -> None:
+        fn()
+
+    @property
+    def worker(self) -> RenderWorker:
+        """The core render worker (its thread does all the compute)."""
+        return self._worker
+
+    # -- plumbing ------------------------------------------------------------------------
+    def _on_gui(self, fn: Callable[[], None]) -> None:
+        """Run ``fn`` on the GUI thread (called from the worker thread)."""
+        if not self._closed:
+            self._call.emit(fn)
+
+    def _job(self, fn: Callable[[], Any], done: Callable[[Any, Optional[BaseException]], None]) -> None:
+        """Run ``fn`` on the worker; ``done(result, error)`` then runs on the GUI thread."""
+        def run():
+            try:
+                res, err = fn(), None
+            except BaseException as e:  # noqa: BLE001 - every failure is reported to the user
+                res, err = None, e
+            self._on_gui(lambda: done(res, err))
+        if not self._closed:
+            self._worker.run_job(run)
+
+    def _model_paths(self) -> Dict[str, Path]:
+        return {e.id: e.path for e in self.catalog.entries()}
+
+    # -- images --------------------------------------------------------------------------
+    def load_image(self, path: str | Path, epoch: int) -> None:
+        engine = self._engine
+
+        def work():
+            loaded = load_image(path)
+            pyramid = build_pyramid(to_uint8(loaded.rgb))
+            engine.image, engine.epoch = loaded, epoch
+            engine.sessions.clear()
+            return ImageData(epoch, Path(path), loaded.size, pyramid, loaded.alpha is not None, loaded.bit_depth)
+
+        def done(res, err):
+            if err is None:
+                self.imageLoaded.emit(res)
+            else:
+                self.imageFailed.emit(str(path), describe_error(err))
+        self._job(work, done)
+
+    # -- sessions ------------------------------------------------------------------------
+    def request_session(self, source: str, epoch: int) -> None:
+        engine, paths, reduced = self._engine, self._model_paths(), self.reduced_precision
+
+        def work():
+            engine.model_paths = paths
+            return engine.session(source, epoch, precision_for(engine.device, reduced))
+
+        def done(res, err):
+            if err is None:
+                self.sessionReady.emit(epoch, source, res)
+            elif not is_cancellation(err):
+                self.sessionFailed.emit(epoch, source, describe_error(err))
+        self._job(work, done)
+
+    def validate_model(self, path: str | Path, done: Callable[[Optional[str]], None]) -> None:
+        """Load ``path`` on the worker (CPU) to check it; ``done(error message or None)`` on the GUI thread."""
+        self._job(lambda: load_checkpoint(path, "cpu") and None, lambda res, err: done(None if err is None else describe_error(err)))
+
+    # -- devices -------------------------------------------------------------------------
+    def set_device(self, name: str, reduced_precision: Optional[bool] = None) -> None:
+        """Switch device (``auto``/``cpu``/``cuda``/``mps``); models and sessions are rebuilt lazily."""
+        engine = self._engine
+        if reduced_precision is not None:
+            self.reduced_precision = reduced_precision
+
+        def work():
+            from cisr_zoom.core.devices import pick_device
+            dev = pick_device(name)
+            engine.device = dev
+            engine.models.clear()
+            engine.sessions.clear()
+            return dev
+
+        def done(dev, err):
+            if err is None:
+                self.device_name = name
+                self.device_text = device_label(dev)
+                self.deviceChanged.emit(name, self.device_text)
+            else:
+                self.deviceFailed.emit(describe_error(err))
+        self._job(work, done)
+
+    # -- rendering -----------------------------------------------------------------------
+    def submit(self, session, request: RenderRequest) -> None:
+        clock = self._tile_clock
+
+        def on_tile(tile):
+            now = time.perf_counter()
+            prev = clock.get(tile.generation)
+            clock[tile.generation] = now
+            self.tileReady.emit(tile, None if prev is None else now - prev)
+
+        def on_done(generation, error: Optional[str], cancelled: bool):
+            clock.pop(generation, None)
+            if error and "out of memory" in error.lower():
+                error = f"out of memory while rendering; try the CPU device or a smaller window ({error[:160]})"
+            self.requestDone.emit(request.key, error or None, bool(cancelled))
+
+        if not self._closed:
+            self._worker.submit(session, request, on_tile, on_done)
+
+    def cancel(self, key=None) -> None:
+        if not self._closed:
+            self._worker.cancel(key)
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def measure_speed(self, source: str, epoch: int, scale: float = 4.0) -> None:
+        """Time a small render (features of its area included) for export estimates:
+        emits ``speedMeasured(source, seconds per output megapixel)``. Nothing on failure."""
+        engine, paths, reduced = self._engine, self._model_paths(), self.reduced_precision
+
+        def work():
+            engine.model_paths = paths
+            s = engine.session(source, epoch, precision_for(engine.device, reduced))
+            h, w = s.lr_size
+            lr = max(4, min(h, w, 32))             # a 32x32 LR patch in the middle
+            y0, x0 = (h - lr) // 2, (w - lr) // 2
+            region = (-1 + 2 * y0 / h, -1 + 2 * x0 / w, -1 + 2 * (y0 + lr) / h, -1 + 2 * (x0 + lr) / w)
+            side = int(min(512, max(64, lr * scale)))
+            t0 = time.perf_counter()
+            s.render(region, (side, side))
+            return (time.perf_counter() - t0) / (side * side / 1e6)
+
+        def done(res, err):
+            if err is None:
+                self.speedMeasured.emit(source, float(res))
+        self._job(work, done)
+
+    # -- export --------------------------------------------------------------------------
+    def export(self, source: str, epoch: int, path: str | Path, out_size: Tuple[int, int],
+               region=(-1.0, -1.0, 1.0, 1.0), fmt: Optional[str] = None, jpeg_quality: int = 95) -> None:
+        from cisr_zoom.core.render.export import export_image
+        engine, paths, reduced = self._engine, self._model_paths(), self.reduced_precision
+        self._export_stop.clear()
+        stop = self._export_stop
+
+        def progress(*args):
+            if len(args) >= 2 and args[1]:
+                frac = float(args[0]) / float(args[1])
+            elif args:
+                frac = float(args[0])
+            else:
+                return
+            self.exportProgress.emit(min(max(frac, 0.0), 1.0))
+
+        def work():
+            if stop.is_set():
+                raise RenderCancelled()
+            engine.model_paths = paths
+            session = engine.session(source, epoch, precision_for(engine.device, reduced))
+            export_image(session, path, out_size, region=region, fmt=fmt, jpeg_quality=jpeg_quality,
+                         progress=progress, should_stop=stop.is_set)
+
+        def done(res, err):
+            if err is None:
+                self.exportFinished.emit(str(path), None, False)
+            elif is_cancellation(err):
+                self.exportFinished.emit(str(path), None, True)
+            else:
+                self.exportFinished.emit(str(path), describe_error(err), False)
+        self._job(work, done)
+
+    def cancel_export(self) -> None:
+        self._export_stop.set()
+
+    # -- shutdown ------------------------------------------------------------------------
+    def close(self, timeout: float = 5.0) -> None:
+        """Cancel everything and join the worker thread."""
+        if self._closed:
+            return
+        self._export_stop.set()
+        self._worker.cancel()
+        self._closed = True
+        self._worker.close(timeout)

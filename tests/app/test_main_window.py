@@ -1,0 +1,419 @@
+"""The real main window, driven through Qt events on the offscreen platform, with tiny models.
+
+Covers issue 6's "Done when": wheel zoom anchored at the cursor, the worker only asked for
+visible coordinates, a pan superseding and cancelling the old request, the comparison panel
+showing the main view's region, export through the dialog (exact size; cancel leaves
+nothing), and a corrupt file reported while the app stays usable.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+
+import numpy as np
+import pytest
+from PIL import Image
+from PySide6.QtCore import QPoint, QPointF, Qt
+from PySide6.QtGui import QImage, QMouseEvent, QWheelEvent
+from PySide6.QtWidgets import QApplication
+
+from cisr_zoom.app.viewer.geometry import level_size, visible_level_rect
+from cisr_zoom.core.imageio import save_image
+
+
+
+def render_threads():
+    return [t for t in threading.enumerate() if t.name == "cisr-render" and t.is_alive()]
+
+
+# -- helpers ---------------------------------------------------------------------------------
+def send_wheel(view, pos: QPointF, dy: int, pixel_dy: int = 0):
+    vp = view.viewport()
+    ev = QWheelEvent(pos, QPointF(vp.mapToGlobal(pos.toPoint())), QPoint(0, pixel_dy), QPoint(0, dy),
+                     Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier, Qt.ScrollPhase.NoScrollPhase, False)
+    QApplication.sendEvent(vp, ev)
+
+
+def send_mouse(view, kind, pos: QPointF, buttons):
+    vp = view.viewport()
+    button = Qt.MouseButton.LeftButton if kind != QMouseEvent.Type.MouseMove else Qt.MouseButton.NoButton
+    ev = QMouseEvent(kind, pos, QPointF(vp.mapToGlobal(pos.toPoint())), button, buttons, Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(vp, ev)
+
+
+def drag(view, start: QPointF, end: QPointF, steps: int = 5):
+    left = Qt.MouseButton.LeftButton
+    send_mouse(view, QMouseEvent.Type.MouseButtonPress, start, left)
+    for i in range(1, steps + 1):
+        send_mouse(view, QMouseEvent.Type.MouseMove, start + (end - start) * (i / steps), left)
+    send_mouse(view, QMouseEvent.Type.MouseButtonRelease, end, Qt.MouseButton.NoButton)
+
+
+def grab_rgb(widget) -> np.ndarray:
+    img = widget.grab().toImage().convertToFormat(QImage.Format.Format_RGB888)
+    w, h = img.width(), img.height()
+    arr = np.frombuffer(img.constBits(), dtype=np.uint8, count=img.bytesPerLine() * h).reshape(h, img.bytesPerLine())
+    return arr[:, : 3 * w].reshape(h, w, 3).copy()
+
+
+def record_submits(worker):
+    """Wrap ``worker.submit``: returns a list of (request, main view's visible rect at that time)."""
+    seen = []
+    original = worker.submit
+
+    def spy(session, request, *args, **kwargs):
+        seen.append(request)
+        return original(session, request, *args, **kwargs)
+    worker.submit = spy
+    return seen
+
+
+def view_complete(view) -> bool:
+    """Every slot's visible level pixels are rendered, and nothing is pending."""
+    if view._settle.isActive() or view.live_requests():
+        return False
+    k = view.current_level()
+    for slot in view.slots:
+        vis = view.slot_visible_image_rect(slot)
+        if k == 0 or slot.source is None or vis is None:
+            continue
+        want = visible_level_rect(view.scene.image.size, k, vis)
+        if not view.scene.tile_layer.covers(slot.source, k, want):
+            return False
+    return True
+
+
+def wait_idle(qtbot, views, timeout=30000):
+    qtbot.waitUntil(lambda: all(view_complete(v) for v in views), timeout=timeout)
+
+
+def wait_session(qtbot, w, source=None):
+    source = source or w.main_source
+    qtbot.waitUntil(lambda: w.scene.session(source) is not None, timeout=30000)
+
+
+# -- zoom ------------------------------------------------------------------------------------
+def test_wheel_zoom_keeps_the_point_under_the_cursor(make_window, tmp_path, qtbot):
+    """The image point under the cursor stays within 1 screen pixel of it, by the view's
+    mapping after every wheel event and by the painted pixels at the end."""
+    h, w = 60, 80
+    rgb = np.full((h, w, 3), 0.5, np.float32)
+    rgb[30, 40] = (1.0, 0.0, 0.0)  # a one-pixel red dot, centre at image (40.5, 30.5)
+    path = tmp_path / "dot.png"
+    save_image(path, rgb)
+    win = make_window(path, models=[], compare=False)
+    view = win.view
+    sx, sy = view.vp.image_to_screen(40.5, 30.5)
+    cursor = QPointF(sx, sy)
+    start_scale = view.vp.physical_scale
+    for dy, pix in [(120, 0), (120, 0), (40, 12), (40, 12), (15, 4), (-60, 0), (240, 0), (120, 0)]:
+        ix, iy = view.image_point_at(cursor.x(), cursor.y())
+        send_wheel(view, cursor, dy, pix)
+        qx, qy = view.vp.image_to_screen(ix, iy)
+        assert abs(qx - cursor.x()) <= 1.0 and abs(qy - cursor.y()) <= 1.0
+    assert view.vp.physical_scale > 3 * start_scale
+    win.repaint()
+    rgb = grab_rgb(view.viewport()).astype(np.float32)
+    redness = np.clip(rgb[..., 0] - rgb[..., 1], 0, None)
+    redness[redness < 0.2 * redness.max()] = 0
+    ys, xs = np.nonzero(redness)
+    wts = redness[ys, xs]
+    cy, cx = (ys + 0.5) @ wts / wts.sum(), (xs + 0.5) @ wts / wts.sum()
+    assert abs(cx - cursor.x()) <= 1.0 and abs(cy - cursor.y()) <= 1.0, (cx, cy, cursor)
+
+
+def test_keyboard_fit_and_actual_pixels(make_window, test_image, qtbot):
+    win = make_window(test_image, compare=False)
+    view = win.view
+    view.setFocus()
+    win.act_100.trigger()
+    assert view.vp.physical_scale == pytest.approx(1.0)
+    win.act_zoom_in.trigger()
+    assert view.vp.physical_scale == pytest.approx(2 ** 0.5)
+    win.act_fit.trigger()
+    assert view.vp.scale == pytest.approx(view.vp.fit_scale)
+    cx = view.vp.cx
+    view.zoom_at(8.0)
+    qtbot.keyClick(view, Qt.Key.Key_Right)
+    assert view.vp.cx > cx
+
+
+# -- requests --------------------------------------------------------------------------------
+def _assert_inside(requests, win):
+    """Every request lies within the main view's visible rectangle (give or take the
+    partly visible pixels at its edge: one output pixel of the request's level)."""
+    vp = win.view.vp
+    y0, x0, y1, x1 = vp.image_to_unit(vp.visible_image_rect())
+    for r in requests:
+        ry0, rx0, ry1, rx1 = r.region
+        H, W = r.out_size
+        tol_y, tol_x = (ry1 - ry0) / H + 1e-9, (rx1 - rx0) / W + 1e-9
+        assert ry0 >= y0 - tol_y and rx0 >= x0 - tol_x and ry1 <= y1 + tol_y and rx1 <= x1 + tol_x, (r, (y0, x0, y1, x1))
+
+
+def test_worker_only_receives_visible_coordinates(make_window, test_image, qtbot):
+    win = make_window(test_image, size=(900, 600))
+    wait_session(qtbot, win)
+    seen = record_submits(win.bridge.worker)
+    views = [win.view] + win.compare.views()
+    win.view.zoom_at(5.0, 120.0, 150.0)
+    wait_idle(qtbot, views)
+    assert any(r.key[0] == "main" for r in seen) and any(r.key[0].startswith("pane") for r in seen)
+    _assert_inside(seen, win)
+    n = len(seen)
+    win.view.pan_by(-90.0, 40.0)
+    wait_idle(qtbot, views)
+    assert len(seen) > n
+    _assert_inside(seen[n:], win)
+    # and together with what was already cached they cover the visible level pixels
+    k = win.view.current_level()
+    want = visible_level_rect(win.scene.image.size, k, win.view.vp.visible_image_rect())
+    assert win.scene.tile_layer.covers(win.main_source, k, want)
+    # a pure pan only asks for the newly revealed pixels
+    new_px = sum(r.out_size[0] * r.out_size[1] for r in seen[n:] if r.key[0] == "main")
+    assert new_px < want.area * 0.75
+
+
+def test_pan_supersedes_and_cancels_the_old_request(make_window, test_image, qtbot):
+    win = make_window(test_image, compare=False)
+    view = win.view
+    wait_session(qtbot, win)
+    gate = threading.Event()
+    win.bridge.worker.run_job(lambda: gate.wait(30))   # hold the worker so requests queue up
+    done = []
+    win.bridge.requestDone.connect(lambda key, err, cancelled: done.append((key, err, cancelled)))
+    accepted = []
+    original_accept = view.accept_tile
+
+    def spy(tile):
+        res = original_accept(tile)
+        accepted.append((tile.generation, res is not None))
+        return res
+    view.accept_tile = spy
+    view.zoom_at(6.0, 200.0, 200.0)
+    qtbot.waitUntil(lambda: bool(view.live_requests()), timeout=5000)
+    old = {i.key for i in view.live_requests()}
+    centre = QPointF(view.viewport().width() / 2, view.viewport().height() / 2)
+    drag(view, centre, centre + QPointF(-250, -120))
+    qtbot.waitUntil(lambda: bool(view.live_requests()) and not ({i.key for i in view.live_requests()} & old),
+                    timeout=5000)
+    new = {i.key for i in view.live_requests()}
+    gate.set()
+    qtbot.waitUntil(lambda: {k for k, _, _ in done} >= old | new, timeout=30000)
+    by_key = {k: (err, cancelled) for k, err, cancelled in done}
+    assert all(by_key[k] == (None, True) for k in old), "the old request was not cancelled"
+    assert all(by_key[k] == (None, False) for k in new)
+    old_gens = {k[2] for k in old}
+    assert not any(ok for g, ok in accepted if g in old_gens), "a tile of the superseded request was used"
+    assert any(ok for g, ok in accepted if g in {k[2] for k in new})
+    want = visible_level_rect(win.scene.image.size, view.current_level(), view.vp.visible_image_rect())
+    assert win.scene.tile_layer.covers(win.main_source, view.current_level(), want)
+
+
+# -- comparison ------------------------------------------------------------------------------
+def test_comparison_panel_shows_the_same_region(make_window, test_image, qtbot):
+    win = make_window(test_image, size=(1000, 640))
+    views = [win.view] + win.compare.views()
+    win.view.zoom_at(3.0, 100.0, 120.0)
+    win.view.pan_by(30.0, -20.0)
+    wait_idle(qtbot, views)
+    main = win.view.vp.visible_rect()
+    sources = win.compare.sources()
+    assert len(set(sources)) == 3 and sources[2] == "bicubic"
+    for pane in win.compare.panes:
+        pv = pane.view
+        assert pv.isVisible()
+        assert (pv.vp.cx, pv.vp.cy) == pytest.approx((win.view.vp.cx, win.view.vp.cy))
+        # the pane's highlighted rectangle is exactly the main view's region
+        r = pv.slot_screen_rect(pv.slots[0])
+        x0, y0 = pv.vp.screen_to_image(r.left(), r.top())
+        x1, y1 = pv.vp.screen_to_image(r.right(), r.bottom())
+        px = 1.0 / pv.vp.scale
+        assert abs(x0 - max(main.x0, pv.vp.visible_rect().x0)) <= px and abs(x1 - min(main.x1, pv.vp.visible_rect().x1)) <= px
+        assert abs(y0 - max(main.y0, pv.vp.visible_rect().y0)) <= px and abs(y1 - min(main.y1, pv.vp.visible_rect().y1)) <= px
+        # its rendered pixels are of that region, by its own source
+        k = pv.current_level()
+        if k > 0:
+            want = visible_level_rect(win.scene.image.size, k, pv.slot_visible_image_rect(pv.slots[0]))
+            assert win.scene.tile_layer.covers(pane.source, k, want)
+        assert pane.combo.currentText() == win.catalog.label(pane.source)
+    # zooming in a pane zooms the main view (they stay synchronised)
+    pane = win.compare.panes[1]
+    before = win.view.vp.scale
+    send_wheel(pane.view, QPointF(pane.view.viewport().width() / 2, pane.view.viewport().height() / 2), 120)
+    assert win.view.vp.scale > before
+    assert (pane.view.vp.cx, pane.view.vp.cy) == pytest.approx((win.view.vp.cx, win.view.vp.cy))
+    # "use as main"
+    qtbot.mouseClick(win.compare.panes[0].use_button, Qt.MouseButton.LeftButton)
+    assert win.main_source == win.compare.panes[0].source
+    assert win.view.sources == [win.main_source]
+
+
+def test_split_view_requests_each_side_separately(make_window, test_image, qtbot):
+    win = make_window(test_image, compare=False)
+    view = win.view
+    win.set_split(True)
+    assert view.split and len(view.slots) == 2 and view.sources[1] != view.sources[0]
+    view.zoom_at(4.0)
+    wait_idle(qtbot, [view])
+    d = view.divider * view.viewport().width()
+    drag(view, QPointF(d, 50), QPointF(d + 80, 50))
+    assert view.divider * view.viewport().width() == pytest.approx(d + 80, abs=1.0)
+    wait_idle(qtbot, [view])
+    k = view.current_level()
+    for slot in view.slots:
+        want = visible_level_rect(win.scene.image.size, k, view.slot_visible_image_rect(slot))
+        assert win.scene.tile_layer.covers(slot.source, k, want)
+    # the left side was not rendered right of the divider
+    left = view.slot_visible_image_rect(view.slots[0])
+    lv = visible_level_rect(win.scene.image.size, k, left)
+    for p in win.scene.tile_layer.patches(view.slots[0].source, k):
+        assert p.rect.right <= lv.right
+
+
+# -- export ----------------------------------------------------------------------------------
+def _export(win, qtbot, path, width, height, fmt):
+    d = win.open_export_dialog()
+    d.format_combo.setCurrentText(fmt)
+    d.set_output_size(width, height, keep_aspect=False)
+    d.path_edit.setText(str(path))
+    assert d.output_size() == (height, width)
+    assert f"{width:,} x {height:,}" in d.info_label.text()
+    assert d.export_button.isEnabled()
+    with qtbot.waitSignal(d.exportFinished, timeout=60000) as sig:
+        qtbot.mouseClick(d.export_button, Qt.MouseButton.LeftButton)
+    return sig.args
+
+
+@pytest.mark.parametrize("fmt,suffix", [("PNG", ".png"), ("JPEG", ".jpg"), ("TIFF", ".tif")])
+def test_export_writes_exactly_the_chosen_size(make_window, test_image, qtbot, tmp_path, fmt, suffix):
+    win = make_window(test_image, compare=False)
+    out = tmp_path / "out" / f"export{suffix}"
+    out.parent.mkdir()
+    path, error, cancelled = _export(win, qtbot, out, 151, 77, fmt)
+    assert error is None and not cancelled
+    with Image.open(out) as im:
+        assert im.size == (151, 77)
+        assert im.format == {"PNG": "PNG", "JPEG": "JPEG", "TIFF": "TIFF"}[fmt]
+    assert sorted(p.name for p in out.parent.iterdir()) == [out.name]
+
+
+def test_export_keeps_aspect_and_scale(make_window, test_image, qtbot):
+    win = make_window(test_image, compare=False)
+    d = win.open_export_dialog()
+    d.scale_spin.setValue(2.5)
+    assert d.output_size() == (240, 320)       # 96 x 128 image
+    d.by_size.setChecked(True)
+    d.lock_check.setChecked(True)
+    d.width_spin.setValue(64)
+    assert d.height_spin.value() == 48
+    win_vp = win.view.vp
+    assert d.region() == (-1.0, -1.0, 1.0, 1.0)
+    d.close()
+    win.view.zoom_at(3.0, 50.0, 60.0)
+    d = win.open_export_dialog()
+    d.area_view.setChecked(True)
+    assert d.region() == pytest.approx(win_vp.image_to_unit(win_vp.visible_image_rect()))
+    assert d.scale_spin.value() == pytest.approx(win_vp.physical_scale, abs=1e-3)
+    vis = win_vp.visible_image_rect()
+    assert d.output_size() == (round(vis.height * d.scale_spin.value()), round(vis.width * d.scale_spin.value()))
+    d.close()
+
+
+def test_cancelled_export_leaves_nothing(make_window, test_image, qtbot, tmp_path):
+    win = make_window(test_image, compare=False)
+    out_dir = tmp_path / "exports"
+    out_dir.mkdir()
+    out = out_dir / "big.tif"
+    d = win.open_export_dialog()
+    d.format_combo.setCurrentText("TIFF")
+    d.set_output_size(3000, 2200, keep_aspect=False)
+    d.path_edit.setText(str(out))
+    with qtbot.waitSignal(d.exportFinished, timeout=60000) as sig:
+        qtbot.mouseClick(d.export_button, Qt.MouseButton.LeftButton)
+        assert d.running and d.pages.currentIndex() == 1
+        qtbot.waitSignal(win.bridge.exportProgress, timeout=30000).wait()
+        ticks = []
+        t = time.monotonic()
+        qtbot.waitUntil(lambda: ticks.append(1) or len(ticks) > 2, timeout=2000)  # the GUI keeps running
+        assert time.monotonic() - t < 2.0
+        qtbot.mouseClick(d.cancel_button, Qt.MouseButton.LeftButton)
+    path, error, cancelled = sig.args
+    assert cancelled and error is None
+    assert not out.exists()
+    assert list(out_dir.iterdir()) == []
+    assert "cancelled" in d.info_label.text().lower()
+
+
+# -- errors ----------------------------------------------------------------------------------
+def test_corrupt_image_shows_an_error_and_the_app_stays_usable(make_window, test_image, tmp_path, qtbot):
+    win = make_window(test_image, compare=False)
+    bad = tmp_path / "broken.png"
+    bad.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4)
+    with qtbot.waitSignal(win.bridge.imageFailed, timeout=20000):
+        win.open_image(bad)
+    box = win.last_message_box
+    assert box is not None and box.isVisible()
+    assert "broken.png" in box.text() and "\n" not in box.text()
+    assert win.scene.image.path == test_image          # the previous image is still shown
+    box.close()
+    # still usable: zooming renders super-resolved tiles, and another image opens
+    win.view.zoom_at(4.0)
+    wait_idle(qtbot, [win.view])
+    k = win.view.current_level()
+    assert k > 0 and win.scene.tile_layer.levels(win.main_source)
+    other = tmp_path / "other.png"
+    save_image(other, np.full((40, 50, 3), 0.25, np.float32))
+    with qtbot.waitSignal(win.bridge.imageLoaded, timeout=20000):
+        win.open_image(other)
+    assert win.scene.image.size == (40, 50)
+    recent = json.loads(win.settings.path.read_text())["recent_files"]
+    assert recent[0].endswith("other.png") and not any(r.endswith("broken.png") for r in recent)
+
+
+def test_corrupt_settings_are_reset_with_a_warning(make_window, test_image, isolated_dirs, qtbot):
+    cfg = isolated_dirs / "config"
+    cfg.mkdir(parents=True, exist_ok=True)
+    (cfg / "settings.json").write_text("{ this is not json")
+    win = make_window(test_image, compare=False)
+    qtbot.waitUntil(lambda: win.last_message_box is not None, timeout=5000)
+    assert "reset" in win.last_message_box.text()
+    assert (cfg / "settings.json.corrupt").read_text() == "{ this is not json"
+    assert json.loads((cfg / "settings.json").read_text())["recent_files"]  # rewritten, valid
+
+
+def test_broken_model_is_reported_and_preview_stays(make_window, test_image, tmp_path, qtbot):
+    broken = tmp_path / "models" / "broken-liif.pth"
+    broken.parent.mkdir(exist_ok=True)
+    broken.write_bytes(b"not a checkpoint")
+    win = make_window(test_image, models=[broken], compare=False)
+    win.view.zoom_at(4.0)
+    qtbot.waitUntil(lambda: win.scene.source_error(win.main_source) is not None, timeout=20000)
+    assert "broken-liif.pth" in win.scene.source_error(win.main_source)
+    assert "broken-liif" in win.statusBar().currentMessage()
+    assert not win.view.live_requests()
+    rgb = grab_rgb(win.view.viewport())
+    assert rgb.std() > 5  # the preview is painted
+
+
+def test_no_model_shows_a_message_and_the_preview(make_window, test_image, qtbot):
+    win = make_window(test_image, models=[], compare=False)
+    assert win.catalog.is_empty() and win.main_source is None
+    assert win.view.message and "No super-resolution model" in win.view.message
+    win.view.zoom_at(3.0)
+    qtbot.wait(50)
+    assert not win.view.live_requests()
+    assert grab_rgb(win.view.viewport()).std() > 5
+
+
+def test_closing_during_rendering_stops_the_worker_promptly(make_window, test_image, qtbot):
+    win = make_window(test_image, size=(1400, 900))
+    wait_session(qtbot, win)
+    win.view.zoom_at(12.0)
+    qtbot.waitUntil(lambda: bool(win.view.live_requests()), timeout=5000)
+    t = time.monotonic()
+    win.close()
+    assert not render_threads()
+    assert time.monotonic() - t < 5.0
