@@ -1,0 +1,45 @@
+"""``cisr train --config FILE``: train a LIIF (stage 1) or CiSRGAN (stage 2) model.
+
+Checkpoints (``last.pth``, resumable) and the loss log (``log.jsonl``) go to ``--out``
+(default ``runs/<config name>``). Runs unchanged under ``torchrun`` for multi-GPU/multi-node.
+"""
+
+from __future__ import annotations
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("train", help="train LIIF (stage 1) or CiSRGAN (stage 2) from a TOML config",
+                       description="Train LIIF (stage 1) or CiSRGAN (stage 2). Shipped configs: "
+                                   "edsr-baseline-liif, rdn-liif, cisrgan-edsr-baseline, cisrgan-rdn, "
+                                   "cpu-liif-edsr-baseline, cpu-cisrgan-edsr-baseline. Multi-GPU: "
+                                   "torchrun --nproc_per_node N -m cisr_zoom.core.cli train --config ...")
+    p.add_argument("--config", required=True, help="TOML config file, or the name of a shipped config")
+    p.add_argument("--resume", action="store_true", help="continue from <out>/last.pth")
+    p.add_argument("--max-iters", type=int, help="stop after this many iterations in all (overrides the config)")
+    p.add_argument("--max-minutes", type=float, help="stop (with a checkpoint) after this many minutes of this run")
+    p.add_argument("--out", help="output folder for checkpoints and logs (default runs/<name>)")
+    p.add_argument("--vgg-weights", metavar="FILE",
+                   help="torchvision VGG19 ImageNet state dict (vgg19-dcbbb7d3.pth) for the perceptual loss")
+    p.add_argument("--init", metavar="CKPT", help="stage 2: stage-1 checkpoint to start from (overrides train.init_g)")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda or mps (default auto)")
+    p.add_argument("--data", nargs="+", metavar="DIR", help="training image folders (override datasets.train.dirs)")
+    p.add_argument("--threads", type=int, help="torch CPU threads (overrides train.threads)")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from pathlib import Path
+
+    from ..train.config import load_config
+    from ..train.trainer import train
+
+    cfg = load_config(args.config)
+    if args.init:
+        cfg["train"]["init_g"] = args.init
+    if args.threads:
+        cfg["train"]["threads"] = args.threads
+    out = Path(args.out) if args.out else Path("runs") / cfg["name"]
+    result = train(cfg, out, resume=args.resume, max_iters=args.max_iters, max_minutes=args.max_minutes,
+                   vgg_weights=args.vgg_weights, device=args.device, data_dirs=args.data)
+    print(f"{result.out_dir / 'last.pth'}: iteration {result.iteration} ({result.stopped_by})")
+    return 0

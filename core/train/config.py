@@ -1,0 +1,180 @@
+"""Training configuration: TOML files with BasicSR-style sections, merged over defaults.
+
+Sections (every key optional; unknown keys are errors, so typos do not pass silently)::
+
+    name = "edsr-baseline-liif"     # run name: default output folder runs/<name>
+    stage = "liif"                  # "liif" (stage 1, pixel loss) or "cisrgan" (stage 2, GAN)
+    seed = 0
+
+    [network_g]                     # the generator, a LIIF (see models.liif_spec)
+    encoder = "edsr-baseline"       # or "rdn"
+    hidden = 256                    # INN width; n_hidden hidden layers (5 linear layers in all)
+    n_hidden = 4
+    image_skip = false              # residual bilinear sample of the LR input (LTE-style)
+    encoder_args = {}
+
+    [network_d]                     # stage 2: ESRGAN VGG-style discriminator
+    num_feat = 64
+    input_size = 64                 # must equal datasets.train.patch_size
+    num_down = 4                    # stride-2 stages: 64 -> 4x4 before the classifier
+
+    [datasets.train]
+    dirs = ["data/DIV2K/DIV2K_train_HR"]   # relative to the working folder; --data overrides
+    lr_patch = 48                   # LR input side (pixels)
+    scale_min = 1.0                 # s ~ U(scale_min, scale_max)
+    scale_max = 4.0
+    sample = "points"               # "points" (LIIF) or "patches" (CiSRGAN)
+    n_points = 2304                 # points mode
+    patch_size = 64                 # patches mode: HR block side
+    batch_size = 16                 # per process
+    augment = true                  # random flips / transpose
+    degradation = "bicubic"         # or "matlab-bicubic"
+    quantize_lr = true              # round LR to 8 bits like a real input file
+
+    [train]
+    max_iters = 1000
+    lr_g = 1e-4
+    lr_d = 1e-4
+    betas = [0.9, 0.999]
+    milestones = []                 # MultiStepLR iterations; lr *= gamma at each
+    gamma = 0.5
+    init_g = ""                     # stage 2: stage-1 checkpoint to start from
+    checkpoint_every = 100          # write <out>/last.pth
+    snapshot_every = 0              # also keep <out>/iter_NNNNNNN.pth (0: never)
+    log_every = 10
+    threads = 0                     # torch CPU threads (0: torch's default)
+    fast_query = true               # first-layer precompute (same values, less work)
+    channels_last = false
+    bf16 = false                    # bfloat16 autocast (slower on CPUs without native bf16)
+
+    [pixel_opt]
+    type = "l1"
+    weight = 1.0
+
+    [perceptual_opt]                # "vgg19" (needs ImageNet weights), "fft" or "none"
+    type = "none"
+    weight = 1.0
+    layer = "conv5_4"
+
+    [gan_opt]                       # stage 2: relativistic average GAN
+    type = "ragan"
+    weight = 5e-3
+"""
+
+from __future__ import annotations
+
+import copy
+import tomllib
+from pathlib import Path
+from typing import Any, Dict
+
+from ..errors import CisrError
+
+CONFIG_DIR = Path(__file__).resolve().parent / "configs"
+STAGES = ("liif", "cisrgan")
+PERCEPTUAL_TYPES = ("vgg19", "fft", "none")
+
+DEFAULTS: Dict[str, Any] = {
+    "name": "run",
+    "stage": "liif",
+    "seed": 0,
+    "network_g": {"encoder": "edsr-baseline", "hidden": 256, "n_hidden": 4, "image_skip": False,
+                  "encoder_args": {}},
+    "network_d": {"num_feat": 64, "input_size": 64, "num_down": 4},
+    "datasets": {"train": {"dirs": [], "lr_patch": 48, "scale_min": 1.0, "scale_max": 4.0, "sample": "points",
+                           "n_points": 2304, "patch_size": 64, "batch_size": 16, "augment": True,
+                           "degradation": "bicubic", "quantize_lr": True}},
+    "train": {"max_iters": 1000, "lr_g": 1e-4, "lr_d": 1e-4, "betas": [0.9, 0.999], "milestones": [],
+              "gamma": 0.5, "init_g": "", "checkpoint_every": 100, "snapshot_every": 0, "log_every": 10,
+              "threads": 0, "fast_query": True, "channels_last": False, "bf16": False},
+    "pixel_opt": {"type": "l1", "weight": 1.0},
+    "perceptual_opt": {"type": "none", "weight": 1.0, "layer": "conv5_4"},
+    "gan_opt": {"type": "ragan", "weight": 5e-3},
+}
+
+#: sections whose keys are free-form (passed through to a model)
+_FREE = {("network_g", "encoder_args")}
+
+
+class TrainConfigError(CisrError):
+    """A training configuration file is missing, malformed or inconsistent."""
+
+
+def _merge(base: Dict[str, Any], over: Dict[str, Any], path: tuple = ()) -> Dict[str, Any]:
+    out = copy.deepcopy(base)
+    for k, v in over.items():
+        where = ".".join(path + (k,))
+        if k not in base:
+            raise TrainConfigError(f"unknown config key '{where}'")
+        if isinstance(base[k], dict) and (path + (k,)) not in _FREE:
+            if not isinstance(v, dict):
+                raise TrainConfigError(f"config key '{where}' must be a table")
+            out[k] = _merge(base[k], v, path + (k,))
+        else:
+            if base[k] is not None and not isinstance(base[k], dict) and not _same_kind(base[k], v):
+                raise TrainConfigError(f"config key '{where}' must be {type(base[k]).__name__}, got {v!r}")
+            out[k] = copy.deepcopy(v)
+    return out
+
+
+def _same_kind(default: Any, value: Any) -> bool:
+    if isinstance(default, bool):
+        return isinstance(value, bool)
+    if isinstance(default, (int, float)):
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    return isinstance(value, type(default))
+
+
+def from_dict(raw: Dict[str, Any]) -> Dict[str, Any]:
+    """Defaults updated by ``raw``, validated."""
+    cfg = _merge(DEFAULTS, raw)
+    validate(cfg)
+    return cfg
+
+
+def load_config(path: str | Path) -> Dict[str, Any]:
+    """Read a TOML config (a path, or the name of a shipped config such as ``edsr-baseline-liif``)."""
+    p = Path(path).expanduser()
+    if not p.is_file():
+        shipped = CONFIG_DIR / f"{path}.toml"
+        if shipped.is_file():
+            p = shipped
+        else:
+            names = ", ".join(sorted(x.stem for x in CONFIG_DIR.glob("*.toml")))
+            raise TrainConfigError(f"config '{path}' is neither a file nor a shipped config ({names})")
+    try:
+        raw = tomllib.loads(p.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        raise TrainConfigError(f"cannot read config '{p}': {str(e).splitlines()[0]}") from None
+    except OSError as e:
+        raise TrainConfigError(f"cannot read config '{p}': {e.strerror or e}") from None
+    return from_dict(raw)
+
+
+def validate(cfg: Dict[str, Any]) -> None:
+    if cfg["stage"] not in STAGES:
+        raise TrainConfigError(f"stage must be one of {', '.join(STAGES)}, got {cfg['stage']!r}")
+    data = cfg["datasets"]["train"]
+    if data["sample"] not in ("points", "patches"):
+        raise TrainConfigError(f"datasets.train.sample must be 'points' or 'patches', got {data['sample']!r}")
+    for key in ("lr_patch", "batch_size", "n_points", "patch_size"):
+        if int(data[key]) < 1:
+            raise TrainConfigError(f"datasets.train.{key} must be positive")
+    if cfg["perceptual_opt"]["type"] not in PERCEPTUAL_TYPES:
+        raise TrainConfigError(f"perceptual_opt.type must be one of {', '.join(PERCEPTUAL_TYPES)}, "
+                               f"got {cfg['perceptual_opt']['type']!r}")
+    if cfg["pixel_opt"]["type"] != "l1":
+        raise TrainConfigError(f"pixel_opt.type must be 'l1', got {cfg['pixel_opt']['type']!r}")
+    if cfg["gan_opt"]["type"] != "ragan":
+        raise TrainConfigError(f"gan_opt.type must be 'ragan', got {cfg['gan_opt']['type']!r}")
+    if cfg["stage"] == "cisrgan":
+        if data["sample"] != "patches":
+            raise TrainConfigError("stage 'cisrgan' needs datasets.train.sample = 'patches' (the GAN and "
+                                   "perceptual losses work on image patches)")
+        if cfg["network_d"]["input_size"] != data["patch_size"]:
+            raise TrainConfigError(f"network_d.input_size ({cfg['network_d']['input_size']}) must equal "
+                                   f"datasets.train.patch_size ({data['patch_size']})")
+    elif cfg["perceptual_opt"]["type"] != "none" and data["sample"] != "patches":
+        raise TrainConfigError("a perceptual loss needs datasets.train.sample = 'patches'")
+    if cfg["train"]["max_iters"] < 0:
+        raise TrainConfigError("train.max_iters must be >= 0")

@@ -1,0 +1,93 @@
+"""Losses of the two training stages.
+
+* pixel: L1 between predicted and target colours (in [0, 1]).
+* relativistic average GAN (Jolicoeur-Martineau 2019, as in ESRGAN): with critic logits
+  ``C(x)`` and ``D(a, b) = sigmoid(C(a) - mean C(b))``,
+
+  - discriminator: ``-(log D(real, fake) + log(1 - D(fake, real))) / 2``
+  - generator:     ``-(log(1 - D(real, fake)) + log D(fake, real)) / 2``
+
+  each log term averaged over the batch; both terms in both losses (halved, as ESRGAN's code
+  does, which is what its 5e-3 GAN weight was tuned with).
+* perceptual: ``vgg19`` (L1 between VGG19 features before the activation, ESRGAN's
+  ``conv5_4``, ImageNet weights required), ``fft`` (L1 between the 2-D Fourier amplitude
+  spectra of the SR and HR patches: a weight-free texture/sharpness term), or ``none``.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def l1_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    return (pred - target).abs().mean()
+
+
+def ragan_d_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
+    """Discriminator loss on critic logits ``(B, 1)`` of real and (detached) fake patches."""
+    real_rel = real_logits - fake_logits.mean()
+    fake_rel = fake_logits - real_logits.mean()
+    return 0.5 * (F.binary_cross_entropy_with_logits(real_rel, torch.ones_like(real_rel))
+                  + F.binary_cross_entropy_with_logits(fake_rel, torch.zeros_like(fake_rel)))
+
+
+def ragan_g_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
+    """Generator loss: the same pair of terms with the labels swapped."""
+    real_rel = real_logits - fake_logits.mean()
+    fake_rel = fake_logits - real_logits.mean()
+    return 0.5 * (F.binary_cross_entropy_with_logits(real_rel, torch.zeros_like(real_rel))
+                  + F.binary_cross_entropy_with_logits(fake_rel, torch.ones_like(fake_rel)))
+
+
+def fft_amplitude_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """L1 between ``|FFT2|`` (orthonormal) of ``(B, C, H, W)`` images, per channel."""
+    a = torch.fft.rfft2(pred.float(), norm="ortho").abs()
+    b = torch.fft.rfft2(target.float(), norm="ortho").abs()
+    return (a - b).abs().mean()
+
+
+class VGGPerceptualLoss(nn.Module):
+    """L1 between VGG19 features (before activation) of ``(B, 3, H, W)`` images in [0, 1],
+    ImageNet-normalised. The VGG is frozen; gradients flow to the prediction only."""
+
+    def __init__(self, state_dict: dict, layer: str = "conv5_4"):
+        super().__init__()
+        from ..models.vgg19 import VGG19Features
+        self.vgg = VGG19Features(layer)
+        self.vgg.load_torchvision_state_dict(state_dict)
+        self.vgg.eval()
+        for p in self.vgg.parameters():
+            p.requires_grad_(False)
+        self.register_buffer("mean", torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1))
+        self.register_buffer("std", torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1))
+
+    def train(self, mode: bool = True):  # the feature network always stays in eval mode
+        super().train(mode)
+        self.vgg.eval()
+        return self
+
+    def forward(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        fp = self.vgg((pred - self.mean) / self.std)
+        with torch.no_grad():
+            ft = self.vgg((target - self.mean) / self.std)
+        return (fp - ft).abs().mean()
+
+
+class PerceptualTerm(nn.Module):
+    """The configured perceptual term: ``kind`` in ``vgg19`` / ``fft`` / ``none``."""
+
+    def __init__(self, kind: str, vgg_state_dict: Optional[dict] = None, layer: str = "conv5_4"):
+        super().__init__()
+        self.kind = kind
+        self.vgg = VGGPerceptualLoss(vgg_state_dict, layer) if kind == "vgg19" else None
+
+    def forward(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        if self.kind == "vgg19":
+            return self.vgg(pred, target)
+        if self.kind == "fft":
+            return fft_amplitude_loss(pred, target)
+        return pred.new_zeros(())

@@ -1,0 +1,483 @@
+"""The trainer for both stages: LIIF (stage 1) and CiSRGAN (stage 2), single process or DDP.
+
+Stage ``liif``: generator only, ``pixel_opt.weight * L1`` (+ an optional perceptual term on
+patches). Stage ``cisrgan``: generator initialised from a stage-1 checkpoint, loss
+``pixel * L1 + gan * RaGAN_G + perceptual * P``; discriminator loss ``RaGAN_D``; one generator
+step then one discriminator step per iteration (alternating), Adam for both.
+
+Outputs in ``out_dir`` (written by rank 0 only): ``last.pth`` (atomic; model, optimizer and
+counters, resumable; its ``meta`` is the model card), optional ``iter_NNNNNNN.pth`` snapshots,
+``log.jsonl`` (one JSON object per logged iteration), ``config.toml``-equivalent in the meta.
+
+Determinism: the model is initialised from ``seed``; the data of iteration ``i`` on rank ``r``
+comes from ``numpy.random.default_rng([seed, i, r])``, so a resumed run continues exactly
+(on the same hardware and thread count). Distributed: started by ``torchrun`` (``WORLD_SIZE``
+> 1 in the environment): gloo on CPU, nccl on CUDA, gradients averaged by
+DistributedDataParallel, each rank drawing its own samples.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import signal
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional
+
+import torch
+import torch.distributed as dist
+from torch import nn
+
+from .. import models
+from ..checkpoint import read_checkpoint, save_checkpoint
+from ..devices import pick_device
+from ..errors import CisrError
+from .config import TrainConfigError
+from .data import ImageBank, PairSampler, iteration_rng, to_image
+from .fast_query import TrainForward
+from .losses import PerceptualTerm, l1_loss, ragan_d_loss, ragan_g_loss
+
+LAST = "last.pth"
+LOG = "log.jsonl"
+
+VGG19_FILENAME = "vgg19-dcbbb7d3.pth"
+VGG19_URL = "https://download.pytorch.org/models/vgg19-dcbbb7d3.pth"
+
+
+class TrainError(CisrError):
+    """Training cannot start or continue (missing checkpoint to resume, mismatched init...)."""
+
+
+def generator_spec(cfg: Dict[str, Any]) -> Dict[str, Any]:
+    g = cfg["network_g"]
+    return models.liif_spec(encoder=g["encoder"], hidden=int(g["hidden"]), n_hidden=int(g["n_hidden"]),
+                            image_skip=bool(g["image_skip"]), encoder_args=dict(g["encoder_args"]))
+
+
+def discriminator_spec(cfg: Dict[str, Any]) -> Dict[str, Any]:
+    d = cfg["network_d"]
+    return {"name": "vgg-discriminator", "args": {"num_in_ch": 3, "num_feat": int(d["num_feat"]),
+                                                  "input_size": int(d["input_size"]),
+                                                  "num_down": int(d["num_down"])}}
+
+
+@dataclass
+class DistInfo:
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+    backend: Optional[str] = None
+
+    @property
+    def enabled(self) -> bool:
+        return self.world_size > 1
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+
+def init_distributed(device_name: str) -> tuple[DistInfo, torch.device]:
+    """Join the process group when started by torchrun; pick this process's device."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return DistInfo(), pick_device(device_name)
+    local = int(os.environ.get("LOCAL_RANK", "0"))
+    base = pick_device(device_name)
+    if base.type == "cuda":
+        device = torch.device("cuda", local)
+        torch.cuda.set_device(device)
+        backend = "nccl"
+    else:
+        device, backend = base, "gloo"
+    if not dist.is_initialized():
+        dist.init_process_group(backend=backend)
+    return DistInfo(dist.get_rank(), dist.get_world_size(), local, backend), device
+
+
+def hardware_description(device: torch.device, world: int) -> Dict[str, Any]:
+    info: Dict[str, Any] = {"device": device.type, "processes": world, "torch": str(torch.__version__),
+                            "platform": platform.platform(), "cpu_threads": torch.get_num_threads(),
+                            "cpu_count": os.cpu_count()}
+    cpu = _cpu_model()
+    if cpu:
+        info["cpu"] = cpu
+    if device.type == "cuda":
+        info["gpu"] = torch.cuda.get_device_name(device)
+    return info
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor()
+
+
+@dataclass
+class TrainResult:
+    out_dir: Path
+    iteration: int
+    stopped_by: str                     # "max_iters", "max_minutes", "signal"
+    last_losses: Dict[str, float] = field(default_factory=dict)
+    iters_per_hour: float = 0.0
+
+
+class Trainer:
+    """Set up from a validated config dict (:func:`~.config.load_config`); :meth:`run` trains."""
+
+    def __init__(self, cfg: Dict[str, Any], out_dir: str | os.PathLike, *, resume: bool = False,
+                 max_iters: Optional[int] = None, max_minutes: Optional[float] = None,
+                 vgg_weights: Optional[str] = None, device: str = "auto",
+                 data_dirs: Optional[List[str]] = None, log: Callable[[str], None] | None = None,
+                 allow_benchmark_data: bool = False):
+        self.cfg = cfg
+        self.out_dir = Path(out_dir)
+        self.resume = resume
+        self.max_iters = int(max_iters if max_iters is not None else cfg["train"]["max_iters"])
+        self.max_minutes = max_minutes
+        self.stage = cfg["stage"]
+        self.dist, self.device = init_distributed(device)
+        self.log = log or (lambda s: print(s, file=sys.stderr, flush=True))
+        tcfg = cfg["train"]
+        if tcfg["threads"]:
+            torch.set_num_threads(int(tcfg["threads"]))
+        dcfg = cfg["datasets"]["train"]
+        if data_dirs:
+            cfg["datasets"]["train"]["dirs"] = [str(d) for d in data_dirs]
+
+        # perceptual weights are checked before anything slow happens
+        self.perceptual = self._make_perceptual(vgg_weights).to(self.device)
+
+        torch.manual_seed(int(cfg["seed"]))
+        self.spec_g = generator_spec(cfg)
+        self.net_g = models.make(self.spec_g).to(self.device)
+        self.opt_g = torch.optim.Adam(self.net_g.parameters(), lr=float(tcfg["lr_g"]), betas=tuple(tcfg["betas"]))
+        self.sched_g = torch.optim.lr_scheduler.MultiStepLR(self.opt_g, [int(m) for m in tcfg["milestones"]],
+                                                            gamma=float(tcfg["gamma"]))
+        self.net_d = self.opt_d = self.sched_d = None
+        self.spec_d = None
+        if self.stage == "cisrgan":
+            self.spec_d = discriminator_spec(cfg)
+            self.net_d = models.make(self.spec_d).to(self.device)
+            self.opt_d = torch.optim.Adam(self.net_d.parameters(), lr=float(tcfg["lr_d"]),
+                                          betas=tuple(tcfg["betas"]))
+            self.sched_d = torch.optim.lr_scheduler.MultiStepLR(self.opt_d, [int(m) for m in tcfg["milestones"]],
+                                                                gamma=float(tcfg["gamma"]))
+        self.iteration = 0
+        self.wall_time_before = 0.0
+        self.init_from: Optional[str] = None
+        self.resumed_from: Optional[str] = None
+        if resume and (self.out_dir / LAST).is_file():
+            self._load_resume(self.out_dir / LAST)
+        elif resume:
+            raise TrainError(f"cannot resume: no checkpoint '{self.out_dir / LAST}' (run without --resume to start)")
+        elif tcfg["init_g"]:
+            self._init_generator(tcfg["init_g"])
+        elif self.stage == "cisrgan":
+            raise TrainConfigError("stage 'cisrgan' starts from a stage-1 LIIF: set train.init_g to its checkpoint")
+
+        if tcfg["channels_last"]:
+            self.net_g.to(memory_format=torch.channels_last)
+        self.forward_g = TrainForward(self.net_g, fast=bool(tcfg["fast_query"]),
+                                      channels_last=bool(tcfg["channels_last"]))
+        self.ddp_g: nn.Module = self.forward_g
+        self.ddp_d: Optional[nn.Module] = self.net_d
+        if self.dist.enabled:
+            from torch.nn.parallel import DistributedDataParallel as DDP
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            self.ddp_g = DDP(self.forward_g, device_ids=ids)
+            if self.net_d is not None:
+                self.ddp_d = DDP(self.net_d, device_ids=ids)
+
+        self.bank = ImageBank.from_dirs(dcfg["dirs"], allow_benchmark=allow_benchmark_data)
+        self.sampler = PairSampler(self.bank, lr_patch=int(dcfg["lr_patch"]), scale_min=float(dcfg["scale_min"]),
+                                   scale_max=float(dcfg["scale_max"]), sample=dcfg["sample"],
+                                   n_points=int(dcfg["n_points"]), patch_size=int(dcfg["patch_size"]),
+                                   augment=bool(dcfg["augment"]), degradation=dcfg["degradation"],
+                                   quantize_lr=bool(dcfg["quantize_lr"]))
+        self._stop_reason: Optional[str] = None
+
+    # -- set-up helpers ------------------------------------------------------------------
+    def _make_perceptual(self, vgg_weights: Optional[str]) -> PerceptualTerm:
+        p = self.cfg["perceptual_opt"]
+        if p["type"] == "vgg19" and float(p["weight"]) != 0:
+            from ..pretrained import load_pretrained_state_dict
+            sd = load_pretrained_state_dict(VGG19_FILENAME, VGG19_URL, explicit_path=vgg_weights,
+                                            what="VGG19 ImageNet weights (for the perceptual loss)",
+                                            hint="pass the file with --vgg-weights FILE, or choose "
+                                                 "perceptual_opt.type = \"fft\" or \"none\" in the config")
+            self.perceptual_source = str(vgg_weights or "torch hub cache")
+            return PerceptualTerm("vgg19", sd, p["layer"])
+        self.perceptual_source = None
+        return PerceptualTerm(p["type"] if float(p["weight"]) != 0 else "none")
+
+    def _init_generator(self, path: str) -> None:
+        obj = read_checkpoint(path)
+        entry = obj["model"]
+        got = {"name": entry["name"], "args": entry.get("args") or {}}
+        if got != {"name": self.spec_g["name"], "args": self.spec_g["args"]}:
+            raise TrainError(f"train.init_g '{path}' holds a different generator ({json.dumps(got)[:200]}) than "
+                             f"network_g describes")
+        sd = {k: v.float() if v.is_floating_point() else v for k, v in entry["sd"].items()}
+        self.net_g.load_state_dict(sd)
+        self.init_from = str(path)
+
+    def _load_resume(self, path: Path) -> None:
+        obj = read_checkpoint(path)
+        entry, train = obj["model"], obj.get("train")
+        if not isinstance(train, dict) or "iteration" not in train:
+            raise TrainError(f"cannot resume from '{path}': it has no training state")
+        if {"name": entry["name"], "args": entry.get("args") or {}} != \
+                {"name": self.spec_g["name"], "args": self.spec_g["args"]}:
+            raise TrainError(f"cannot resume from '{path}': its generator differs from the config's network_g")
+        self.net_g.load_state_dict(entry["sd"])
+        self.opt_g.load_state_dict(train["optimizer_g"])
+        self.sched_g.load_state_dict(train["scheduler_g"])
+        if self.net_d is not None:
+            if "model_d" not in train:
+                raise TrainError(f"cannot resume stage 2 from '{path}': it has no discriminator")
+            self.net_d.load_state_dict(train["model_d"]["sd"])
+            self.opt_d.load_state_dict(train["optimizer_d"])
+            self.sched_d.load_state_dict(train["scheduler_d"])
+        self.iteration = int(train["iteration"])
+        self.wall_time_before = float(train.get("wall_time_s", 0.0))
+        meta = obj.get("meta") or {}
+        self.init_from = meta.get("initialised_from")
+        self.resumed_from = str(path)
+
+    # -- one iteration -------------------------------------------------------------------
+    def _autocast(self):
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=bool(self.cfg["train"]["bf16"]))
+
+    def step(self, it: int) -> Dict[str, float]:
+        """Draw iteration ``it``'s batch and update the networks; returns the loss values."""
+        dcfg, lcfg = self.cfg["datasets"]["train"], self.cfg
+        batch = self.sampler.batch(iteration_rng(self.cfg["seed"], it, self.dist.rank),
+                                   int(dcfg["batch_size"])).to(self.device)
+        self.ddp_g.train()
+        w_pix = float(lcfg["pixel_opt"]["weight"])
+        w_per = float(lcfg["perceptual_opt"]["weight"]) if self.perceptual.kind != "none" else 0.0
+        w_gan = float(lcfg["gan_opt"]["weight"]) if self.net_d is not None else 0.0
+        out: Dict[str, float] = {}
+
+        with self._autocast():
+            pred = self.ddp_g(batch.lr, batch.coords, batch.cells)
+        pred = pred.float()
+        l_pix = l1_loss(pred, batch.gt)
+        loss = w_pix * l_pix
+        out["l_pix"] = l_pix.item()
+        if w_per or w_gan:
+            pred_img, gt_img = to_image(pred, batch.patch), batch.gt_image()
+        if w_per:
+            l_per = self.perceptual(pred_img, gt_img)
+            loss = loss + w_per * l_per
+            out["l_percep"] = l_per.item()
+        if w_gan:
+            d = self.net_d  # the G step does not update D: call the bare module (no DDP sync)
+            for p in d.parameters():
+                p.requires_grad_(False)
+            logits = d(torch.cat([gt_img, pred_img], 0))
+            real, fake = logits.chunk(2, 0)
+            l_g = ragan_g_loss(real.detach(), fake)
+            loss = loss + w_gan * l_g
+            out["l_g_gan"] = l_g.item()
+        self.opt_g.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt_g.step()
+        self.sched_g.step()
+        out["loss_g"] = loss.item()
+
+        if w_gan:
+            for p in self.net_d.parameters():
+                p.requires_grad_(True)
+            self.ddp_d.train()
+            logits = self.ddp_d(torch.cat([gt_img, pred_img.detach()], 0))
+            real, fake = logits.chunk(2, 0)
+            l_d = ragan_d_loss(real, fake)
+            self.opt_d.zero_grad(set_to_none=True)
+            l_d.backward()
+            self.opt_d.step()
+            self.sched_d.step()
+            out["l_d"] = l_d.item()
+            out["d_real"] = real.mean().item()
+            out["d_fake"] = fake.mean().item()
+        return out
+
+    # -- checkpoints and logs ------------------------------------------------------------
+    def meta(self, wall: float, last: Dict[str, float]) -> Dict[str, Any]:
+        c = self.cfg
+        losses = {"pixel": {"type": "l1", "weight": float(c["pixel_opt"]["weight"])}}
+        per = self.perceptual.kind
+        if per != "none":
+            losses["perceptual"] = {"type": per, "weight": float(c["perceptual_opt"]["weight"])}
+            if per == "vgg19":
+                losses["perceptual"]["layer"] = c["perceptual_opt"]["layer"]
+        if self.net_d is not None:
+            losses["gan"] = {"type": "ragan", "weight": float(c["gan_opt"]["weight"])}
+        per_desc = {"vgg19": f"VGG19 {c['perceptual_opt']['layer']} features (before activation), ImageNet weights "
+                             f"from {self.perceptual_source}",
+                    "fft": "L1 between Fourier amplitude spectra of SR and HR patches (no pretrained weights)",
+                    "none": "none"}[per]
+        dcfg = c["datasets"]["train"]
+        data = self.bank.describe()
+        data.update({"degradation": f"{dcfg['degradation']} (antialiased) downsampling of random HR crops, "
+                                    f"LR {dcfg['lr_patch']}px" + (", rounded to 8 bits" if dcfg["quantize_lr"] else ""),
+                     "scale_range": [dcfg["scale_min"], dcfg["scale_max"]], "sampling": dcfg["sample"],
+                     "n_points": dcfg["n_points"] if dcfg["sample"] == "points" else None,
+                     "patch_size": dcfg["patch_size"] if dcfg["sample"] == "patches" else None,
+                     "batch_size_per_process": dcfg["batch_size"], "augment": dcfg["augment"]})
+        return {"stage": self.stage, "name": c["name"], "training_data": data, "iterations": self.iteration,
+                "wall_time_s": round(wall, 1), "hardware": hardware_description(self.device, self.dist.world_size),
+                "losses": losses, "perceptual_term": per_desc, "optimizer": {"type": "adam", "lr_g": c["train"]["lr_g"],
+                "lr_d": c["train"]["lr_d"] if self.net_d is not None else None, "betas": c["train"]["betas"]},
+                "image_skip": bool(c["network_g"]["image_skip"]), "seed": c["seed"],
+                "initialised_from": self.init_from, "last_losses": last, "config": c}
+
+    def save(self, path: Path, wall: float, last: Dict[str, float]) -> None:
+        train = {"iteration": self.iteration, "wall_time_s": wall, "optimizer_g": self.opt_g.state_dict(),
+                 "scheduler_g": self.sched_g.state_dict()}
+        if self.net_d is not None:
+            train["model_d"] = {"name": self.spec_d["name"], "args": self.spec_d["args"],
+                                "sd": {k: v.detach().cpu() for k, v in self.net_d.state_dict().items()}}
+            train["optimizer_d"] = self.opt_d.state_dict()
+            train["scheduler_d"] = self.sched_d.state_dict()
+        save_checkpoint(path, self.net_g, self.spec_g, meta=self.meta(wall, last), train=train)
+
+    def _prepare_log(self) -> None:
+        """Keep only log lines up to the resumed iteration (later ones were never checkpointed)."""
+        log = self.out_dir / LOG
+        if not log.exists():
+            return
+        kept = []
+        for line in log.read_text(encoding="utf-8").splitlines():
+            try:
+                if int(json.loads(line)["iter"]) <= self.iteration:
+                    kept.append(line)
+            except (ValueError, KeyError, TypeError):
+                continue
+        tmp = log.with_name(f".{LOG}.tmp")
+        tmp.write_text("".join(x + "\n" for x in kept), encoding="utf-8")
+        os.replace(tmp, log)
+
+    # -- the loop ------------------------------------------------------------------------
+    def _install_signal_handlers(self):
+        if threading.current_thread() is not threading.main_thread():
+            return None
+
+        def handler(signum, frame):
+            if signum == signal.SIGINT and self._stop_reason == "signal":
+                raise KeyboardInterrupt  # a second Ctrl-C stops at once
+            self._stop_reason = "signal"  # finish the iteration, checkpoint, stop
+        try:
+            return signal.signal(signal.SIGTERM, handler), signal.signal(signal.SIGINT, handler)
+        except ValueError:
+            return None
+
+    def _should_stop(self, t0: float) -> Optional[str]:
+        reason = self._stop_reason
+        if reason is None and self.max_minutes is not None and time.monotonic() - t0 >= self.max_minutes * 60:
+            reason = "max_minutes"
+        if self.dist.enabled:  # every rank must stop at the same iteration
+            flag = torch.tensor([1.0 if reason else 0.0], device=self.device)
+            dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+            if flag.item() > 0 and reason is None:
+                reason = "max_minutes"
+        return reason
+
+    def run(self) -> TrainResult:
+        tcfg = self.cfg["train"]
+        main = self.dist.is_main
+        if main:
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+            if self.resumed_from:
+                self._prepare_log()
+            elif (self.out_dir / LOG).exists():
+                (self.out_dir / LOG).unlink()
+            what = f"resuming at iteration {self.iteration}" if self.resumed_from else "starting"
+            self.log(f"[{self.cfg['name']}] {what}; stage {self.stage}; {len(self.bank.images)} training images; "
+                     f"device {self.device}, {self.dist.world_size} process(es), {torch.get_num_threads()} threads; "
+                     f"output {self.out_dir}")
+        old_handler = self._install_signal_handlers()
+        t0 = time.monotonic()
+        window_t, window_i = t0, self.iteration
+        last: Dict[str, float] = {}
+        stopped_by = "max_iters"
+        rate = 0.0
+        ck_every, snap_every, log_every = int(tcfg["checkpoint_every"]), int(tcfg["snapshot_every"]), \
+            max(1, int(tcfg["log_every"]))
+        saved_at = self.iteration
+        try:
+            while self.iteration < self.max_iters:
+                reason = self._should_stop(t0)
+                if reason:
+                    stopped_by = reason
+                    break
+                it = self.iteration + 1
+                last = self.step(it)
+                self.iteration = it
+                if not all(math.isfinite(v) for v in last.values()):
+                    raise TrainError(f"loss became non-finite at iteration {it} ({last}); lower the learning rate "
+                                     f"or resume from the last checkpoint")
+                if it % log_every == 0 or it == self.max_iters:
+                    now = time.monotonic()
+                    rate = (it - window_i) / max(now - window_t, 1e-9)
+                    window_t, window_i = now, it
+                    if main:
+                        self._log_line(it, now - t0, rate, last)
+                if main and ((ck_every and it % ck_every == 0) or (snap_every and it % snap_every == 0)):
+                    wall = self.wall_time_before + time.monotonic() - t0
+                    if ck_every and it % ck_every == 0:
+                        self.save(self.out_dir / LAST, wall, last)
+                        saved_at = it
+                    if snap_every and it % snap_every == 0:
+                        self.save(self.out_dir / f"iter_{it:07d}.pth", wall, last)
+            clean = True
+        except KeyboardInterrupt:
+            clean = True  # the state after a finished iteration is consistent: keep it
+            raise
+        except BaseException:
+            clean = False  # e.g. non-finite loss: never overwrite the last good checkpoint
+            raise
+        finally:
+            if main and clean and self.iteration != saved_at:
+                self.save(self.out_dir / LAST, self.wall_time_before + time.monotonic() - t0, last)
+                self.log(f"[{self.cfg['name']}] checkpoint at iteration {self.iteration}: {self.out_dir / LAST}")
+            if old_handler is not None:
+                signal.signal(signal.SIGTERM, old_handler[0])
+                signal.signal(signal.SIGINT, old_handler[1])
+        elapsed = time.monotonic() - t0
+        if main:
+            self.log(f"[{self.cfg['name']}] stopped ({stopped_by}) at iteration {self.iteration} after "
+                     f"{elapsed / 60:.1f} min")
+        return TrainResult(self.out_dir, self.iteration, stopped_by, last, rate * 3600)
+
+    def _log_line(self, it: int, elapsed: float, rate: float, losses: Dict[str, float]) -> None:
+        rec = {"iter": it, "time_s": round(self.wall_time_before + elapsed, 2), "it_per_s": round(rate, 5),
+               "lr_g": self.opt_g.param_groups[0]["lr"], **{k: round(v, 6) for k, v in losses.items()}}
+        with open(self.out_dir / LOG, "a", encoding="utf-8") as f:
+            f.write(json.dumps(rec) + "\n")
+        parts = " ".join(f"{k} {v:.5f}" for k, v in losses.items())
+        eta = (self.max_iters - it) / rate if rate > 0 else float("inf")
+        eta_s = f"{eta / 3600:.1f} h" if math.isfinite(eta) else "?"
+        self.log(f"[{self.cfg['name']}] iter {it}/{self.max_iters} {parts} | {rate:.3f} it/s "
+                 f"({rate * 3600:.0f} it/h) | eta {eta_s}")
+
+
+def train(cfg: Dict[str, Any], out_dir: str | os.PathLike, **kwargs) -> TrainResult:
+    """Build a :class:`Trainer` and run it; tears the process group down when it made one."""
+    trainer = Trainer(cfg, out_dir, **kwargs)
+    try:
+        return trainer.run()
+    finally:
+        if trainer.dist.enabled and dist.is_initialized():
+            dist.destroy_process_group()
