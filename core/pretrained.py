@@ -1,0 +1,115 @@
+"""Pretrained weight files that the project cannot ship (ImageNet VGG19, AlexNet for LPIPS).
+
+:func:`load_pretrained_state_dict` finds a published state-dict file in this order:
+
+1. ``explicit_path`` (e.g. ``--vgg-weights FILE``): must exist and load, else an error;
+2. torch's hub cache, ``torch.hub.get_dir()/checkpoints/<filename>`` (where torchvision and
+   ``torch.hub`` put downloads, so a file fetched by any of them is reused);
+3. a download from ``url`` into that cache (atomic; SHA-256 prefix checked when the file name
+   carries one, as torchvision's names do), unless downloads are disabled with
+   ``download=False`` or the environment variable ``CISR_NO_DOWNLOAD=1``.
+
+If none works it raises :class:`PretrainedWeightsUnavailable`, whose one-line message says
+where it looked and how to provide the file. Files are read with ``weights_only=True``.
+Callers must never fall back to random weights silently.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import tempfile
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Dict, Optional
+
+import torch
+
+from .errors import CisrError
+
+DOWNLOAD_TIMEOUT_S = 30
+_HASH_IN_NAME = re.compile(r"-([a-f0-9]{6,})\.")
+
+
+class PretrainedWeightsUnavailable(CisrError):
+    """Pretrained weights needed for a computation cannot be found, downloaded or read."""
+
+
+def hub_checkpoint_dir() -> Path:
+    """``torch.hub.get_dir()/checkpoints`` (honours ``TORCH_HOME`` and ``torch.hub.set_dir``)."""
+    return Path(torch.hub.get_dir()) / "checkpoints"
+
+
+def downloads_allowed(download: Optional[bool] = None) -> bool:
+    if download is not None:
+        return bool(download)
+    return os.environ.get("CISR_NO_DOWNLOAD", "").strip().lower() not in ("1", "true", "yes", "on")
+
+
+def _read_state_dict(path: Path, what: str) -> Dict[str, torch.Tensor]:
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # noqa: BLE001  (any failure means: not a usable weight file)
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0][:160]
+        raise PretrainedWeightsUnavailable(f"cannot read {what} from '{path}': {first}") from None
+    if isinstance(obj, dict) and "state_dict" in obj and isinstance(obj["state_dict"], dict):
+        obj = obj["state_dict"]
+    if not isinstance(obj, dict) or not obj or not all(torch.is_tensor(v) for v in obj.values()):
+        raise PretrainedWeightsUnavailable(f"cannot use '{path}' as {what}: it is not a state dict of tensors")
+    return obj
+
+
+def _download(url: str, dest: Path, timeout: float) -> None:
+    """Fetch ``url`` to ``dest`` atomically; checks the SHA-256 prefix in the file name if any."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    m = _HASH_IN_NAME.search(dest.name)
+    sha = hashlib.sha256()
+    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
+    try:
+        with os.fdopen(fd, "wb") as f, urllib.request.urlopen(url, timeout=timeout) as r:  # noqa: S310
+            while chunk := r.read(1 << 20):
+                f.write(chunk)
+                sha.update(chunk)
+        if m and not sha.hexdigest().startswith(m.group(1)):
+            raise OSError(f"checksum mismatch (sha256 {sha.hexdigest()[:12]}..., expected {m.group(1)}...)")
+        os.replace(tmp, dest)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+def load_pretrained_state_dict(filename: str, url: str, explicit_path: Optional[str | os.PathLike] = None,
+                               what: str = "VGG19 ImageNet weights", hint: Optional[str] = None,
+                               download: Optional[bool] = None,
+                               timeout: float = DOWNLOAD_TIMEOUT_S) -> Dict[str, torch.Tensor]:
+    """The state dict stored as ``filename`` (published at ``url``); see the module docstring.
+
+    ``hint`` completes the error message with the caller's way of providing the file (e.g.
+    "pass it with --vgg-weights FILE"). Raises :class:`PretrainedWeightsUnavailable`.
+    """
+    if explicit_path:
+        p = Path(explicit_path).expanduser()
+        if not p.is_file():
+            raise PretrainedWeightsUnavailable(f"{what}: file '{p}' does not exist")
+        return _read_state_dict(p, what)
+    cached = hub_checkpoint_dir() / filename
+    if cached.is_file():
+        return _read_state_dict(cached, what)
+    how = f"download {url} on a machine with internet and copy it to {cached}"
+    if hint:
+        how += f", or {hint}"
+    if not downloads_allowed(download):
+        raise PretrainedWeightsUnavailable(f"{what} are not available: not in the torch hub cache ({cached}) "
+                                           f"and downloads are disabled; {how}")
+    try:
+        _download(url, cached, timeout)
+    except (urllib.error.URLError, OSError, TimeoutError, ValueError) as e:
+        reason = getattr(e, "reason", None) or str(e) or type(e).__name__
+        raise PretrainedWeightsUnavailable(f"{what} are not available: not in the torch hub cache ({cached}) and "
+                                           f"the download from {url} failed ({str(reason)[:120]}); {how}") from None
+    return _read_state_dict(cached, what)
