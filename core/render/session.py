@@ -274,6 +274,9 @@ class RenderSession:
     def _render_area(self, out, a, b, c, d, ys, xs, ny, nx, cell) -> None:
         for r0, r1, c0, c1 in split_blocks(b - a, d - c, self.chunk_size):
             r0, r1, c0, c1 = r0 + a, r1 + a, c0 + c, c1 + c
+            if (r1 - r0) * (c1 - c0) > self.chunk_size:   # the chunk shrank (OOM) since the split
+                self._render_area(out, r0, r1, c0, c1, ys, xs, ny, nx, cell)
+                continue
             self._check_stop()
             try:
                 block = self._render_block(r0, r1, c0, c1, ys, xs, ny, nx, cell)

@@ -1,0 +1,334 @@
+"""Export a render of any size to PNG, TIFF/BigTIFF or JPEG in bounded memory, atomically.
+
+The output is rendered in horizontal strips (whole rows, ``strip_rows`` at a time) and each
+strip is written before the next one is rendered:
+
+* **PNG** is written by a small streaming encoder (zlib, "Up" row filter, IDAT chunks of about
+  1 MiB), so memory does not depend on the image height.
+* **TIFF** is written by a streaming writer: deflate-compressed strips with horizontal
+  predictor, the directory at the end. Classic TIFF when the file is sure to stay under 4 GiB,
+  else BigTIFF (``bigtiff=True`` forces it).
+* **JPEG** has no streaming encoder in Pillow: the uint8 image is assembled in memory and
+  encoded at the end, so it is limited to :data:`JPEG_MAX_PIXELS` pixels (and 65500 pixels a
+  side, the format's own limit); larger requests are refused with a clear error before any work.
+
+RGBA: when the session's image has alpha and the format keeps it (PNG, TIFF), alpha is written
+too (upscaled bilinearly). The file is written under a temporary name in the target folder and
+renamed over ``path`` only when complete: a cancelled (:class:`RenderCancelled`) or failed export
+leaves nothing behind, and an existing file at ``path`` is untouched until the rename.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+import tempfile
+import zlib
+from pathlib import Path
+from typing import BinaryIO, Callable, Optional, Tuple
+
+import numpy as np
+
+from ..errors import CisrError
+from .session import RenderCancelled
+from .tiles import sub_region
+
+#: JPEG exports are encoded in memory: at most this many output pixels (300 MB of RGB).
+JPEG_MAX_PIXELS = 100_000_000
+JPEG_MAX_SIDE = 65500
+#: output pixels per rendered strip (about 48 MB of float32 RGB)
+STRIP_PIXELS = 4 * 2**20
+
+SUFFIX_FORMATS = {".png": "png", ".tif": "tiff", ".tiff": "tiff", ".jpg": "jpeg", ".jpeg": "jpeg"}
+FORMATS = ("png", "tiff", "jpeg")
+
+
+def format_for(path, fmt: Optional[str] = None) -> str:
+    """``png``, ``tiff`` or ``jpeg``, from ``fmt`` or the file suffix."""
+    if fmt:
+        f = fmt.lower().lstrip(".")
+        f = {"tif": "tiff", "jpg": "jpeg"}.get(f, f)
+        if f not in FORMATS:
+            raise CisrError(f"unsupported export format {fmt!r}: choose png, tiff or jpeg")
+        return f
+    suffix = Path(path).suffix.lower()
+    if suffix not in SUFFIX_FORMATS:
+        raise CisrError(f"cannot export to '{path}': unknown image format '{suffix or '(no suffix)'}' "
+                        f"(use .png, .tif/.tiff or .jpg/.jpeg)")
+    return SUFFIX_FORMATS[suffix]
+
+
+def to_uint8(rgb: np.ndarray) -> np.ndarray:
+    """Float ``[0, 1]`` -> uint8 with rounding (same as :func:`cisr_zoom.core.imageio.to_uint8`)."""
+    return (np.clip(rgb, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+
+
+# -- PNG --------------------------------------------------------------------------------------
+
+class PngStreamWriter:
+    """8-bit RGB/RGBA PNG written row strip by row strip."""
+
+    CHUNK = 1 << 20
+
+    def __init__(self, f: BinaryIO, width: int, height: int, channels: int, level: int = 6):
+        if not (1 <= width < 2**31 and 1 <= height < 2**31):
+            raise CisrError(f"PNG cannot hold {width}x{height} pixels")
+        self.f, self.width, self.height, self.channels = f, width, height, channels
+        self.rows_written = 0
+        self._z = zlib.compressobj(level)
+        self._pending = bytearray()
+        self._prev = np.zeros((width * channels,), dtype=np.uint8)
+        f.write(b"\x89PNG\r\n\x1a\n")
+        color_type = 6 if channels == 4 else 2
+        self._chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, color_type, 0, 0, 0))
+
+    def _chunk(self, kind: bytes, data: bytes) -> None:
+        self.f.write(struct.pack(">I", len(data)) + kind)
+        self.f.write(data)
+        self.f.write(struct.pack(">I", zlib.crc32(data, zlib.crc32(kind)) & 0xFFFFFFFF))
+
+    def _feed(self, data: bytes) -> None:
+        self._pending += self._z.compress(data)
+        while len(self._pending) >= self.CHUNK:
+            self._chunk(b"IDAT", bytes(self._pending[:self.CHUNK]))
+            del self._pending[:self.CHUNK]
+
+    def write_rows(self, rows: np.ndarray) -> None:
+        """``rows``: ``(n, width, channels)`` uint8."""
+        n = rows.shape[0]
+        flat = rows.reshape(n, -1)
+        out = np.empty((n, flat.shape[1] + 1), dtype=np.uint8)
+        out[:, 0] = 2                                   # filter "Up": byte minus the byte above
+        out[0, 1:] = flat[0] - self._prev
+        out[1:, 1:] = flat[1:] - flat[:-1]
+        self._prev = flat[-1].copy()
+        self._feed(out.tobytes())
+        self.rows_written += n
+
+    def close(self) -> None:
+        if self.rows_written != self.height:
+            raise RuntimeError(f"PNG has {self.rows_written} of {self.height} rows")
+        self._pending += self._z.flush()
+        for i in range(0, len(self._pending), self.CHUNK):
+            self._chunk(b"IDAT", bytes(self._pending[i:i + self.CHUNK]))
+        self._pending = bytearray()
+        self._chunk(b"IEND", b"")
+
+
+# -- TIFF / BigTIFF -------------------------------------------------------------------------------
+
+_SHORT, _LONG, _LONG8 = 3, 4, 16
+
+
+class TiffStreamWriter:
+    """8-bit RGB/RGBA TIFF (deflate + horizontal predictor), strips written as they come."""
+
+    def __init__(self, f: BinaryIO, width: int, height: int, channels: int, rows_per_strip: int = 64,
+                 level: int = 6, bigtiff: Optional[bool] = None):
+        self.f, self.width, self.height, self.channels = f, width, height, channels
+        self.rows_per_strip = max(1, min(rows_per_strip, height))
+        self.level = level
+        n_strips = -(-height // self.rows_per_strip)
+        raw = width * height * channels
+        worst = raw + raw // 1000 + 64 * n_strips + (1 << 20)   # zlib's worst-case growth, generously
+        self.bigtiff = bool(bigtiff) if bigtiff is not None else worst + 16 * n_strips >= 2**32 - 1
+        self.offsets: list[int] = []
+        self.counts: list[int] = []
+        self.rows_written = 0
+        self._buf: list[np.ndarray] = []
+        self._buffered = 0
+        if self.bigtiff:
+            f.write(b"II+\x00" + struct.pack("<HHQ", 8, 0, 0))
+        else:
+            f.write(b"II*\x00" + struct.pack("<I", 0))
+
+    def write_rows(self, rows: np.ndarray) -> None:
+        """``rows``: ``(n, width, channels)`` uint8."""
+        i = 0
+        while i < rows.shape[0]:
+            take = min(rows.shape[0] - i, self.rows_per_strip - self._buffered)
+            self._buf.append(rows[i:i + take])
+            self._buffered += take
+            i += take
+            if self._buffered == self.rows_per_strip:
+                self._flush_strip()
+        self.rows_written += rows.shape[0]
+
+    def _flush_strip(self) -> None:
+        if not self._buffered:
+            return
+        strip = np.concatenate(self._buf, axis=0) if len(self._buf) > 1 else self._buf[0]
+        d = strip.copy()
+        d[:, 1:] -= strip[:, :-1]             # predictor 2: difference to the pixel on the left
+        data = zlib.compress(d.tobytes(), self.level)
+        self.offsets.append(self.f.tell())
+        self.counts.append(len(data))
+        self.f.write(data)
+        self._buf, self._buffered = [], 0
+
+    def close(self) -> None:
+        self._flush_strip()
+        if self.rows_written != self.height:
+            raise RuntimeError(f"TIFF has {self.rows_written} of {self.height} rows")
+        f = self.f
+        if f.tell() % 2:
+            f.write(b"\x00")
+        big = self.bigtiff
+        if not big and f.tell() + 12 * 16 + 8 * len(self.offsets) + 64 >= 2**32:
+            raise CisrError("the TIFF outgrew 4 GiB; export again as BigTIFF")
+        off_type = _LONG8 if big else _LONG
+        spp = self.channels
+        entries = [
+            (256, _LONG, [self.width]),
+            (257, _LONG, [self.height]),
+            (258, _SHORT, [8] * spp),
+            (259, _SHORT, [8]),            # Adobe deflate
+            (262, _SHORT, [2]),            # RGB
+            (273, off_type, self.offsets),
+            (277, _SHORT, [spp]),
+            (278, _LONG, [self.rows_per_strip]),
+            (279, off_type, self.counts),
+            (284, _SHORT, [1]),            # chunky
+            (317, _SHORT, [2]),            # horizontal predictor
+        ]
+        if spp == 4:
+            entries.append((338, _SHORT, [2]))  # unassociated alpha
+        fmt_of = {_SHORT: "H", _LONG: "I", _LONG8: "Q"}
+        inline = 8 if big else 4
+        entry_size = 20 if big else 12
+        ifd_pos = f.tell()
+        head = 8 if big else 2
+        tail = 8 if big else 4
+        extra_pos = ifd_pos + head + entry_size * len(entries) + tail
+        extra = bytearray()
+        ifd = bytearray(struct.pack("<Q" if big else "<H", len(entries)))
+        for tag, typ, values in entries:
+            payload = struct.pack("<" + fmt_of[typ] * len(values), *values)
+            if len(payload) <= inline:
+                field = payload.ljust(inline, b"\x00")
+            else:
+                field = struct.pack("<Q" if big else "<I", extra_pos + len(extra))
+                extra += payload
+                if len(extra) % 2:
+                    extra += b"\x00"
+            ifd += struct.pack("<HHQ" if big else "<HHI", tag, typ, len(values)) + field
+        ifd += b"\x00" * tail
+        f.write(ifd)
+        f.write(extra)
+        f.seek(8 if big else 4)
+        f.write(struct.pack("<Q" if big else "<I", ifd_pos))
+        f.seek(0, os.SEEK_END)
+
+
+# -- JPEG ------------------------------------------------------------------------------------------
+
+class JpegWriter:
+    """Assembles the image in memory (see :data:`JPEG_MAX_PIXELS`), encodes it at the end."""
+
+    def __init__(self, f: BinaryIO, width: int, height: int, quality: int = 95):
+        self.f, self.quality = f, int(quality)
+        self.image = np.empty((height, width, 3), dtype=np.uint8)
+        self.rows_written = 0
+
+    def write_rows(self, rows: np.ndarray) -> None:
+        n = rows.shape[0]
+        self.image[self.rows_written:self.rows_written + n] = rows[..., :3]
+        self.rows_written += n
+
+    def close(self) -> None:
+        from PIL import Image
+        if self.rows_written != self.image.shape[0]:
+            raise RuntimeError("JPEG image incomplete")
+        Image.fromarray(self.image).save(self.f, format="JPEG", quality=self.quality)
+        self.image = None
+
+
+# -- export -----------------------------------------------------------------------------------------
+
+def _file_mode(path: Path) -> int:
+    """Permissions for the new file: those of the file it replaces, else ``0o666 & ~umask``
+    (``mkstemp`` creates 0600 files)."""
+    try:
+        return path.stat().st_mode & 0o7777
+    except OSError:
+        pass
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return 0o666 & ~int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    return 0o644
+
+
+def check_export(path, out_size, fmt: Optional[str] = None) -> Tuple[str, Tuple[int, int]]:
+    """Validate an export before any work: returns ``(format, (H, W))`` or raises CisrError."""
+    f = format_for(path, fmt)
+    try:
+        H, W = int(out_size[0]), int(out_size[1])
+    except (TypeError, ValueError, IndexError):
+        raise CisrError(f"invalid output size {out_size!r}") from None
+    if H < 1 or W < 1:
+        raise CisrError(f"invalid output size {W}x{H}: both sides must be at least 1 pixel")
+    if f == "jpeg" and (H * W > JPEG_MAX_PIXELS or max(H, W) > JPEG_MAX_SIDE):
+        raise CisrError(f"JPEG export is limited to {JPEG_MAX_PIXELS // 1_000_000} megapixels and "
+                        f"{JPEG_MAX_SIDE} pixels a side (asked for {W}x{H}); use PNG or TIFF for larger outputs")
+    parent = Path(path).expanduser().resolve().parent
+    if not parent.is_dir():
+        raise CisrError(f"cannot write '{path}': the folder '{parent}' does not exist")
+    return f, (H, W)
+
+
+def export_image(session, path, out_size, region=(-1.0, -1.0, 1.0, 1.0), fmt: Optional[str] = None,
+                 jpeg_quality: int = 95, progress: Optional[Callable[[int, int], None]] = None,
+                 should_stop: Optional[Callable[[], bool]] = None, *, strip_rows: Optional[int] = None,
+                 keep_alpha: bool = True, compress_level: int = 6, bigtiff: Optional[bool] = None) -> None:
+    """Render ``region`` at ``out_size = (H, W)`` through ``session`` into ``path``.
+
+    ``fmt``: ``png``/``tiff``/``jpeg`` (default: from the suffix). ``progress(done_rows,
+    total_rows)`` is called after each strip; ``should_stop()`` is checked between strips and
+    inside renders (raises :class:`RenderCancelled`). Memory: one strip of ``strip_rows`` rows
+    (default: about :data:`STRIP_PIXELS` pixels) plus the session's feature cache, except for
+    JPEG (whole image in memory, limited). The file appears atomically (see module docstring).
+    """
+    path = Path(path).expanduser()
+    f, (H, W) = check_export(path, out_size, fmt)
+    has_alpha = keep_alpha and f != "jpeg" and getattr(session, "alpha", None) is not None
+    channels = 4 if has_alpha else 3
+    rows = int(strip_rows) if strip_rows else max(1, min(512, STRIP_PIXELS // W))
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.resolve().parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            if f == "png":
+                writer = PngStreamWriter(fh, W, H, channels, level=compress_level)
+            elif f == "tiff":
+                writer = TiffStreamWriter(fh, W, H, channels, level=compress_level, bigtiff=bigtiff)
+            else:
+                writer = JpegWriter(fh, W, H, jpeg_quality)
+            for top in range(0, H, rows):
+                if should_stop is not None and should_stop():
+                    raise RenderCancelled()
+                n = min(rows, H - top)
+                sub = sub_region(region, (H, W), top, 0, n, W)
+                px = to_uint8(session.render(sub, (n, W), should_stop=should_stop))
+                if has_alpha:
+                    a = to_uint8(session.render_alpha(sub, (n, W)))
+                    px = np.concatenate([px, a[..., None]], axis=2)
+                writer.write_rows(px)
+                del px
+                if progress is not None:
+                    progress(top + n, H)
+            writer.close()
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, _file_mode(path))
+        os.replace(tmp, path)
+    except BaseException as e:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        if isinstance(e, OSError):
+            raise CisrError(f"cannot write '{path}': {e.strerror or e}") from None
+        raise
