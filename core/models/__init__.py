@@ -4,6 +4,7 @@ Importing this package registers: ``edsr-baseline``, ``rdn``, ``mlp``, ``liif``.
 """
 
 from . import edsr, liif, mlp, rdn  # noqa: F401  (registration side effects)
+from . import discriminator  # noqa: F401  (registers vgg-discriminator)
 from .liif import LIIF, Features, liif_spec
 from .registry import make, register, registered
 
