@@ -1,0 +1,145 @@
+"""``cisr eval``: benchmark tables (PSNR, SSIM, NIQE, LPIPS) for bicubic and models; NIQE model fitting.
+
+    cisr eval --model bicubic --model liif-edsr-baseline --data Set5 --scales 2,3,4 -o set5.md
+    cisr eval --fit-niqe TRAIN_DIR [TRAIN_DIR ...] -o pristine.npz
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+BENCHMARK_NAMES = ("set5", "set14", "b100", "bsd100", "urban100", "manga109", "div2k_valid", "div2k-valid")
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("eval", help="score bicubic and models on HR image sets (PSNR, SSIM, NIQE, LPIPS)",
+                       description="Make LR inputs from HR images with MATLAB-compatible bicubic, "
+                                   "super-resolve them and print a table (rows: model x metric, "
+                                   "columns: scales). PSNR/SSIM on Y with `scale` pixels shaved for "
+                                   "benchmark sets, PSNR on RGB with scale+6 shaved for DIV2K.")
+    p.add_argument("--model", "-m", action="append", metavar="M",
+                   help="'bicubic', a bundled model name or a checkpoint path; repeat for several "
+                        "(default: bicubic)")
+    p.add_argument("--data", "-d", action="append", metavar="DIR",
+                   help="folder of HR images, or a folder containing HR/; repeat for several sets")
+    p.add_argument("--scales", default="2,3,4,6,12,24,30", help="whole-number scales, comma separated "
+                   "(default: %(default)s)")
+    p.add_argument("--metrics", default="psnr,ssim,niqe,lpips",
+                   help="any of psnr,ssim,niqe,lpips (default: %(default)s)")
+    p.add_argument("--kind", choices=("auto", "benchmark", "div2k"), default="auto",
+                   help="scoring convention; auto: div2k when the folder name contains DIV2K, else benchmark")
+    p.add_argument("--out", "-o", metavar="FILE", help="save the results: .json (with per-image values), "
+                   ".md or .csv; with --fit-niqe: the .npz to write")
+    p.add_argument("--limit", type=int, metavar="N", help="only the first N images of each set (sorted by name)")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda or mps (default: auto)")
+    p.add_argument("--chunk-size", type=int, default=30000, help="query points per model call (default: %(default)s)")
+    p.add_argument("--lpips-alexnet", metavar="FILE",
+                   help="ImageNet AlexNet weights (torchvision alexnet-owt-7be5be79.pth) for LPIPS")
+    p.add_argument("--lpips-linear", metavar="FILE",
+                   help="LPIPS v0.1 linear layers (the lpips package's weights/v0.1/alex.pth)")
+    p.add_argument("--niqe-model", metavar="FILE", help="NIQE pristine model .npz (default: the bundled one)")
+    p.add_argument("--fit-niqe", nargs="+", metavar="DIR",
+                   help="fit a NIQE pristine model on the HR images in these folders (training images, "
+                        "never test sets) and write it to --out")
+    p.add_argument("--allow-test-sets", action="store_true",
+                   help="with --fit-niqe: accept folders named like benchmark test sets")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress lines")
+    p.set_defaults(func=run)
+
+
+def _progress(quiet: bool):
+    if quiet:
+        return None
+    return lambda msg: print(msg, file=sys.stderr, flush=True)
+
+
+def _parse_scales(text: str) -> list[int]:
+    from ..errors import CisrError
+    out = []
+    for part in text.split(","):
+        part = part.strip().lower().lstrip("x")
+        if not part:
+            continue
+        try:
+            v = float(part)
+        except ValueError:
+            raise CisrError(f"bad scale {part!r}: give whole numbers like 2,3,4") from None
+        if v != int(v) or v < 1:
+            raise CisrError(f"scale {part} is not a whole number >= 1 (benchmarks crop HR to a multiple of it)")
+        out.append(int(v))
+    if not out:
+        raise CisrError("no scales given")
+    return out
+
+
+def fit_niqe(dirs, out, allow_test_sets: bool, quiet: bool) -> int:
+    from ..errors import CisrError
+    from ..eval.benchmark import hr_folder, list_images
+    from ..eval.niqe import fit_pristine
+    from ..imageio import load_image
+    if not out:
+        raise CisrError("--fit-niqe needs --out FILE.npz")
+    folders = [hr_folder(d) for d in dirs]
+    for d, f in zip(dirs, folders):
+        parts = {p.lower() for p in Path(d).resolve().parts} | {f.resolve().parent.name.lower()}
+        if parts & set(BENCHMARK_NAMES) and not allow_test_sets:
+            raise CisrError(f"'{d}' looks like a test set; NIQE's pristine model must come from other "
+                            f"images (use --allow-test-sets to override)")
+    files = [p for f in folders for p in list_images(f)]
+    say = _progress(quiet)
+
+    def images():
+        for i, p in enumerate(files):
+            if say:
+                say(f"NIQE fit: {i + 1}/{len(files)} {p.parent.name}/{p.name}")
+            yield f"{p.parent.name}/{p.name}", load_image(p).rgb
+
+    try:
+        model = fit_pristine(images())
+    except ValueError as e:
+        raise CisrError(str(e)) from None
+    model.info["folders"] = ["/".join(Path(d).resolve().parts[-2:]) for d in dirs]  # no local paths
+    model.save(out)
+    info = model.info
+    print(f"NIQE pristine model: {info['patches_used']} of {info['patches_total']} patches "
+          f"({info['patch']}x{info['patch']}, sharpness > {info['sharpness_threshold']} x max) "
+          f"from {info['images']} images -> {out}")
+    return 0
+
+
+def run(args) -> int:
+    from ..devices import pick_device
+    from ..errors import CisrError
+    from ..eval import benchmark as B
+
+    if args.fit_niqe:
+        return fit_niqe(args.fit_niqe, args.out, args.allow_test_sets, args.quiet)
+    if not args.data:
+        raise CisrError("give --data DIR (a folder of HR images or one containing HR/)")
+    if args.limit is not None and args.limit < 1:
+        raise CisrError("--limit must be at least 1")
+    if args.chunk_size < 1:
+        raise CisrError("--chunk-size must be at least 1")
+    if args.out and Path(args.out).suffix.lower() not in (".json", ".md", ".csv"):
+        raise CisrError(f"cannot save results as '{Path(args.out).name}': use a .json, .md or .csv file name")
+    scales = _parse_scales(args.scales)
+    metrics = [m.strip().lower() for m in args.metrics.split(",") if m.strip()]
+    device = pick_device(args.device)
+    methods = [B.make_method(m, device, args.chunk_size) for m in (args.model or ["bicubic"])]
+    names = [m.name for m in methods]
+    if len(set(names)) != len(names):
+        raise CisrError(f"two models have the same name ({', '.join(names)}): rename a checkpoint file")
+    scorers = B.Scorers(metrics, device, lpips_backbone=args.lpips_alexnet, lpips_linear=args.lpips_linear,
+                        niqe_model=args.niqe_model)
+    kind = None if args.kind == "auto" else args.kind
+    results = []
+    for d in args.data:
+        r = B.evaluate(methods, d, scales, scorers, kind=kind, limit=args.limit, progress=_progress(args.quiet))
+        results.append(r)
+        print(B.format_text(r))
+        print()
+    if args.out:
+        B.write_results(args.out, results, B.run_info(device, methods))
+        print(f"saved {args.out}")
+    return 0

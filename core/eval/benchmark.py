@@ -1,0 +1,401 @@
+"""Benchmark tables: bicubic and LIIF-family models on HR image folders, at several scales.
+
+For each HR image and scale ``s`` (a whole number):
+
+1. ``HR`` is read as 8-bit RGB and cropped at the bottom/right to a multiple of ``s``;
+2. the LR input is MATLAB bicubic ``imresize(HR, 1/s)`` on the 8-bit image (antialiased,
+   8-bit result), as the standard benchmark LR sets were made;
+3. the SR output at the HR size is, for ``bicubic``, MATLAB bicubic ``imresize(LR, s)`` of the
+   8-bit LR (8-bit result); for a model, ``model.query(model.encode(LR), coords, cells)`` at
+   every HR pixel centre (cell = one HR pixel), clamped to ``[0, 1]`` and **quantised to 8 bits**
+   (``round(255 x) / 255``) like a saved PNG, as in standard practice;
+4. metrics (:mod:`.metrics`): PSNR on ``Y`` with ``s`` pixels shaved for benchmark sets, on RGB
+   with ``s + 6`` shaved for DIV2K (LIIF's conventions); SSIM on ``Y`` with the same shave;
+   NIQE (:mod:`.niqe`) and LPIPS (:mod:`.lpips`) on the same shaved images.
+
+Figures are means over the images of a set. LPIPS appears only when its pretrained weights are
+available; otherwise the table says "unavailable" and why.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as _dt
+import io
+import json
+import math
+import os
+import platform
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+import torch
+
+from ..coords import make_cell, make_coord
+from ..errors import CisrError
+from ..imageio import READABLE_SUFFIXES, load_image
+from . import metrics as M
+from .bicubic import imresize, modcrop
+
+DEFAULT_SCALES = (2, 3, 4, 6, 12, 24, 30)
+METRICS = ("psnr", "ssim", "niqe", "lpips")
+DEFAULT_CHUNK = 30000
+UNAVAILABLE = "unavailable"
+
+METRIC_LABELS = {"psnr": "PSNR (dB)", "ssim": "SSIM", "niqe": "NIQE", "lpips": "LPIPS"}
+METRIC_DIGITS = {"psnr": 2, "ssim": 4, "niqe": 3, "lpips": 4}
+
+
+# -- data ------------------------------------------------------------------------------------
+
+def hr_folder(data: str | os.PathLike) -> Path:
+    """``DIR/HR`` when it exists, else ``DIR`` itself."""
+    d = Path(data).expanduser()
+    if not d.is_dir():
+        raise CisrError(f"data folder '{d}' does not exist or is not a folder")
+    return d / "HR" if (d / "HR").is_dir() else d
+
+
+def dataset_name(data: str | os.PathLike) -> str:
+    """``Set5`` for ``.../Set5``, ``.../Set5/HR`` or ``.../Set5/HR/`` alike."""
+    d = Path(data).expanduser().resolve()
+    return d.parent.name if d.name.upper() == "HR" else d.name
+
+
+def list_images(folder: Path, limit: Optional[int] = None) -> List[Path]:
+    files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in READABLE_SUFFIXES)
+    if not files:
+        raise CisrError(f"no images found in '{folder}'")
+    return files[:limit] if limit else files
+
+
+def load_hr(path: Path) -> np.ndarray:
+    """8-bit RGB ``(H, W, 3)`` ``uint8`` (alpha, if any, is ignored)."""
+    rgb = load_image(path).rgb
+    return np.clip(np.floor(rgb.astype(np.float64) * 255.0 + 0.5), 0, 255).astype(np.uint8)
+
+
+def make_pair(hr: np.ndarray, scale: int) -> Tuple[np.ndarray, np.ndarray]:
+    """``(HR cropped to a multiple of scale, LR)``, both ``uint8`` ``(H, W, 3)``."""
+    hr = modcrop(hr, scale)
+    h, w = hr.shape[:2]
+    return hr, imresize(hr, size=(h // scale, w // scale))
+
+
+def to_uint8(img: np.ndarray) -> np.ndarray:
+    """Float ``[0, 1]`` -> 8 bits: ``round(255 x)`` after clamping."""
+    return np.clip(np.floor(np.asarray(img, np.float64) * 255.0 + 0.5), 0, 255).astype(np.uint8)
+
+
+# -- methods ---------------------------------------------------------------------------------
+
+@torch.no_grad()
+def super_resolve(model: torch.nn.Module, lr: np.ndarray, size: Tuple[int, int],
+                  device: torch.device | str = "cpu", chunk_size: int = DEFAULT_CHUNK) -> np.ndarray:
+    """A LIIF-family model's output at every pixel centre of an ``size = (H, W)`` grid.
+
+    ``lr``: ``(h, w, 3)`` ``uint8`` or float in ``[0, 1]``. Returns float32 ``(H, W, 3)`` clamped
+    to ``[0, 1]`` (not quantised)."""
+    device = torch.device(device)
+    x = lr.astype(np.float32) / 255.0 if lr.dtype == np.uint8 else lr.astype(np.float32)
+    inp = torch.from_numpy(np.ascontiguousarray(x.transpose(2, 0, 1)))[None].to(device)
+    h, w = int(size[0]), int(size[1])
+    coords = make_coord((h, w), device=device)[None]
+    cells = make_cell((h, w), n=h * w, device=device)[None]
+    feats = model.encode(inp)
+    out = model.query(feats, coords, cells, chunk_size=chunk_size)
+    return out[0].clamp(0, 1).view(h, w, 3).cpu().numpy()
+
+
+@dataclass
+class Method:
+    """Something that turns an 8-bit LR image into an 8-bit SR image of a given size."""
+
+    name: str
+    upscale: Callable[[np.ndarray, Tuple[int, int]], np.ndarray]
+    info: Dict[str, Any] = field(default_factory=dict)
+
+
+def bicubic_method() -> Method:
+    return Method("bicubic", lambda lr, size: imresize(lr, size=size),
+                  {"kind": "bicubic", "description": "MATLAB bicubic imresize of the 8-bit LR"})
+
+
+def model_method(name_or_path: str, device: torch.device | str = "cpu", chunk_size: int = DEFAULT_CHUNK) -> Method:
+    """A bundled model name or a checkpoint path, loaded with :func:`core.checkpoint.load_checkpoint`."""
+    from ..checkpoint import load_checkpoint
+    lm = load_checkpoint(name_or_path, device=device)
+    model = lm.model.eval()
+
+    def up(lr: np.ndarray, size: Tuple[int, int]) -> np.ndarray:
+        return to_uint8(super_resolve(model, lr, size, device, chunk_size))
+
+    return Method(lm.name, up, {"kind": "model", "path": str(lm.path), "spec": lm.spec,
+                                "official_liif": lm.official})
+
+
+def make_method(spec: str, device: torch.device | str = "cpu", chunk_size: int = DEFAULT_CHUNK) -> Method:
+    """``bicubic``, a bundled model name or a checkpoint path."""
+    return bicubic_method() if spec.lower() == "bicubic" else model_method(spec, device, chunk_size)
+
+
+# -- scoring ---------------------------------------------------------------------------------
+
+class Scorers:
+    """The metric functions for one run; LPIPS / NIQE models are loaded once, or marked unavailable."""
+
+    def __init__(self, metrics: Sequence[str], device: torch.device | str = "cpu",
+                 lpips_backbone: Optional[str] = None, lpips_linear: Optional[str] = None,
+                 niqe_model: Optional[str] = None, lpips_model: Any = None):
+        unknown = [m for m in metrics if m not in METRICS]
+        if unknown:
+            raise CisrError(f"unknown metric(s) {', '.join(unknown)}; choose from {', '.join(METRICS)}")
+        self.metrics = list(metrics)
+        self.device = torch.device(device)
+        self.unavailable: Dict[str, str] = {}
+        self.lpips = None
+        self.niqe = None
+        if "lpips" in self.metrics:
+            if lpips_model is not None:
+                self.lpips = lpips_model
+            else:
+                from .lpips import load_lpips
+                from ..pretrained import PretrainedWeightsUnavailable
+                try:
+                    self.lpips = load_lpips(lpips_backbone, lpips_linear, self.device)
+                except PretrainedWeightsUnavailable as e:
+                    self.unavailable["lpips"] = str(e)
+        if "niqe" in self.metrics:
+            from .niqe import NiqeModelError, default_model, load_pristine
+            try:
+                self.niqe = load_pristine(niqe_model) if niqe_model else default_model()
+            except NiqeModelError as e:
+                self.unavailable["niqe"] = str(e)
+
+    def score(self, sr: np.ndarray, hr: np.ndarray, proto: M.Protocol) -> Dict[str, float]:
+        """All available metrics of one ``uint8`` SR/HR pair."""
+        from .niqe import niqe
+        out: Dict[str, float] = {}
+        srf, hrf = M.as_float(sr), M.as_float(hr)
+        if "psnr" in self.metrics:
+            out["psnr"] = proto.psnr(srf, hrf)
+        if "ssim" in self.metrics:
+            out["ssim"] = proto.ssim(srf, hrf)
+        if "niqe" in self.metrics and self.niqe is not None:
+            out["niqe"] = niqe(proto.crop(sr), self.niqe)
+        if "lpips" in self.metrics and self.lpips is not None:
+            a = torch.from_numpy(np.ascontiguousarray(proto.crop(srf).transpose(2, 0, 1))).float()[None]
+            b = torch.from_numpy(np.ascontiguousarray(proto.crop(hrf).transpose(2, 0, 1))).float()[None]
+            with torch.no_grad():
+                out["lpips"] = float(self.lpips(a.to(self.device), b.to(self.device))[0])
+        return out
+
+
+@dataclass
+class DatasetResult:
+    """Scores of several methods on one image set. ``per_image[method][scale][image][metric]``."""
+
+    dataset: str
+    kind: str
+    folder: str
+    images: List[str]
+    scales: List[int]
+    metrics: List[str]
+    methods: List[str]
+    per_image: Dict[str, Dict[int, Dict[str, Dict[str, float]]]]
+    unavailable: Dict[str, str]
+    skipped: Dict[str, List[str]] = field(default_factory=dict)   # "x30" -> images too small
+    seconds: float = 0.0
+
+    def mean(self, method: str, metric: str, scale: int) -> Optional[float]:
+        """Mean over the images with a finite value; ``None`` when there is none."""
+        vals = [v[metric] for v in self.per_image[method][scale].values()
+                if metric in v and v[metric] is not None and math.isfinite(v[metric])]
+        return float(np.mean(vals)) if vals else None
+
+    def count(self, method: str, metric: str, scale: int) -> int:
+        return sum(1 for v in self.per_image[method][scale].values()
+                   if metric in v and v[metric] is not None and math.isfinite(v[metric]))
+
+    def protocol_text(self) -> str:
+        if self.kind == M.DIV2K:
+            return "PSNR on RGB, shave scale+6 px; SSIM on Y"
+        return "PSNR and SSIM on Y (BT.601), shave scale px"
+
+    def to_dict(self) -> Dict[str, Any]:
+        means = {m: {met: {f"x{s}": self.mean(m, met, s) for s in self.scales} for met in self.metrics}
+                 for m in self.methods}
+        return {"dataset": self.dataset, "kind": self.kind, "folder": self.folder, "images": self.images,
+                "scales": self.scales, "metrics": self.metrics, "methods": self.methods,
+                "protocol": self.protocol_text(), "mean": means, "unavailable": self.unavailable,
+                "skipped": self.skipped, "seconds": round(self.seconds, 1),
+                "per_image": {m: {f"x{s}": self.per_image[m][s] for s in self.scales} for m in self.methods}}
+
+
+def evaluate(methods: Sequence[Method], data: str | os.PathLike, scales: Sequence[int],
+             scorers: Scorers, kind: Optional[str] = None, limit: Optional[int] = None,
+             progress: Optional[Callable[[str], None]] = None) -> DatasetResult:
+    """Score ``methods`` on the HR images of ``data`` (a folder of images, or one holding ``HR/``)."""
+    t0 = time.perf_counter()
+    folder = hr_folder(data)
+    name = dataset_name(data)
+    kind = kind or M.guess_kind(name)
+    files = list_images(folder, limit)
+    scales = [int(s) for s in scales]
+    per: Dict[str, Dict[int, Dict[str, Dict[str, float]]]] = {m.name: {s: {} for s in scales} for m in methods}
+    skipped: Dict[str, List[str]] = {}
+    for k, path in enumerate(files):
+        hr_full = load_hr(path)
+        for s in scales:
+            proto = M.protocol(kind, s)
+            h, w = hr_full.shape[0] - hr_full.shape[0] % s, hr_full.shape[1] - hr_full.shape[1] % s
+            if h // s < 1 or w // s < 1 or min(h, w) <= 2 * proto.border + 10:
+                skipped.setdefault(f"x{s}", []).append(path.name)
+                continue
+            hr, lr = make_pair(hr_full, s)
+            for m in methods:
+                sr = m.upscale(lr, hr.shape[:2])
+                if sr.shape != hr.shape:
+                    raise CisrError(f"{m.name} returned {sr.shape[1]}x{sr.shape[0]} for a "
+                                    f"{hr.shape[1]}x{hr.shape[0]} target")
+                per[m.name][s][path.name] = scorers.score(sr, hr, proto)
+        if progress:
+            progress(f"{name}: {k + 1}/{len(files)} images ({path.name})")
+    return DatasetResult(dataset=name, kind=kind, folder=str(folder), images=[p.name for p in files],
+                         scales=scales, metrics=list(scorers.metrics), methods=[m.name for m in methods],
+                         per_image=per, unavailable=dict(scorers.unavailable), skipped=skipped,
+                         seconds=time.perf_counter() - t0)
+
+
+# -- tables ----------------------------------------------------------------------------------
+
+def _cell(r: DatasetResult, method: str, metric: str, scale: int) -> str:
+    if metric in r.unavailable:
+        return UNAVAILABLE
+    v = r.mean(method, metric, scale)
+    if v is None:
+        return "n/a"
+    if math.isinf(v):
+        return "inf"
+    return f"{v:.{METRIC_DIGITS[metric]}f}"
+
+
+def table_rows(r: DatasetResult) -> Tuple[List[str], List[List[str]]]:
+    header = ["Method", "Metric"] + [f"x{s}" for s in r.scales]
+    rows = []
+    for m in r.methods:
+        for i, met in enumerate(r.metrics):
+            rows.append([m if i == 0 else "", METRIC_LABELS[met]] + [_cell(r, m, met, s) for s in r.scales])
+    return header, rows
+
+
+def caption(r: DatasetResult) -> str:
+    return (f"{r.dataset} ({r.kind}; {len(r.images)} images; {r.protocol_text()}; "
+            f"LR by MATLAB bicubic on 8-bit HR; SR quantised to 8 bits)")
+
+
+def notes(r: DatasetResult) -> List[str]:
+    out = [f"{met.upper()} unavailable: {why}" for met, why in r.unavailable.items()]
+    for s, names in r.skipped.items():
+        out.append(f"{s}: {len(names)} image(s) too small, skipped: {', '.join(names[:5])}"
+                   + (" ..." if len(names) > 5 else ""))
+    for met in r.metrics:
+        if met in r.unavailable:
+            continue
+        for m in r.methods:
+            for s in r.scales:
+                n, total = r.count(m, met, s), len(r.per_image[m][s])
+                if n < total:
+                    out.append(f"{m} {met.upper()} x{s}: mean of {n}/{total} images (others undefined, "
+                               f"e.g. no full 96x96 NIQE patch)")
+    return out
+
+
+def format_text(r: DatasetResult) -> str:
+    header, rows = table_rows(r)
+    widths = [max(len(x) for x in col) for col in zip(header, *rows)]
+    line = lambda cells: "  ".join(c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths)))
+    out = [caption(r), line(header), line(["-" * w for w in widths])] + [line(row) for row in rows]
+    out += [f"note: {n}" for n in notes(r)]
+    return "\n".join(out)
+
+
+def format_markdown(r: DatasetResult) -> str:
+    header, rows = table_rows(r)
+    out = [f"**{caption(r)}**", "", "| " + " | ".join(header) + " |",
+           "|" + "|".join(["---", "---"] + ["---:"] * len(r.scales)) + "|"]
+    out += ["| " + " | ".join(row) + " |" for row in rows]
+    out += [""] + [f"- {n}" for n in notes(r)] if notes(r) else []
+    return "\n".join(out)
+
+
+def format_csv(results: Sequence[DatasetResult]) -> str:
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["dataset", "kind", "method", "metric", "scale", "value", "images"])
+    for r in results:
+        for m in r.methods:
+            for met in r.metrics:
+                for s in r.scales:
+                    v = UNAVAILABLE if met in r.unavailable else r.mean(m, met, s)
+                    w.writerow([r.dataset, r.kind, m, met, s, "" if v is None else v, r.count(m, met, s)])
+    return buf.getvalue()
+
+
+def machine_description() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            for ln in f:
+                if ln.startswith("model name"):
+                    cpu = ln.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return f"{cpu}, {os.cpu_count()} logical CPUs, {platform.system()} {platform.release()}"
+
+
+def run_info(device: torch.device | str, methods: Sequence[Method]) -> Dict[str, Any]:
+    return {"date": _dt.datetime.now().astimezone().isoformat(timespec="seconds"),
+            "machine": machine_description(), "device": str(device), "torch": torch.__version__,
+            "methods": {m.name: m.info for m in methods},
+            "conventions": {"lr": "MATLAB bicubic imresize (antialiased) of the 8-bit HR, 8-bit result",
+                            "sr": "clamped to [0,1] and quantised to 8 bits before scoring",
+                            "benchmark": "PSNR/SSIM on BT.601 Y, shave = scale",
+                            "div2k": "PSNR on RGB, shave = scale + 6; SSIM on Y",
+                            "ssim": "Gaussian 11x11, sigma 1.5, K1 0.01, K2 0.03, valid windows",
+                            "niqe": "96x96 patches, shipped pristine model fitted on HR training images",
+                            "lpips": "v0.1, AlexNet, inputs in [-1, 1]"}}
+
+
+def write_results(path: str | os.PathLike, results: Sequence[DatasetResult], info: Dict[str, Any]) -> None:
+    """Save as ``.json`` (everything, per image), ``.md`` or ``.csv`` (means), atomically."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix == ".json":
+        text = json.dumps({"run": info, "results": [r.to_dict() for r in results]}, indent=1,
+                          allow_nan=True, default=str)
+    elif suffix == ".md":
+        head = f"Measured {info['date']} on {info['machine']} (device {info['device']}, torch {info['torch']})."
+        text = "\n\n".join([head] + [format_markdown(r) for r in results]) + "\n"
+    elif suffix == ".csv":
+        text = format_csv(results)
+    else:
+        raise CisrError(f"cannot save results as '{path.name}': use a .json, .md or .csv file name")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)   # mkstemp makes 0600 files
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise

@@ -1,0 +1,133 @@
+"""cisr eval: the pipeline (LR making, SR, metrics, tables) on tiny folders, and bicubic on Set5 x4."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from cisr_zoom.core import cli
+from cisr_zoom.core.checkpoint import save_checkpoint
+from cisr_zoom.core.eval import benchmark as B
+from cisr_zoom.core.eval import metrics as M
+from cisr_zoom.core.eval.bicubic import imresize
+from cisr_zoom.core.imageio import load_image
+from cisr_zoom.resources import RESOURCES_DIR
+
+
+def _write_set(folder, sizes=((100, 130), (97, 110))):
+    folder.mkdir(parents=True)
+    src = (load_image(RESOURCES_DIR / "sample.jpg").rgb * 255).round().astype(np.uint8)
+    for i, (h, w) in enumerate(sizes):
+        Image.fromarray(src[40 * i:40 * i + h, 60 * i:60 * i + w]).save(folder / f"img{i}.png")
+    return folder
+
+
+@pytest.fixture
+def tiny_set(tmp_path):
+    return _write_set(tmp_path / "Tiny" / "HR")
+
+
+def test_bicubic_figures_equal_a_direct_computation(tiny_set):
+    scorers = B.Scorers(["psnr", "ssim"])
+    r = B.evaluate([B.bicubic_method()], tiny_set.parent, [2, 3], scorers)
+    assert r.dataset == "Tiny" and r.kind == "benchmark" and r.images == ["img0.png", "img1.png"]
+    for s in (2, 3):
+        want = []
+        for p in sorted(tiny_set.iterdir()):
+            hr = np.asarray(Image.open(p))
+            hr = hr[:hr.shape[0] // s * s, :hr.shape[1] // s * s]
+            sr = imresize(imresize(hr, 1 / s), s)            # uint8 all the way, like MATLAB
+            assert sr.dtype == np.uint8 and sr.shape == hr.shape
+            want.append(M.psnr_y(sr / 255.0, hr / 255.0, border=s))
+        assert r.mean("bicubic", "psnr", s) == pytest.approx(np.mean(want), abs=1e-9)
+        assert 0 < r.mean("bicubic", "ssim", s) < 1
+    assert r.mean("bicubic", "psnr", 2) > r.mean("bicubic", "psnr", 3)
+
+
+def test_div2k_convention_is_detected(tmp_path):
+    d = _write_set(tmp_path / "DIV2K_valid_HR", sizes=((96, 120),))
+    r = B.evaluate([B.bicubic_method()], d, [2], B.Scorers(["psnr"]))
+    assert r.kind == "div2k"
+    hr = np.asarray(Image.open(d / "img0.png"))
+    sr = imresize(imresize(hr, 1 / 2), 2)
+    assert r.mean("bicubic", "psnr", 2) == pytest.approx(M.psnr_rgb(sr / 255.0, hr / 255.0, border=8), abs=1e-9)
+    r2 = B.evaluate([B.bicubic_method()], d, [2], B.Scorers(["psnr"]), kind="benchmark")
+    assert r2.kind == "benchmark" and r2.mean("bicubic", "psnr", 2) != r.mean("bicubic", "psnr", 2)
+
+
+def test_model_output_is_the_query_at_hr_pixel_centres(tiny_liif):
+    torch.set_num_threads(1)
+    lr = (np.random.default_rng(0).random((9, 11, 3)) * 255).astype(np.uint8)
+    a = B.super_resolve(tiny_liif, lr, (27, 33), chunk_size=100)
+    b = B.super_resolve(tiny_liif, lr, (27, 33), chunk_size=10_000)
+    assert a.shape == (27, 33, 3) and a.min() >= 0 and a.max() <= 1
+    np.testing.assert_allclose(a, b, atol=1e-6)
+    # pixel (i, j) is the query at (-1 + (2i+1)/H, -1 + (2j+1)/W) with cell (2/H, 2/W)
+    x = torch.from_numpy(lr.astype(np.float32) / 255).permute(2, 0, 1)[None]
+    i, j = 5, 20
+    coord = torch.tensor([[[-1 + (2 * i + 1) / 27, -1 + (2 * j + 1) / 33]]])
+    cell = torch.tensor([[[2 / 27, 2 / 33]]])
+    with torch.no_grad():
+        v = tiny_liif.query(tiny_liif.encode(x), coord, cell)[0, 0].clamp(0, 1).numpy()
+    np.testing.assert_allclose(a[i, j], v, atol=1e-6)
+    q = B.to_uint8(a)
+    assert q.dtype == np.uint8 and np.abs(q / 255.0 - a).max() <= 0.5 / 255 + 1e-7
+
+
+def test_cli_with_a_checkpoint_and_all_output_formats(tmp_path, tiny_set, tiny_liif, tiny_liif_spec, capsys, monkeypatch):
+    monkeypatch.setenv("CISR_NO_DOWNLOAD", "1")
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))   # an empty hub cache
+    monkeypatch.setattr("cisr_zoom.core.eval.lpips._lpips_package_file", lambda: None)
+    ckpt = tmp_path / "tiny.pth"
+    save_checkpoint(ckpt, tiny_liif, tiny_liif_spec)
+    for suffix in (".json", ".md", ".csv"):
+        out = tmp_path / f"res{suffix}"
+        rc = cli.main(["eval", "--model", "bicubic", "--model", str(ckpt), "--data", str(tiny_set.parent),
+                       "--scales", "2,4", "--metrics", "psnr,ssim,lpips", "--limit", "1", "--device", "cpu",
+                       "-q", "-o", str(out)])
+        assert rc == 0 and out.is_file()
+    text = capsys.readouterr().out
+    assert "bicubic" in text and "tiny" in text and "unavailable" in text and "x4" in text
+    data = json.loads((tmp_path / "res.json").read_text())
+    res = data["results"][0]
+    assert res["methods"] == ["bicubic", "tiny"] and res["images"] == ["img0.png"]
+    assert "not available" in res["unavailable"]["lpips"]
+    assert math.isfinite(res["mean"]["tiny"]["psnr"]["x2"])
+    assert data["run"]["machine"] and data["run"]["date"]
+    md = (tmp_path / "res.md").read_text()
+    assert "| bicubic | PSNR (dB) |" in md and "unavailable" in md
+    csv_lines = (tmp_path / "res.csv").read_text().splitlines()
+    assert csv_lines[0] == "dataset,kind,method,metric,scale,value,images"
+    assert len(csv_lines) == 1 + 2 * 3 * 2
+
+
+def test_cli_errors(tmp_path, tiny_set, capsys):
+    assert cli.main(["eval", "--data", str(tmp_path / "nope"), "--metrics", "psnr"]) == 1
+    assert cli.main(["eval", "--data", str(tiny_set), "--scales", "2.5", "--metrics", "psnr"]) == 1
+    assert cli.main(["eval", "--data", str(tiny_set), "--metrics", "psnr,fid"]) == 1
+    assert cli.main(["eval", "--data", str(tiny_set), "--scales", "2", "--metrics", "psnr", "-q",
+                     "-o", str(tmp_path / "r.txt")]) == 1
+    assert cli.main(["eval", "--model", str(tmp_path / "missing.pth"), "--data", str(tiny_set)]) == 1
+    set5 = _write_set(tmp_path / "Set5" / "HR", sizes=((100, 100),))
+    assert cli.main(["eval", "--fit-niqe", str(set5), "-o", str(tmp_path / "p.npz")]) == 1
+    err = capsys.readouterr().err
+    lines = [ln for ln in err.splitlines() if ln.startswith("cisr eval: error:")]
+    assert len(lines) == 6
+    assert not (tmp_path / "r.txt").exists() and not (tmp_path / "p.npz").exists()
+
+
+def test_small_images_are_skipped_not_fatal(tmp_path):
+    d = _write_set(tmp_path / "Small", sizes=((40, 40),))
+    r = B.evaluate([B.bicubic_method()], d, [2, 30], B.Scorers(["psnr"]))
+    assert r.mean("bicubic", "psnr", 2) is not None
+    assert r.mean("bicubic", "psnr", 30) is None and r.skipped == {"x30": ["img0.png"]}
+    assert "n/a" in B.format_text(r) and "too small" in B.format_text(r)
+
+
+def test_set5_x4_bicubic_reproduces_the_published_psnr(shared_dir):
+    r = B.evaluate([B.bicubic_method()], shared_dir / "data" / "benchmark" / "Set5", [4], B.Scorers(["psnr"]))
+    assert len(r.images) == 5
+    assert r.mean("bicubic", "psnr", 4) == pytest.approx(28.42, abs=0.05)
