@@ -1,0 +1,183 @@
+"""RenderWorker: centre-first tiles off the caller's thread, supersession, cancel, close."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from cisr_zoom.core.render.session import RenderCancelled, RenderSession
+from cisr_zoom.core.render.worker import RenderRequest, RenderWorker
+
+TIMEOUT = 20.0
+
+
+class SlowSession:
+    """Stands in for a RenderSession: each render takes ``chunks`` chunks of ``delay`` seconds
+    and checks ``should_stop`` between them, like the real one."""
+
+    def __init__(self, delay=0.02, chunks=3, fail_on=None):
+        self.delay, self.chunks, self.fail_on = delay, chunks, fail_on
+        self.calls = 0
+        self.chunks_run = 0
+
+    def render(self, region, out_size, should_stop=None):
+        self.calls += 1
+        if self.fail_on is not None and self.calls == self.fail_on:
+            raise ValueError("boom in render")
+        for _ in range(self.chunks):
+            if should_stop is not None and should_stop():
+                raise RenderCancelled()
+            time.sleep(self.delay)
+            self.chunks_run += 1
+        return np.full(tuple(out_size) + (3,), 0.5, np.float32)
+
+
+class Recorder:
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.events = []            # ("tile", generation, spec) | ("done", generation, error, cancelled) | marks
+        self.done = {}
+        self.threads = set()
+        self.cv = threading.Condition(self.lock)
+
+    def on_tile(self, tile):
+        with self.cv:
+            self.threads.add(threading.current_thread().name)
+            self.events.append(("tile", tile.generation, tile))
+            self.cv.notify_all()
+
+    def on_done(self, generation, error, cancelled):
+        with self.cv:
+            self.events.append(("done", generation, error, cancelled))
+            self.done[generation] = (error, cancelled)
+            self.cv.notify_all()
+
+    def mark(self, name):
+        with self.cv:
+            self.events.append(("mark", name))
+
+    def wait(self, pred, timeout=TIMEOUT):
+        with self.cv:
+            assert self.cv.wait_for(lambda: pred(self), timeout), self.events[-5:]
+
+    def tiles(self, generation):
+        return [e[2] for e in self.events if e[0] == "tile" and e[1] == generation]
+
+
+@pytest.fixture
+def worker():
+    w = RenderWorker(name="test-render")
+    yield w
+    assert w.close(timeout=10)
+    assert not w.thread.is_alive()
+
+
+def test_tiles_arrive_centre_first_and_match_render(worker, liif_factory, image):
+    s = RenderSession(liif_factory(), image)
+    rec = Recorder()
+    region, size = (-0.8, -1.0, 0.9, 0.7), (70, 90)
+    worker.submit(s, RenderRequest(7, "main", region, size, tile_size=32), rec.on_tile, rec.on_done)
+    rec.wait(lambda r: 7 in r.done)
+    assert rec.done[7] == (None, False)
+    tiles = rec.tiles(7)
+    assert len(tiles) == 9 and rec.threads == {"test-render"}
+    assert (tiles[0].spec.top, tiles[0].spec.left) == (32, 32)       # the tile holding the centre
+    canvas = np.zeros(size + (3,), np.uint8)
+    for t in tiles:
+        assert t.pixels.dtype == np.uint8 and t.key == "main"
+        canvas[t.spec.top:t.spec.top + t.spec.height, t.spec.left:t.spec.left + t.spec.width] = t.pixels
+    expected = (np.clip(s.render(region, size), 0, 1) * 255 + 0.5).astype(np.uint8)
+    assert np.abs(canvas.astype(int) - expected).max() <= 1
+
+
+def test_submit_returns_immediately(worker):
+    rec = Recorder()
+    t0 = time.perf_counter()
+    worker.submit(SlowSession(delay=0.05), RenderRequest(1, "v", (-1, -1, 1, 1), (64, 64), 16), rec.on_tile, rec.on_done)
+    assert time.perf_counter() - t0 < 0.05
+    worker.cancel()
+    rec.wait(lambda r: 1 in r.done)
+
+
+def test_superseded_request_delivers_nothing_after_the_new_one(worker):
+    rec = Recorder()
+    slow = SlowSession(delay=0.01)
+    worker.submit(slow, RenderRequest(1, "v", (-1, -1, 1, 1), (160, 160), 16), rec.on_tile, rec.on_done)
+    rec.wait(lambda r: len(r.tiles(1)) >= 2)
+    worker.submit(slow, RenderRequest(2, "v", (-0.5, -0.5, 0.5, 0.5), (64, 64), 16), rec.on_tile, rec.on_done)
+    rec.mark("submitted 2")
+    rec.wait(lambda r: 2 in r.done)
+    assert rec.done[1] == (None, True) and rec.done[2] == (None, False)
+    assert len(rec.tiles(1)) < 100 and len(rec.tiles(2)) == 16
+    after = rec.events[rec.events.index(("mark", "submitted 2")):]
+    assert not [e for e in after if e[0] == "tile" and e[1] == 1]
+    first_new = next(i for i, e in enumerate(rec.events) if e[0] == "tile" and e[1] == 2)
+    assert not [e for e in rec.events[first_new:] if e[0] == "tile" and e[1] == 1]
+
+
+def test_cancel_stops_within_one_chunk(worker):
+    rec = Recorder()
+    slow = SlowSession(delay=0.05, chunks=4)     # 0.2 s per tile
+    worker.submit(slow, RenderRequest(3, "v", (-1, -1, 1, 1), (64, 64), 16), rec.on_tile, rec.on_done)
+    rec.wait(lambda r: len(r.tiles(3)) >= 1)
+    t0, n0 = time.perf_counter(), slow.chunks_run
+    worker.cancel("v")
+    rec.mark("cancelled")
+    rec.wait(lambda r: 3 in r.done)
+    assert slow.chunks_run - n0 <= 1                     # the chunk in progress, then stop
+    assert time.perf_counter() - t0 < 1.5
+    assert rec.done[3] == (None, True)
+    after = rec.events[rec.events.index(("mark", "cancelled")):]
+    assert not [e for e in after if e[0] == "tile"]
+
+
+def test_different_keys_share_the_thread(worker):
+    rec = Recorder()
+    slow = SlowSession(delay=0.005, chunks=1)
+    worker.submit(slow, RenderRequest(1, "left", (-1, -1, 1, 1), (64, 64), 16), rec.on_tile, rec.on_done)
+    worker.submit(slow, RenderRequest(2, "right", (-1, -1, 1, 1), (64, 64), 16), rec.on_tile, rec.on_done)
+    rec.wait(lambda r: 1 in r.done and 2 in r.done)
+    assert rec.done[1] == (None, False) and rec.done[2] == (None, False)
+    order = [e[1] for e in rec.events if e[0] == "tile"]
+    assert order.index(2) < len(order) - order[::-1].index(1) - 1   # interleaved, not one after the other
+
+
+def test_errors_are_reported_and_the_worker_goes_on(worker):
+    rec = Recorder()
+    worker.submit(SlowSession(delay=0, fail_on=2), RenderRequest(1, "a", (-1, -1, 1, 1), (32, 32), 16),
+                  rec.on_tile, rec.on_done)
+    rec.wait(lambda r: 1 in r.done)
+    error, cancelled = rec.done[1]
+    assert "boom in render" in error and "\n" not in error and not cancelled
+
+    def bad_tile(tile):
+        raise RuntimeError("callback bug")
+    worker.submit(SlowSession(delay=0), RenderRequest(2, "b", (-1, -1, 1, 1), (32, 32), 16), bad_tile, rec.on_done)
+    rec.wait(lambda r: 2 in r.done)
+    assert rec.done[2] == (None, False)
+
+
+def test_run_job_results_and_errors(worker):
+    got = []
+    ev = threading.Event()
+    worker.run_job(lambda: threading.current_thread().name, on_result=got.append)
+    worker.run_job(lambda: 1 / 0, on_error=lambda msg: (got.append(msg), ev.set()))
+    assert ev.wait(TIMEOUT)
+    assert got[0] == "test-render" and got[1].startswith("ZeroDivisionError")
+
+
+def test_close_cancels_pending_work_and_joins():
+    w = RenderWorker(name="closing")
+    rec = Recorder()
+    slow = SlowSession(delay=0.05)
+    for g in range(3):
+        w.submit(slow, RenderRequest(g, f"k{g}", (-1, -1, 1, 1), (64, 64), 16), rec.on_tile, rec.on_done)
+    t0 = time.perf_counter()
+    assert w.close(timeout=5)
+    assert time.perf_counter() - t0 < 2 and not w.thread.is_alive()
+    assert set(rec.done) == {0, 1, 2} and all(c for _, c in rec.done.values())
+    with pytest.raises(RuntimeError):
+        w.submit(slow, RenderRequest(9, "x", (-1, -1, 1, 1), (8, 8)), rec.on_tile, rec.on_done)
