@@ -125,16 +125,25 @@ def load_lpips(backbone_path: Optional[str | os.PathLike] = None,
 
     if linear_path is None:
         linear_path = _lpips_package_file()
-    lin_sd = load_pretrained_state_dict(LINEAR_FILENAME, LINEAR_URL, explicit_path=linear_path,
-                                        what="LPIPS v0.1 linear layers (the lpips package's weights/v0.1/alex.pth)",
-                                        hint="pass it with --lpips-linear FILE", download=download)
+    problems, lin_sd, sd = [], None, None
+    try:
+        lin_sd = load_pretrained_state_dict(LINEAR_FILENAME, LINEAR_URL, explicit_path=linear_path,
+                                            what="LPIPS v0.1 linear layers (the lpips package's weights/v0.1/alex.pth)",
+                                            hint="pass it with --lpips-linear FILE", download=download)
+    except PretrainedWeightsUnavailable as e:
+        problems.append(str(e))
+    try:
+        sd = load_pretrained_state_dict(ALEXNET_FILENAME, ALEXNET_URL, explicit_path=backbone_path,
+                                        what="ImageNet AlexNet weights for LPIPS (torchvision's alexnet-owt-7be5be79.pth)",
+                                        hint="pass it with --lpips-alexnet FILE", download=download)
+    except PretrainedWeightsUnavailable as e:
+        problems.append(str(e))
+    if problems:
+        raise PretrainedWeightsUnavailable(" Also: ".join(problems))
     try:
         linear = linear_layers_from_state_dict(lin_sd, source="the LPIPS linear-layer file")
     except ValueError as e:
         raise PretrainedWeightsUnavailable(str(e)) from None
-    sd = load_pretrained_state_dict(ALEXNET_FILENAME, ALEXNET_URL, explicit_path=backbone_path,
-                                    what="ImageNet AlexNet weights for LPIPS (torchvision's alexnet-owt-7be5be79.pth)",
-                                    hint="pass it with --lpips-alexnet FILE", download=download)
     net = AlexNet(classifier=False)
     try:
         net.load_state_dict(features_state_dict(sd), strict=True)
