@@ -41,5 +41,6 @@ def run(args) -> int:
     out = Path(args.out) if args.out else Path("runs") / cfg["name"]
     result = train(cfg, out, resume=args.resume, max_iters=args.max_iters, max_minutes=args.max_minutes,
                    vgg_weights=args.vgg_weights, device=args.device, data_dirs=args.data)
-    print(f"{result.out_dir / 'last.pth'}: iteration {result.iteration} ({result.stopped_by})")
+    if result.is_main:
+        print(f"{result.out_dir / 'last.pth'}: iteration {result.iteration} ({result.stopped_by})")
     return 0

@@ -18,6 +18,7 @@ DistributedDataParallel, each rank drawing its own samples.
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import os
@@ -130,6 +131,7 @@ class TrainResult:
     stopped_by: str                     # "max_iters", "max_minutes", "signal"
     last_losses: Dict[str, float] = field(default_factory=dict)
     iters_per_hour: float = 0.0
+    is_main: bool = True
 
 
 class Trainer:
@@ -140,6 +142,7 @@ class Trainer:
                  vgg_weights: Optional[str] = None, device: str = "auto",
                  data_dirs: Optional[List[str]] = None, log: Callable[[str], None] | None = None,
                  allow_benchmark_data: bool = False):
+        cfg = copy.deepcopy(cfg)
         self.cfg = cfg
         self.out_dir = Path(out_dir)
         self.resume = resume
@@ -259,11 +262,15 @@ class Trainer:
     def _autocast(self):
         return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=bool(self.cfg["train"]["bf16"]))
 
+    def next_batch(self, it: int):
+        """This rank's batch for iteration ``it`` (reproducible: see :func:`.data.iteration_rng`)."""
+        return self.sampler.batch(iteration_rng(self.cfg["seed"], it, self.dist.rank),
+                                  int(self.cfg["datasets"]["train"]["batch_size"]))
+
     def step(self, it: int) -> Dict[str, float]:
         """Draw iteration ``it``'s batch and update the networks; returns the loss values."""
-        dcfg, lcfg = self.cfg["datasets"]["train"], self.cfg
-        batch = self.sampler.batch(iteration_rng(self.cfg["seed"], it, self.dist.rank),
-                                   int(dcfg["batch_size"])).to(self.device)
+        lcfg = self.cfg
+        batch = self.next_batch(it).to(self.device)
         self.ddp_g.train()
         w_pix = float(lcfg["pixel_opt"]["weight"])
         w_per = float(lcfg["perceptual_opt"]["weight"]) if self.perceptual.kind != "none" else 0.0
@@ -459,7 +466,7 @@ class Trainer:
         if main:
             self.log(f"[{self.cfg['name']}] stopped ({stopped_by}) at iteration {self.iteration} after "
                      f"{elapsed / 60:.1f} min")
-        return TrainResult(self.out_dir, self.iteration, stopped_by, last, rate * 3600)
+        return TrainResult(self.out_dir, self.iteration, stopped_by, last, rate * 3600, main)
 
     def _log_line(self, it: int, elapsed: float, rate: float, losses: Dict[str, float]) -> None:
         rec = {"iter": it, "time_s": round(self.wall_time_before + elapsed, 2), "it_per_s": round(rate, 5),
