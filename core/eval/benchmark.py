@@ -9,8 +9,9 @@ For each HR image and scale ``s`` (a whole number):
    8-bit LR (8-bit result); for a model, ``model.query(model.encode(LR), coords, cells)`` at
    every HR pixel centre (cell = one HR pixel), clamped to ``[0, 1]`` and **quantised to 8 bits**
    (``round(255 x) / 255``) like a saved PNG, as in standard practice;
-4. metrics (:mod:`.metrics`): PSNR on ``Y`` with ``s`` pixels shaved for benchmark sets, on RGB
-   with ``s + 6`` shaved for DIV2K (LIIF's conventions); SSIM on ``Y`` with the same shave;
+4. metrics (:mod:`.metrics`): PSNR on ``Y`` with ``s`` pixels shaved for benchmark sets (on the
+   grey level for grey-scale files, as the MATLAB scripts behind the published tables do), on
+   RGB with ``s + 6`` shaved for DIV2K (LIIF's conventions); SSIM on ``Y`` with the same shave;
    NIQE (:mod:`.niqe`) and LPIPS (:mod:`.lpips`) on the same shaved images.
 
 Figures are means over the images of a set. LPIPS appears only when its pretrained weights are
@@ -73,10 +74,14 @@ def list_images(folder: Path, limit: Optional[int] = None) -> List[Path]:
     return files[:limit] if limit else files
 
 
-def load_hr(path: Path) -> np.ndarray:
-    """8-bit RGB ``(H, W, 3)`` ``uint8`` (alpha, if any, is ignored)."""
-    rgb = load_image(path).rgb
-    return np.clip(np.floor(rgb.astype(np.float64) * 255.0 + 0.5), 0, 255).astype(np.uint8)
+GREY_MODES = ("1", "L", "LA", "La", "I", "I;16", "I;16B", "I;16L", "I;16N", "F")
+
+
+def load_hr(path: Path) -> Tuple[np.ndarray, bool]:
+    """8-bit RGB ``(H, W, 3)`` ``uint8`` (alpha, if any, is ignored), and whether the file is grey-scale."""
+    img = load_image(path)
+    u8 = np.clip(np.floor(img.rgb.astype(np.float64) * 255.0 + 0.5), 0, 255).astype(np.uint8)
+    return u8, img.source_mode in GREY_MODES
 
 
 def make_pair(hr: np.ndarray, scale: int) -> Tuple[np.ndarray, np.ndarray]:
@@ -176,15 +181,15 @@ class Scorers:
             except NiqeModelError as e:
                 self.unavailable["niqe"] = str(e)
 
-    def score(self, sr: np.ndarray, hr: np.ndarray, proto: M.Protocol) -> Dict[str, float]:
-        """All available metrics of one ``uint8`` SR/HR pair."""
+    def score(self, sr: np.ndarray, hr: np.ndarray, proto: M.Protocol, grey: bool = False) -> Dict[str, float]:
+        """All available metrics of one ``uint8`` SR/HR pair (``grey``: grey-scale test image)."""
         from .niqe import niqe
         out: Dict[str, float] = {}
         srf, hrf = M.as_float(sr), M.as_float(hr)
         if "psnr" in self.metrics:
-            out["psnr"] = proto.psnr(srf, hrf)
+            out["psnr"] = proto.psnr(srf, hrf, grey)
         if "ssim" in self.metrics:
-            out["ssim"] = proto.ssim(srf, hrf)
+            out["ssim"] = proto.ssim(srf, hrf, grey)
         if "niqe" in self.metrics and self.niqe is not None:
             out["niqe"] = niqe(proto.crop(sr), self.niqe)
         if "lpips" in self.metrics and self.lpips is not None:
@@ -210,6 +215,7 @@ class DatasetResult:
     unavailable: Dict[str, str]
     skipped: Dict[str, List[str]] = field(default_factory=dict)   # "x30" -> images too small
     seconds: float = 0.0
+    grey_images: List[str] = field(default_factory=list)           # scored on grey levels
 
     def mean(self, method: str, metric: str, scale: int) -> Optional[float]:
         """Mean over the images with a finite value; ``None`` when there is none."""
@@ -232,7 +238,7 @@ class DatasetResult:
         return {"dataset": self.dataset, "kind": self.kind, "folder": self.folder, "images": self.images,
                 "scales": self.scales, "metrics": self.metrics, "methods": self.methods,
                 "protocol": self.protocol_text(), "mean": means, "unavailable": self.unavailable,
-                "skipped": self.skipped, "seconds": round(self.seconds, 1),
+                "skipped": self.skipped, "grey_images": self.grey_images, "seconds": round(self.seconds, 1),
                 "per_image": {m: {f"x{s}": self.per_image[m][s] for s in self.scales} for m in self.methods}}
 
 
@@ -248,8 +254,11 @@ def evaluate(methods: Sequence[Method], data: str | os.PathLike, scales: Sequenc
     scales = [int(s) for s in scales]
     per: Dict[str, Dict[int, Dict[str, Dict[str, float]]]] = {m.name: {s: {} for s in scales} for m in methods}
     skipped: Dict[str, List[str]] = {}
+    greys: List[str] = []
     for k, path in enumerate(files):
-        hr_full = load_hr(path)
+        hr_full, grey = load_hr(path)
+        if grey:
+            greys.append(path.name)
         for s in scales:
             proto = M.protocol(kind, s)
             h, w = hr_full.shape[0] - hr_full.shape[0] % s, hr_full.shape[1] - hr_full.shape[1] % s
@@ -262,13 +271,13 @@ def evaluate(methods: Sequence[Method], data: str | os.PathLike, scales: Sequenc
                 if sr.shape != hr.shape:
                     raise CisrError(f"{m.name} returned {sr.shape[1]}x{sr.shape[0]} for a "
                                     f"{hr.shape[1]}x{hr.shape[0]} target")
-                per[m.name][s][path.name] = scorers.score(sr, hr, proto)
+                per[m.name][s][path.name] = scorers.score(sr, hr, proto, grey)
         if progress:
             progress(f"{name}: {k + 1}/{len(files)} images ({path.name})")
     return DatasetResult(dataset=name, kind=kind, folder=str(folder), images=[p.name for p in files],
                          scales=scales, metrics=list(scorers.metrics), methods=[m.name for m in methods],
                          per_image=per, unavailable=dict(scorers.unavailable), skipped=skipped,
-                         seconds=time.perf_counter() - t0)
+                         seconds=time.perf_counter() - t0, grey_images=greys)
 
 
 # -- tables ----------------------------------------------------------------------------------
@@ -300,6 +309,8 @@ def caption(r: DatasetResult) -> str:
 
 def notes(r: DatasetResult) -> List[str]:
     out = [f"{met.upper()} unavailable: {why}" for met, why in r.unavailable.items()]
+    if r.grey_images and r.kind == M.BENCHMARK:
+        out.append(f"grey-scale image(s) scored on grey levels (MATLAB convention): {', '.join(r.grey_images)}")
     for s, names in r.skipped.items():
         out.append(f"{s}: {len(names)} image(s) too small, skipped: {', '.join(names[:5])}"
                    + (" ..." if len(names) > 5 else ""))
@@ -365,7 +376,7 @@ def run_info(device: torch.device | str, methods: Sequence[Method]) -> Dict[str,
             "methods": {m.name: m.info for m in methods},
             "conventions": {"lr": "MATLAB bicubic imresize (antialiased) of the 8-bit HR, 8-bit result",
                             "sr": "clamped to [0,1] and quantised to 8 bits before scoring",
-                            "benchmark": "PSNR/SSIM on BT.601 Y, shave = scale",
+                            "benchmark": "PSNR/SSIM on BT.601 Y (grey levels for grey-scale images), shave = scale",
                             "div2k": "PSNR on RGB, shave = scale + 6; SSIM on Y",
                             "ssim": "Gaussian 11x11, sigma 1.5, K1 0.01, K2 0.03, valid windows",
                             "niqe": "96x96 patches, shipped pristine model fitted on HR training images",

@@ -47,6 +47,18 @@ def test_bicubic_figures_equal_a_direct_computation(tiny_set):
     assert r.mean("bicubic", "psnr", 2) > r.mean("bicubic", "psnr", 3)
 
 
+def test_grey_files_are_scored_on_grey_levels(tmp_path):
+    d = tmp_path / "Grey"
+    d.mkdir()
+    g = (load_image(RESOURCES_DIR / "sample.jpg").rgb[:64, :80, 1] * 255).round().astype(np.uint8)
+    Image.fromarray(g, mode="L").save(d / "g.png")
+    r = B.evaluate([B.bicubic_method()], d, [2], B.Scorers(["psnr"]))
+    assert r.grey_images == ["g.png"]
+    sr = imresize(imresize(g, 1 / 2), 2).astype(np.float64)
+    assert r.mean("bicubic", "psnr", 2) == pytest.approx(M.psnr(sr[2:-2, 2:-2], g[2:-2, 2:-2].astype(float), 255), abs=1e-6)
+    assert "grey levels" in B.format_text(r)
+
+
 def test_div2k_convention_is_detected(tmp_path):
     d = _write_set(tmp_path / "DIV2K_valid_HR", sizes=((96, 120),))
     r = B.evaluate([B.bicubic_method()], d, [2], B.Scorers(["psnr"]))

@@ -90,3 +90,15 @@ def test_errors():
         M.shave(np.zeros((6, 6)), 3)
     with pytest.raises(ValueError):
         M.ssim(np.zeros((8, 8)), np.zeros((8, 8)))
+
+
+def test_grey_images_are_scored_on_grey_levels(rng):
+    g = rng.random((20, 20))
+    hr = np.repeat(g[..., None], 3, axis=2)
+    sr = np.clip(hr + 0.01, 0, 1)
+    np.testing.assert_allclose(M.rgb_to_grey(hr), 255 * g, atol=1e-9)
+    want = M.psnr(255 * sr[..., 0], 255 * g, 255.0)
+    assert M.psnr_y(sr, hr, grey=True) == pytest.approx(want, abs=1e-9)
+    # studio-range Y shrinks the errors by 219/255: +1.32 dB
+    assert M.psnr_y(sr, hr) - M.psnr_y(sr, hr, grey=True) == pytest.approx(20 * math.log10(255 / 219), abs=1e-6)
+    assert M.protocol("benchmark", 2).psnr(sr, hr, grey=True) == pytest.approx(M.psnr_y(sr, hr, 2, grey=True))
