@@ -38,6 +38,9 @@ JPEG_MAX_PIXELS = 100_000_000
 JPEG_MAX_SIDE = 65500
 #: output pixels per rendered strip (about 48 MB of float32 RGB)
 STRIP_PIXELS = 4 * 2**20
+#: a strip is rendered in pieces of at most this many columns, each prefetching its features
+#: in large encoder boxes first (bounded LR area per piece, few halos)
+PIECE_COLUMNS = 2048
 
 SUFFIX_FORMATS = {".png": "png", ".tif": "tiff", ".tiff": "tiff", ".jpg": "jpeg", ".jpeg": "jpeg"}
 FORMATS = ("png", "tiff", "jpeg")
@@ -310,11 +313,15 @@ def export_image(session, path, out_size, region=(-1.0, -1.0, 1.0, 1.0), fmt: Op
                 if should_stop is not None and should_stop():
                     raise RenderCancelled()
                 n = min(rows, H - top)
-                sub = sub_region(region, (H, W), top, 0, n, W)
-                px = to_uint8(session.render(sub, (n, W), should_stop=should_stop))
-                if has_alpha:
-                    a = to_uint8(session.render_alpha(sub, (n, W)))
-                    px = np.concatenate([px, a[..., None]], axis=2)
+                px = np.empty((n, W, channels), dtype=np.uint8)
+                for left in range(0, W, PIECE_COLUMNS):
+                    wp = min(PIECE_COLUMNS, W - left)
+                    sub = sub_region(region, (H, W), top, left, n, wp)
+                    if hasattr(session, "prefetch"):
+                        session.prefetch(sub, should_stop=should_stop)
+                    px[:, left:left + wp, :3] = to_uint8(session.render(sub, (n, wp), should_stop=should_stop))
+                    if has_alpha:
+                        px[:, left:left + wp, 3] = to_uint8(session.render_alpha(sub, (n, wp)))
                 writer.write_rows(px)
                 del px
                 if progress is not None:

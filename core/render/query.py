@@ -209,23 +209,27 @@ class GridDecoder:
         h, w = lr_size
         nb, mb = ys[0].index.numel(), xs[0].index.numel()
         q = nb * mb
-        rows, cols, d = window.shape
-        flat_window = window.reshape(rows * cols, d)
+        d = window.shape[-1]
         const = self.bias1
         if self.cell_decode:
             scaled = cell.to(torch.float32) * torch.tensor([h, w], dtype=torch.float32, device=cell.device)
             const = const + scaled.to(self.device) @ self.cell_weight
         ay = [(a.rel.to(self.device)[:, None] * self.rel_weight[0] + const).to(self.dtype) for a in ys]
         ax = [(a.rel.to(self.device)[:, None] * self.rel_weight[1]).to(self.dtype) for a in xs]
-        iy = [(a.index.to(self.device) - r0) * cols for a in ys]
-        ix = [a.index.to(self.device) - c0 for a in xs]
         members = [(i, j) for i in range(len(ys)) for j in range(len(xs))]
+        # the window rows any member of this block uses (few: about nb / scale + 2)
+        y_lo = min(int(a.index.min()) for a in ys) - r0
+        y_hi = max(int(a.index.max()) for a in ys) - r0 + 1
+        rows_used = window[y_lo:y_hi]
+        # per x shift: (LR row, output column) -> feature part + column term, computed once
+        per_x = [torch.index_select(rows_used, 1, a.index.to(self.device) - c0).add_(ax[j][None])
+                 for j, a in enumerate(xs)]
+        iy = [a.index.to(self.device) - r0 - y_lo for a in ys]
         z = torch.empty((len(members), nb, mb, d), dtype=self.dtype, device=self.device)
         for m, (i, j) in enumerate(members):
-            flat = (iy[i][:, None] + ix[j][None, :]).reshape(-1)
-            torch.index_select(flat_window, 0, flat, out=z[m].view(q, d))
+            torch.index_select(per_x[j], 0, iy[i], out=z[m])   # contiguous (mb, d) slabs per output row
             z[m] += ay[i][:, None, :]
-            z[m] += ax[j][None, :, :]
+        del per_x
         x = z.view(len(members) * q, d)
         x = self._mlp_tail(x.relu_())
         pred = x.to(torch.float32).view(len(members), nb, mb, -1)

@@ -194,8 +194,6 @@ class RenderSession:
         cy0, cx0 = max(0, y0 - halo), max(0, x0 - halo)
         cy1, cx1 = min(h, y1 + halo), min(w, x1 + halo)
         crop = self._image[:, cy0:cy1, cx0:cx1].unsqueeze(0).to(self.device)
-        if self.device.type == "cpu":
-            crop = crop.contiguous(memory_format=torch.channels_last)
         feat = self.model.encode(crop).feat
         return feat, y0 - cy0, x0 - cx0
 
@@ -267,6 +265,10 @@ class RenderSession:
             ny = [axis_neighbours(ys, h, s, eps) for s in shifts]
             nx = [axis_neighbours(xs, w, s, eps) for s in shifts]
             cell = make_cell((H, W), (y0, x0, y1, x1), dtype=torch.float32)
+            # encode everything this call needs in as few boxes (halos) as possible, when it
+            # fits the cache; otherwise blocks fetch their own features as they go
+            self.tiles.prefetch(min(int(n.index.min()) for n in ny), max(int(n.index.max()) for n in ny) + 1,
+                                min(int(n.index.min()) for n in nx), max(int(n.index.max()) for n in nx) + 1)
             self._render_area(out, 0, H, 0, W, ys, xs, ny, nx, cell)
         np.clip(out, 0.0, 1.0, out=out)
         return out
