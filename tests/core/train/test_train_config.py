@@ -1,0 +1,49 @@
+"""Training configs: the shipped ones load; mistakes are one-line errors."""
+
+import pytest
+
+from cisr_zoom.core.train.config import CONFIG_DIR, TrainConfigError, from_dict, load_config
+from cisr_zoom.core.train.trainer import discriminator_spec, generator_spec
+
+SHIPPED = ["edsr-baseline-liif", "rdn-liif", "cisrgan-edsr-baseline", "cisrgan-rdn", "cpu-liif-edsr-baseline",
+           "cpu-cisrgan-edsr-baseline"]
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_shipped_configs_load(name):
+    assert (CONFIG_DIR / f"{name}.toml").is_file()
+    cfg = load_config(name)
+    assert cfg["name"] == name
+    assert generator_spec(cfg)["name"] == "liif"
+    if cfg["stage"] == "cisrgan":
+        assert cfg["datasets"]["train"]["sample"] == "patches" and cfg["train"]["init_g"]
+        assert cfg["pixel_opt"]["weight"] == 1e-2 and cfg["gan_opt"]["weight"] == 5e-3
+        assert cfg["perceptual_opt"]["weight"] == 1.0
+        assert discriminator_spec(cfg)["args"]["input_size"] == cfg["datasets"]["train"]["patch_size"]
+
+
+def test_paper_recipe_values():
+    cfg = load_config("cisrgan-rdn")
+    assert cfg["network_g"]["encoder"] == "rdn" and cfg["network_g"]["image_skip"] is False
+    assert cfg["perceptual_opt"]["type"] == "vgg19" and cfg["perceptual_opt"]["layer"] == "conv5_4"
+    d = cfg["datasets"]["train"]
+    assert (d["lr_patch"], d["patch_size"], d["batch_size"], d["scale_min"], d["scale_max"]) == (64, 64, 16, 1.0, 4.0)
+    assert cfg["train"]["lr_g"] == cfg["train"]["lr_d"] == 1e-4
+    assert load_config("cpu-liif-edsr-baseline")["network_g"]["image_skip"] is True
+
+
+def test_config_mistakes_are_clear(tmp_path):
+    with pytest.raises(TrainConfigError, match="unknown config key 'train.max_iter'"):
+        from_dict({"train": {"max_iter": 3}})
+    with pytest.raises(TrainConfigError, match="must be int"):
+        from_dict({"train": {"max_iters": "many"}})
+    with pytest.raises(TrainConfigError, match="patches"):
+        from_dict({"stage": "cisrgan"})
+    with pytest.raises(TrainConfigError, match="perceptual_opt.type"):
+        from_dict({"perceptual_opt": {"type": "lpips"}})
+    bad = tmp_path / "bad.toml"
+    bad.write_text("name = \n")
+    with pytest.raises(TrainConfigError, match="cannot read config"):
+        load_config(bad)
+    with pytest.raises(TrainConfigError, match="neither a file nor a shipped config"):
+        load_config(tmp_path / "missing.toml")
