@@ -1,1 +1,13 @@
-"""render package (see its modules)."""
+"""The viewport renderer: only the visible pixels, cancellable, in bounded memory.
+
+* :mod:`.session` -- :class:`~.session.RenderSession` (one image + model + device + precision):
+  ``render(region, out_size, should_stop)``, ``render_alpha``, ``prefetch``; :class:`~.session.RenderCancelled`.
+* :mod:`.features` -- encoder features per LR tile with a halo, LRU cache bounded in bytes.
+* :mod:`.query` -- the LIIF query with the first INN layer precomputed; precisions.
+* :mod:`.tiles` -- tile plans, centre of the view first.
+* :mod:`.worker` -- :class:`~.worker.RenderWorker`, the one render thread (no Qt).
+* :mod:`.export` -- ``export_image``: streaming PNG / TIFF / BigTIFF, JPEG up to a limit, atomic.
+* :mod:`.benchmark` -- the measurements behind ``cisr bench``.
+
+Coordinates follow :mod:`cisr_zoom.core.coords`.
+"""

@@ -297,7 +297,8 @@ def export_image(session, path, out_size, region=(-1.0, -1.0, 1.0, 1.0), fmt: Op
     """
     path = Path(path).expanduser()
     f, (H, W) = check_export(path, out_size, fmt)
-    has_alpha = keep_alpha and f != "jpeg" and getattr(session, "alpha", None) is not None
+    has_alpha = (keep_alpha and f != "jpeg" and getattr(session, "alpha", None) is not None
+                 and hasattr(session, "render_alpha"))
     channels = 4 if has_alpha else 3
     rows = int(strip_rows) if strip_rows else max(1, min(512, STRIP_PIXELS // W))
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.resolve().parent)
