@@ -49,6 +49,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             return int(rc)
     args = build_parser().parse_args(argv)
 
+    from .qt_compat import protect_none_refcount
+    protect_none_refcount()   # PySide6 6.12 on Python 3.11: see qt_compat
+
     from PySide6.QtGui import QIcon
     from PySide6.QtWidgets import QApplication
     import qasync

@@ -3,7 +3,11 @@
 :class:`RenderBridge` (a QObject living on the GUI thread) owns a
 :class:`cisr_zoom.core.render.worker.RenderWorker`. Everything that computes -- decoding an
 image, loading a model, creating a render session, rendering tiles, exporting -- runs on that
-worker thread; its callbacks are forwarded to the GUI thread by queued Qt signals. The
+worker thread. Its callbacks reach the GUI thread through an inbox: the worker puts a
+closure in a thread-safe queue and emits an argument-less queued signal; the GUI thread
+drains the queue and emits the public signals from there. No Python object crosses the
+thread boundary inside a Qt signal (PySide6 on Python 3.11 can corrupt the reference count
+of ``None`` passed that way: it crashed the interpreter in a long benchmark run). The
 :class:`_Engine` state (models, sessions, the current image) is only ever touched by jobs
 running on the worker thread. Widgets are never touched from the worker.
 
@@ -13,6 +17,7 @@ An *epoch* numbers the images opened; sessions belong to one epoch, device and p
 
 from __future__ import annotations
 
+import queue
 import threading
 import time
 from dataclasses import dataclass
@@ -96,6 +101,24 @@ def precision_for(device, reduced: bool) -> str:
     return "auto" if reduced else "float32"
 
 
+class _TimedSession:
+    """A session seen through a stopwatch: ``last_seconds`` is the duration of the latest
+    ``render`` call (worker thread only); everything else is the session's own."""
+
+    def __init__(self, session):
+        self._session = session
+        self.last_seconds: Optional[float] = None
+
+    def render(self, region, out_size, should_stop=None):
+        t0 = time.perf_counter()
+        out = self._session.render(region, out_size, should_stop=should_stop)
+        self.last_seconds = time.perf_counter() - t0
+        return out
+
+    def __getattr__(self, name):
+        return getattr(self._session, name)
+
+
 class _Engine:
     """State owned by the worker thread (touched only inside jobs)."""
 
@@ -147,7 +170,7 @@ class RenderBridge(QObject):
     exportProgress = Signal(float)                # fraction done, 0..1
     exportFinished = Signal(str, object, bool)    # path, error message or None, cancelled
     speedMeasured = Signal(str, float)            # source, seconds per output megapixel
-    _call = Signal(object)                        # internal: run a callable on the GUI thread
+    _wake = Signal()                              # internal: the inbox has work for the GUI thread
 
     def __init__(self, catalog: ModelCatalog, device: str = "auto", reduced_precision: bool = False,
                  feature_cache_bytes: int = 512 * 2 ** 20, parent=None):
@@ -159,14 +182,24 @@ class RenderBridge(QObject):
         self._worker = RenderWorker(name="cisr-render")
         self._engine = _Engine({}, feature_cache_bytes)
         self._export_stop = threading.Event()
-        self._tile_clock: Dict[int, float] = {}   # generation -> time of the previous tile (worker thread only)
         self._closed = False
-        self._call.connect(self._run_call, Qt.ConnectionType.QueuedConnection)
+        self._inbox: "queue.SimpleQueue[Callable[[], None]]" = queue.SimpleQueue()
+        self._wake.connect(self._drain_inbox, Qt.ConnectionType.QueuedConnection)
         self.set_device(device)
 
-    @Slot(object)
-    def _run_call(self, fn) -> None:
-        fn()
+    @Slot()
+    def _drain_inbox(self) -> None:
+        while True:
+            try:
+                fn = self._inbox.get_nowait()
+            except queue.Empty:
+                return
+            try:
+                fn()
+            except BaseException:
+                if not self._inbox.empty():
+                    self._wake.emit()   # the rest still runs
+                raise
 
     @property
     def worker(self) -> RenderWorker:
@@ -177,7 +210,8 @@ class RenderBridge(QObject):
     def _on_gui(self, fn: Callable[[], None]) -> None:
         """Run ``fn`` on the GUI thread (called from the worker thread)."""
         if not self._closed:
-            self._call.emit(fn)
+            self._inbox.put(fn)
+            self._wake.emit()   # no arguments cross the thread boundary through Qt
 
     def _job(self, fn: Callable[[], Any], done: Callable[[Any, Optional[BaseException]], None]) -> None:
         """Run ``fn`` on the worker; ``done(result, error)`` then runs on the GUI thread."""
@@ -256,22 +290,19 @@ class RenderBridge(QObject):
 
     # -- rendering -----------------------------------------------------------------------
     def submit(self, session, request: RenderRequest) -> None:
-        clock = self._tile_clock
+        timed = _TimedSession(session)
 
         def on_tile(tile):
-            now = time.perf_counter()
-            prev = clock.get(tile.generation)
-            clock[tile.generation] = now
-            self.tileReady.emit(tile, None if prev is None else now - prev)
+            seconds = timed.last_seconds
+            self._on_gui(lambda: self.tileReady.emit(tile, seconds))
 
         def on_done(generation, error: Optional[str], cancelled: bool):
-            clock.pop(generation, None)
             if error and "out of memory" in error.lower():
                 error = f"out of memory while rendering; try the CPU device or a smaller window ({error[:160]})"
-            self.requestDone.emit(request.key, error or None, bool(cancelled))
+            self._on_gui(lambda: self.requestDone.emit(request.key, error or None, bool(cancelled)))
 
         if not self._closed:
-            self._worker.submit(session, request, on_tile, on_done)
+            self._worker.submit(timed, request, on_tile, on_done)
 
     def cancel(self, key=None) -> None:
         if not self._closed:
@@ -318,7 +349,8 @@ class RenderBridge(QObject):
                 frac = float(args[0])
             else:
                 return
-            self.exportProgress.emit(min(max(frac, 0.0), 1.0))
+            frac = min(max(frac, 0.0), 1.0)
+            self._on_gui(lambda: self.exportProgress.emit(frac))
 
         def work():
             if stop.is_set():

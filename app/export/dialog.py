@@ -30,6 +30,20 @@ SUFFIX_FORMAT = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".tif": "TIFF",
 MAX_SIDE = 1_000_000
 
 
+def default_folder(image_path: Optional[Path], export_dir: Optional[str]) -> Path:
+    """The last export folder, else the image's folder if writable (not the installed
+    sample's), else the user's Pictures folder, else home."""
+    from cisr_zoom.resources import RESOURCES_DIR
+    if export_dir and Path(export_dir).is_dir():
+        return Path(export_dir)
+    if image_path is not None:
+        parent = image_path.resolve().parent
+        if parent != RESOURCES_DIR.resolve() and os.access(parent, os.W_OK):
+            return parent
+    pictures = Path.home() / "Pictures"
+    return pictures if pictures.is_dir() else Path.home()
+
+
 def format_seconds(s: float) -> str:
     if s < 1:
         return "under a second"
@@ -121,8 +135,7 @@ class ExportDialog(QDialog):
         browse = QPushButton("Browse…")
         browse.clicked.connect(self._browse)
         stem = scene.image.path.stem if scene.image.path else "image"
-        folder = Path(export_dir) if export_dir and Path(export_dir).is_dir() else \
-            (scene.image.path.parent if scene.image.path else Path.home())
+        folder = default_folder(scene.image.path, export_dir)
         self.path_edit.setText(str(folder / f"{stem}-x4.png"))
         path_row = QHBoxLayout()
         path_row.addWidget(self.path_edit, 1)

@@ -118,7 +118,7 @@ class Scene(QObject):
             return  # stale: dropped
         if seconds is not None and seconds > 0:
             mp = tile.pixels.shape[0] * tile.pixels.shape[1] / 1e6
-            if mp >= 0.01:
+            if mp >= 0.02:   # whole tiles, not slivers dominated by overheads
                 spm = seconds / mp
                 old = self.seconds_per_mp.get(source)
                 self.seconds_per_mp[source] = spm if old is None else 0.7 * old + 0.3 * spm

@@ -12,6 +12,10 @@ from cisr_zoom.core.imageio import save_image
 
 pytest.importorskip("pytestqt")
 
+from cisr_zoom.app.qt_compat import protect_none_refcount  # noqa: E402
+
+protect_none_refcount()   # PySide6 6.12 on Python 3.11 loses references to None (see qt_compat)
+
 
 @pytest.fixture(autouse=True)
 def isolated_dirs(tmp_path, monkeypatch):

@@ -105,3 +105,17 @@ def test_rect_subtraction_is_exact():
 def test_centre_first_order():
     rs = [PixelRect(0, 0, 10, 10), PixelRect(45, 45, 55, 55), PixelRect(90, 90, 100, 100)]
     assert order_centre_first(rs, 50, 50)[0] == rs[1]
+
+
+def test_none_refcount_guard_keeps_qt_calls_safe():
+    """After the guard, a burst of void Qt calls cannot exhaust None's references."""
+    import sys
+    from cisr_zoom.app.qt_compat import leaks_none_references, protect_none_refcount
+    from PySide6.QtCore import QTimer
+    protect_none_refcount()
+    if leaks_none_references():
+        assert sys.getrefcount(None) > 2 ** 39
+    t = QTimer()
+    for _ in range(20000):
+        t.stop()
+    assert sys.getrefcount(None) > 1000

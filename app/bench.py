@@ -1,0 +1,273 @@
+"""Application benchmark: ``python -m cisr_zoom.app.bench [--model CHECKPOINT] [--image IMAGE]``.
+
+Prints JSON with, measured in one run on this machine:
+
+* **pan frame paint time** of the 1920x1080 zoom view while panning over super-resolved tiles
+  that are already cached (the real ``ZoomView.paint`` into an offscreen image, and the widget's
+  synchronous repaint), next to two baselines painted the same way: an unscaled 1920x1080 blit
+  (the floor) and the view with no tiles (the smooth-scaled preview only);
+* **wheel to first super-resolved tile**: from the last of a burst of wheel events (three
+  notches, 16 ms apart, each a new render level) to the first tile of the new level arriving
+  on the GUI thread, with the encoder features already cached (settle delay, request, render
+  of one tile, hand-over); with the context of the renderer alone (one 256x256 tile with cached
+  features, same session, same level) and the settle delay.
+
+Model: the bundled ``cisrgan-edsr-baseline`` or ``liif-edsr-baseline`` if installed, else
+``--model``, else an EDSR-baseline LIIF with random weights (the same architecture and cost;
+the pixels are meaningless, the timings are not). Runs headless (Qt offscreen platform).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+VIEW_W, VIEW_H = 1920, 1080
+MARGIN = 96                  # tiles are rendered for a view this much larger on each side
+RANDOM_SPEC = {"name": "liif", "args": {
+    "encoder_spec": {"name": "edsr-baseline", "args": {}},
+    "imnet_spec": {"name": "mlp", "args": {"out_dim": 3, "hidden_list": [256, 256, 256, 256]}},
+    "image_skip": True}}
+
+
+def cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def pick_model(arg: str | None, tmp: Path):
+    from cisr_zoom.core.checkpoint import bundled_models, save_checkpoint
+    if arg:
+        return Path(arg), "given checkpoint"
+    bundled = bundled_models()
+    for name in ("cisrgan-edsr-baseline", "liif-edsr-baseline"):
+        if name in bundled:
+            return bundled[name], f"bundled {name}"
+    import torch
+    from cisr_zoom.core import models
+    torch.manual_seed(0)
+    path = tmp / "liif-edsr-baseline-random.pth"
+    save_checkpoint(path, models.make(RANDOM_SPEC).eval(), RANDOM_SPEC, meta={"note": "random weights, timing only"})
+    return path, "EDSR-baseline LIIF, random weights (timing only)"
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m cisr_zoom.app.bench", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--model", help="checkpoint to use (default: bundled, else random EDSR-baseline LIIF)")
+    ap.add_argument("--image", help="image (default: the bundled sample)")
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--zoom", type=float, default=3.3, help="physical zoom of the pan test (default 3.3)")
+    ap.add_argument("--frames", type=int, default=60)
+    ap.add_argument("--settle-ms", type=int, default=80)
+    args = ap.parse_args(argv)
+
+    import torch
+    from .qt_compat import protect_none_refcount
+    protect_none_refcount()
+    from PySide6.QtCore import QPoint, QPointF, Qt
+    from PySide6.QtGui import QImage, QPainter, QWheelEvent
+    from PySide6.QtWidgets import QApplication
+    import PySide6
+
+    from cisr_zoom.resources import RESOURCES_DIR
+    from .model_catalog import ModelCatalog
+    from .viewer.geometry import visible_level_rect
+    from .viewer.scene import Scene
+    from .viewer.zoom_view import ZoomView
+    from .worker import RenderBridge
+
+    app = QApplication.instance() or QApplication([sys.argv[0]])
+    tmp = Path(tempfile.mkdtemp(prefix="cisr-bench-"))
+    model_path, model_desc = pick_model(args.model, tmp)
+    image = Path(args.image) if args.image else RESOURCES_DIR / "sample.jpg"
+
+    catalog = ModelCatalog(bundled={}, user_paths=[model_path])
+    source = catalog.entries()[0].id
+    bridge = RenderBridge(catalog, device=args.device)
+    scene = Scene(bridge, catalog, 1024 * 2 ** 20)
+    view = ZoomView(scene, "main", settle_ms=args.settle_ms)
+    view.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+    view.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+    view.set_sources([source])
+
+    def log(msg):
+        print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+    def wait_until(cond, timeout=600.0):
+        t0 = time.perf_counter()
+        while not cond():
+            app.processEvents()
+            if time.perf_counter() - t0 > timeout:
+                raise TimeoutError("benchmark step timed out")
+            time.sleep(0.0005)
+
+    def complete() -> bool:
+        if view._settle.isActive() or view.live_requests():
+            return False
+        k = view.current_level()
+        vis = view.slot_visible_image_rect(view.slots[0])
+        want = visible_level_rect(scene.image.size, k, vis)
+        return scene.tile_layer.covers(source, k, want)
+
+    try:
+        loaded = []
+        bridge.imageLoaded.connect(lambda d: (scene.set_image(d), loaded.append(1)))
+        bridge.imageFailed.connect(lambda p, m: (print(m, file=sys.stderr), loaded.append(0)))
+        bridge.load_image(image, 1)
+        view.resize(VIEW_W + 2 * MARGIN, VIEW_H + 2 * MARGIN)
+        view.show()
+        wait_until(lambda: loaded)
+        if not loaded[0]:
+            return 1
+        wait_until(lambda: scene.session(source) is not None or scene.source_error(source), 120)
+        if scene.source_error(source):
+            print(scene.source_error(source), file=sys.stderr)
+            return 1
+
+        # -- 1. pan frames over cached tiles -------------------------------------------------
+        log(f"model {model_desc}; rendering the first view")
+        view.set_physical_zoom(args.zoom)
+        t0 = time.perf_counter()
+        wait_until(complete)
+        fill_s = time.perf_counter() - t0
+        view.resize(VIEW_W, VIEW_H)
+        wait_until(lambda: not view._settle.isActive() and not view.live_requests())
+        assert (view.viewport().width(), view.viewport().height()) == (VIEW_W, VIEW_H), view.viewport().size()
+        assert complete(), "cached tiles do not cover the view"
+        level = view.current_level()
+        log(f"first view rendered in {fill_s:.1f} s; timing pan frames")
+        target = QImage(VIEW_W, VIEW_H, QImage.Format.Format_ARGB32_Premultiplied)
+
+        def paint_ms() -> float:
+            p = QPainter(target)
+            t = time.perf_counter()
+            view.paint(p)
+            p.end()
+            return (time.perf_counter() - t) * 1000
+
+        def repaint_ms() -> float:
+            t = time.perf_counter()
+            view.viewport().repaint()
+            return (time.perf_counter() - t) * 1000
+
+        def pan_series(fn):
+            out = []
+            for i in range(args.frames):
+                d = 6.0 if (i // 10) % 2 == 0 else -6.0   # back and forth within the margin
+                view.vp.pan_by(d, d / 2)
+                out.append(fn())
+            return out
+
+        for _ in range(5):
+            paint_ms()
+        pan_paint = pan_series(paint_ms)
+        pan_repaint = pan_series(repaint_ms)
+        assert complete(), "panning left the cached area"
+
+        frame = QImage(VIEW_W, VIEW_H, QImage.Format.Format_RGB32)
+        frame.fill(0xFF336699)
+
+        def blit_ms() -> float:
+            p = QPainter(target)
+            t = time.perf_counter()
+            p.drawImage(0, 0, frame)
+            p.end()
+            return (time.perf_counter() - t) * 1000
+        blit = [blit_ms() for _ in range(args.frames)]
+
+        # -- 2. wheel to first super-resolved tile (features cached) ------------------------
+        log("timing wheel -> first tile")
+        vw = view.viewport()
+        centre = QPointF(VIEW_W / 2, VIEW_H / 2)
+        session = scene.session(source)
+        first_tile, full_view, levels = [], [], []
+        arrivals = []
+        scene.tileAdded.connect(lambda s, lv: arrivals.append((time.perf_counter(), s, lv)))
+        for _ in range(5):
+            wait_until(complete)
+            arrivals.clear()
+            for i in range(3):
+                ev = QWheelEvent(centre, QPointF(vw.mapToGlobal(centre.toPoint())), QPoint(0, 0), QPoint(0, 120),
+                                 Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier,
+                                 Qt.ScrollPhase.NoScrollPhase, False)
+                QApplication.sendEvent(vw, ev)
+                t_last = time.perf_counter()
+                if i < 2:
+                    t_next = t_last + 0.016
+                    while time.perf_counter() < t_next:
+                        app.processEvents()
+            new_level = view.current_level()
+            levels.append(new_level)
+            wait_until(lambda: any(lv == new_level and s == source for _, s, lv in arrivals), 120)
+            first_tile.append((next(t for t, s, lv in arrivals if lv == new_level) - t_last) * 1000)
+            wait_until(complete)
+            full_view.append((time.perf_counter() - t_last) * 1000)
+
+        # context: the renderer alone, one 256x256 tile at the last level, features cached
+        from .viewer.geometry import PixelRect, level_rect_region
+        vis = visible_level_rect(scene.image.size, view.current_level(), view.vp.visible_image_rect())
+        cy, cx = (vis.top + vis.bottom) // 2, (vis.left + vis.right) // 2
+        r = PixelRect(cy - 128, cx - 128, cy + 128, cx + 128)
+        region = level_rect_region(scene.image.size, view.current_level(), r)
+        tile_ms = []
+        for _ in range(5):
+            t = time.perf_counter()
+            session.render(region, (256, 256))
+            tile_ms.append((time.perf_counter() - t) * 1000)
+
+        # baseline: the same pan frames with no tiles (preview only)
+        view.set_sources([None])
+        pan_preview = pan_series(paint_ms)
+
+        def stats(xs):
+            xs = sorted(xs)
+            return {"median": round(statistics.median(xs), 2), "p95": round(xs[int(0.95 * (len(xs) - 1))], 2),
+                    "max": round(xs[-1], 2), "n": len(xs)}
+
+        result = {
+            "machine": {"cpu": cpu_name(), "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+                        "python": platform.python_version(), "torch": torch.__version__,
+                        "qt": PySide6.__version__, "platform": QApplication.platformName(),
+                        "date": time.strftime("%Y-%m-%d"),
+                        "load_average_1_5_15": [round(x, 2) for x in os.getloadavg()]},
+            "model": model_desc, "device": bridge.device_text, "image": f"{image.name} {scene.image.size[1]}x{scene.image.size[0]}",
+            "pan_frame_ms": {
+                "view": f"{VIEW_W}x{VIEW_H}, physical zoom {args.zoom}, level {level}, tiles cached",
+                "paint_cached_tiles": stats(pan_paint),
+                "widget_repaint_cached_tiles": stats(pan_repaint),
+                "baseline_blit_1920x1080": stats(blit),
+                "baseline_preview_only": stats(pan_preview),
+                "target_ms": 16},
+            "wheel_to_first_tile_ms": {
+                "first_sr_tile": stats(first_tile),
+                "each": [round(x, 1) for x in first_tile],
+                "levels": levels,
+                "whole_view_done": stats(full_view),
+                "settle_delay_ms": args.settle_ms,
+                "context_render_256x256_tile_features_cached": stats(tile_ms),
+                "target_ms": 500},
+            "fill_first_view_s": round(fill_s, 2),
+        }
+        print(json.dumps(result, indent=2))
+        return 0
+    finally:
+        view.cancel_all()
+        bridge.close()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
