@@ -135,8 +135,7 @@ def bicubic_downsample(hr: torch.Tensor, size: int, degradation: str = "bicubic"
             from ..eval.bicubic import imresize  # type: ignore
         except ImportError as e:
             raise TrainDataError(f"degradation 'matlab-bicubic' needs cisr_zoom.core.eval.bicubic ({e})") from None
-        out = imresize(hr, sizes=(size, size))
-        return out.clamp(0, 1)
+        return imresize(hr, size=(size, size)).clamp(0, 1)
     out = F.interpolate(hr.unsqueeze(0), size=(size, size), mode="bicubic", antialias=True, align_corners=False)
     return out[0].clamp(0, 1)
 

@@ -102,3 +102,15 @@ def test_bad_settings_and_benchmark_folders_are_refused(tmp_path, rng):
         ImageBank.from_dirs([bench])
     with pytest.raises(TrainDataError, match="does not exist"):
         ImageBank.from_dirs([tmp_path / "missing"])
+
+
+def test_degradations_agree_away_from_the_border():
+    """torch's antialiased bicubic and the MATLAB imresize of the evaluation code use the same
+    kernel (Keys, a = -0.5, stretched when shrinking); they differ only in edge handling."""
+    pytest.importorskip("cisr_zoom.core.eval.bicubic")
+    from cisr_zoom.core.train.data import bicubic_downsample
+    torch.manual_seed(0)
+    hr = torch.nn.functional.interpolate(torch.rand(1, 3, 12, 12), size=(90, 90), mode="bicubic")[0].clamp(0, 1)
+    a, b = bicubic_downsample(hr, 30, "bicubic"), bicubic_downsample(hr, 30, "matlab-bicubic")
+    assert a.shape == b.shape == (3, 30, 30)
+    assert torch.allclose(a[:, 3:-3, 3:-3], b[:, 3:-3, 3:-3], atol=1e-5)
