@@ -164,6 +164,12 @@ class Scorers:
         self.unavailable: Dict[str, str] = {}
         self.lpips = None
         self.niqe = None
+        if not self.metrics:
+            raise CisrError(f"no metrics given; choose from {', '.join(METRICS)}")
+        for flag, given in (("--lpips-alexnet", lpips_backbone), ("--lpips-linear", lpips_linear),
+                            ("--niqe-model", niqe_model)):
+            if given and not Path(given).expanduser().is_file():   # a typo must not read as "unavailable"
+                raise CisrError(f"{flag}: file '{given}' does not exist")
         if "lpips" in self.metrics:
             if lpips_model is not None:
                 self.lpips = lpips_model

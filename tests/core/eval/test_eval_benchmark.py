@@ -71,7 +71,6 @@ def test_div2k_convention_is_detected(tmp_path):
 
 
 def test_model_output_is_the_query_at_hr_pixel_centres(tiny_liif):
-    torch.set_num_threads(1)
     lr = (np.random.default_rng(0).random((9, 11, 3)) * 255).astype(np.uint8)
     a = B.super_resolve(tiny_liif, lr, (27, 33), chunk_size=100)
     b = B.super_resolve(tiny_liif, lr, (27, 33), chunk_size=10_000)
@@ -125,9 +124,11 @@ def test_cli_errors(tmp_path, tiny_set, capsys):
     assert cli.main(["eval", "--model", str(tmp_path / "missing.pth"), "--data", str(tiny_set)]) == 1
     set5 = _write_set(tmp_path / "Set5" / "HR", sizes=((100, 100),))
     assert cli.main(["eval", "--fit-niqe", str(set5), "-o", str(tmp_path / "p.npz")]) == 1
+    assert cli.main(["eval", "--data", str(tiny_set), "--lpips-alexnet", str(tmp_path / "typo.pth")]) == 1
+    assert cli.main(["eval", "--data", str(tiny_set), "--metrics", ","]) == 1
     err = capsys.readouterr().err
     lines = [ln for ln in err.splitlines() if ln.startswith("cisr eval: error:")]
-    assert len(lines) == 6
+    assert len(lines) == 8 and "typo.pth" in lines[6]
     assert not (tmp_path / "r.txt").exists() and not (tmp_path / "p.npz").exists()
 
 
