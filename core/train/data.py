@@ -23,7 +23,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, List, Optional, Sequence
+from typing import List, Optional, Sequence
 
 import numpy as np
 import torch
@@ -111,9 +111,9 @@ class Batch:
         """Targets as ``(B, 3, P, P)`` images (``patches`` mode only)."""
         return to_image(self.gt, self.patch)
 
-    def to(self, device) -> "Batch":
-        return Batch(self.lr.to(device), self.coords.to(device), self.cells.to(device), self.gt.to(device),
-                     self.scales.to(device), self.patch)
+    def to(self, device, non_blocking: bool = False) -> "Batch":
+        t = [x.to(device, non_blocking=non_blocking) for x in (self.lr, self.coords, self.cells, self.gt, self.scales)]
+        return Batch(*t, self.patch)
 
 
 def to_image(values: torch.Tensor, patch: Optional[int]) -> torch.Tensor:
@@ -214,6 +214,3 @@ def iteration_rng(seed: int, iteration: int, rank: int = 0) -> np.random.Generat
     processes see different samples), reproducible on resume."""
     return np.random.default_rng([int(seed), int(iteration), int(rank)])
 
-
-def resolve_dirs(dirs: Iterable[str | os.PathLike]) -> List[Path]:
-    return [Path(d).expanduser() for d in dirs]

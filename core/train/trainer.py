@@ -27,6 +27,7 @@ import signal
 import sys
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional
@@ -150,6 +151,8 @@ class Trainer:
         self.max_minutes = max_minutes
         self.stage = cfg["stage"]
         self.dist, self.device = init_distributed(device)
+        if self.device.type == "cuda":
+            torch.backends.cudnn.benchmark = True  # fixed LR patch shapes
         self.log = log or (lambda s: print(s, file=sys.stderr, flush=True))
         tcfg = cfg["train"]
         if tcfg["threads"]:
@@ -267,10 +270,10 @@ class Trainer:
         return self.sampler.batch(iteration_rng(self.cfg["seed"], it, self.dist.rank),
                                   int(self.cfg["datasets"]["train"]["batch_size"]))
 
-    def step(self, it: int) -> Dict[str, float]:
+    def step(self, it: int, batch=None) -> Dict[str, float]:
         """Draw iteration ``it``'s batch and update the networks; returns the loss values."""
         lcfg = self.cfg
-        batch = self.next_batch(it).to(self.device)
+        batch = (batch if batch is not None else self.next_batch(it)).to(self.device, non_blocking=True)
         self.ddp_g.train()
         w_pix = float(lcfg["pixel_opt"]["weight"])
         w_per = float(lcfg["perceptual_opt"]["weight"]) if self.perceptual.kind != "none" else 0.0
@@ -423,6 +426,8 @@ class Trainer:
         ck_every, snap_every, log_every = int(tcfg["checkpoint_every"]), int(tcfg["snapshot_every"]), \
             max(1, int(tcfg["log_every"]))
         saved_at = self.iteration
+        prefetch = ThreadPoolExecutor(1) if self.device.type == "cuda" else None
+        pending = None
         try:
             while self.iteration < self.max_iters:
                 reason = self._should_stop(t0)
@@ -430,7 +435,11 @@ class Trainer:
                     stopped_by = reason
                     break
                 it = self.iteration + 1
-                last = self.step(it)
+                batch = None
+                if prefetch is not None:  # GPU: the CPU draws the next batch while the GPU works
+                    batch = pending.result() if pending is not None else None
+                    pending = prefetch.submit(self.next_batch, it + 1) if it < self.max_iters else None
+                last = self.step(it, batch)
                 self.iteration = it
                 if not all(math.isfinite(v) for v in last.values()):
                     raise TrainError(f"loss became non-finite at iteration {it} ({last}); lower the learning rate "
@@ -459,6 +468,8 @@ class Trainer:
             if main and clean and self.iteration != saved_at:
                 self.save(self.out_dir / LAST, self.wall_time_before + time.monotonic() - t0, last)
                 self.log(f"[{self.cfg['name']}] checkpoint at iteration {self.iteration}: {self.out_dir / LAST}")
+            if prefetch is not None:
+                prefetch.shutdown(wait=True, cancel_futures=True)
             if old_handler is not None:
                 signal.signal(signal.SIGTERM, old_handler[0])
                 signal.signal(signal.SIGINT, old_handler[1])

@@ -118,3 +118,17 @@ def test_max_minutes_stops_with_a_checkpoint(stage1, tmp_path):
     cfg = stage1[0]
     _, res = _train(cfg, tmp_path / "t", max_minutes=0.0)
     assert res.stopped_by == "max_minutes" and res.iteration == 0
+
+
+def test_export_keeps_model_card_and_drops_training_state(stage1, tmp_path):
+    from cisr_zoom.core.train.export import export_model
+    _, out, _, _, _ = stage1
+    export_model(out / "full" / "last.pth", tmp_path / "small.pth", extra_meta={"note": "test"})
+    raw = read_checkpoint(tmp_path / "small.pth")
+    assert "train" not in raw and all(v.dtype == torch.float16 for v in raw["model"]["sd"].values())
+    lm = load_checkpoint(tmp_path / "small.pth")
+    assert lm.meta["iterations"] == 20 and lm.meta["note"] == "test" and lm.meta["losses"]["pixel"]["weight"] == 1.0
+    full = _sd(out / "full" / "last.pth")
+    for k, v in lm.model.state_dict().items():
+        assert torch.allclose(v, full[k], atol=1e-3, rtol=1e-3)
+    assert (tmp_path / "small.pth").stat().st_size < (out / "full" / "last.pth").stat().st_size / 2
