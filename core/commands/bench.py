@@ -19,8 +19,11 @@ def add_parser(sub) -> None:
     p.add_argument("--device", default="auto", choices=DEVICE_CHOICES)
     p.add_argument("--quick", action="store_true", help="smaller sizes, fewer rounds, 5000x3750 export")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
-    p.add_argument("--export-size", default="20000x15000", metavar="WxH", help="export size (default 20000x15000)")
+    p.add_argument("--export-size", default=None, metavar="WxH",
+                   help="export size (default 20000x15000; 5000x3750 with --quick)")
     p.add_argument("--no-export", action="store_true", help="skip the export memory measurement")
+    p.add_argument("--only", default=None, metavar="LIST",
+                   help="comma-separated subset: query,encoder,seams,first_tile,cuda_viewport,export")
     p.add_argument("-o", "--output", default=None, help="also write the JSON to this file")
     p.set_defaults(func=run)
 
@@ -31,9 +34,14 @@ def run(args) -> int:
     from .upscale import parse_size
     if args.threads is not None and args.threads < 1:
         raise CisrError(f"invalid --threads {args.threads}")
-    H, W = parse_size(args.export_size)
+    from ..render.benchmark import SECTIONS
+    H, W = parse_size(args.export_size or ("5000x3750" if args.quick else "20000x15000"))
+    only = [s.strip() for s in args.only.split(",") if s.strip()] if args.only else None
+    unknown = sorted(set(only or []) - set(SECTIONS))
+    if unknown:
+        raise CisrError(f"unknown --only section(s) {', '.join(unknown)}: choose from {', '.join(SECTIONS)}")
     result = run_benchmark(model=args.model, device=args.device, quick=args.quick, threads=args.threads,
-                           export_size=(H, W), skip_export=args.no_export)
+                           export_size=(H, W), skip_export=args.no_export, only=only)
     text = json.dumps(result, indent=2)
     print(text)
     if args.output:
