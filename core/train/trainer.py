@@ -180,7 +180,9 @@ class Trainer:
             self.sched_d = torch.optim.lr_scheduler.MultiStepLR(self.opt_d, [int(m) for m in tcfg["milestones"]],
                                                                 gamma=float(tcfg["gamma"]))
         self.iteration = 0
+        self._start_iteration = 0
         self.wall_time_before = 0.0
+        self.sessions: List[Dict[str, Any]] = []  # earlier runs of this training (resumes)
         self.init_from: Optional[str] = None
         self.resumed_from: Optional[str] = None
         if resume and (self.out_dir / LAST).is_file():
@@ -257,6 +259,7 @@ class Trainer:
             self.sched_d.load_state_dict(train["scheduler_d"])
         self.iteration = int(train["iteration"])
         self.wall_time_before = float(train.get("wall_time_s", 0.0))
+        self.sessions = [dict(x) for x in (obj.get("meta") or {}).get("sessions", []) if isinstance(x, dict)]
         meta = obj.get("meta") or {}
         self.init_from = meta.get("initialised_from")
         self.resumed_from = str(path)
@@ -351,7 +354,11 @@ class Trainer:
                 "losses": losses, "perceptual_term": per_desc, "optimizer": {"type": "adam", "lr_g": c["train"]["lr_g"],
                 "lr_d": c["train"]["lr_d"] if self.net_d is not None else None, "betas": c["train"]["betas"]},
                 "image_skip": bool(c["network_g"]["image_skip"]), "seed": c["seed"],
-                "initialised_from": self.init_from, "last_losses": last, "config": c}
+                "initialised_from": self.init_from, "last_losses": last, "sessions": self.sessions + [{
+                    "from_iteration": self._start_iteration, "to_iteration": self.iteration,
+                    "wall_time_s": round(wall - self.wall_time_before, 1),
+                    "device": self.device.type, "processes": self.dist.world_size,
+                    "cpu_threads": torch.get_num_threads()}], "config": c}
 
     def save(self, path: Path, wall: float, last: Dict[str, float]) -> None:
         train = {"iteration": self.iteration, "wall_time_s": wall, "optimizer_g": self.opt_g.state_dict(),
@@ -419,6 +426,7 @@ class Trainer:
                      f"output {self.out_dir}")
         old_handler = self._install_signal_handlers()
         t0 = time.monotonic()
+        self._start_iteration = self.iteration
         window_t, window_i = t0, self.iteration
         last: Dict[str, float] = {}
         stopped_by = "max_iters"

@@ -68,6 +68,8 @@ def test_stage1_resume_continues_exactly(stage1):
     assert t.resumed_from and res.iteration == 20
     full, split = _sd(out / "full" / "last.pth"), _sd(out / "split" / "last.pth")
     assert all(torch.equal(full[k], split[k]) for k in full)
+    sessions = read_checkpoint(out / "split" / "last.pth")["meta"]["sessions"]
+    assert [(x["from_iteration"], x["to_iteration"]) for x in sessions] == [(0, 7), (7, 20)]
     log = [json.loads(x)["iter"] for x in (out / "split" / "log.jsonl").read_text().splitlines()]
     assert log == [5, 7, 10, 15, 20]  # the end of the first run is logged once, nothing duplicated
 
