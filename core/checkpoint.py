@@ -164,17 +164,3 @@ def load_checkpoint(path: str | os.PathLike, device: torch.device | str = "cpu")
     return LoadedModel(model=model, spec=spec, meta=dict(meta), name=p.stem, path=p,
                        official=_is_official(entry, obj.get("meta")))
 
-
-def export_release(src: str | os.PathLike, dst: str | os.PathLike, meta_updates: Optional[Dict[str, Any]] = None,
-                   half: bool = True) -> Path:
-    """Write a compact release checkpoint from a training checkpoint: the model entry only
-    (float16 weights by default; loaded back as float32), its metadata updated with
-    ``meta_updates`` (the model card), no optimizer or discriminator state. Atomic."""
-    obj = read_checkpoint(src)
-    model = build_model(obj["model"], source=f"'{src}'")
-    meta = dict(obj.get("meta") or {})
-    meta.update(meta_updates or {})
-    meta["stored_dtype"] = "float16" if half else "float32"
-    spec = {"name": obj["model"]["name"], "args": obj["model"].get("args") or {}}
-    save_checkpoint(dst, model, spec, meta=meta, half=half)
-    return Path(dst)
