@@ -54,8 +54,7 @@ class FeatureTiles:
         self._tiles: "OrderedDict[TileKey, torch.Tensor]" = OrderedDict()
         self._bytes = 0
         self._lock = threading.RLock()
-        self.encoded_pixels = 0   # LR pixels run through the encoder (incl. halo), for stats
-        self.encode_calls = 0
+        self.encode_calls = 0     # encoder runs (boxes), for statistics
 
     # -- bookkeeping -----------------------------------------------------------------------
     @property

@@ -244,7 +244,7 @@ class RenderSession:
             return self.tiles.prefetch(r0, r1, c0, c1, max_fraction)
 
     def cache_info(self) -> dict:
-        """Feature cache statistics: tiles, bytes, budget, encoder calls and encoded pixels."""
+        """Feature cache statistics: tiles, bytes, budget, encoder calls, LR tile side and halo."""
         return {"tiles": len(self.tiles), "bytes": self.tiles.nbytes, "budget_bytes": self.tiles.budget_bytes,
                 "encode_calls": self.tiles.encode_calls, "lr_tile": self.tiles.tile, "halo": self.halo}
 
