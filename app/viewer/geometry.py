@@ -13,6 +13,7 @@ import math
 from dataclasses import dataclass
 from typing import Iterable, List, Optional, Tuple
 
+import numpy as np
 from cisr_zoom.core.coords import region_of_pixels, scale_to_size
 
 from .viewport import ImageRect
@@ -92,16 +93,48 @@ class PixelRect:
 
 
 def subtract_all(rect: PixelRect, holes: Iterable[PixelRect]) -> List[PixelRect]:
-    """``rect`` minus the union of ``holes``, as disjoint rectangles."""
-    pieces = [rect]
-    for h in holes:
-        if not pieces:
-            break
-        nxt = []
-        for p in pieces:
-            nxt.extend(p.subtract(h))
-        pieces = nxt
-    return pieces
+    """``rect`` minus the union of ``holes``, as disjoint rectangles.
+
+    Coordinate compression: the edges of the holes cut ``rect`` into a grid of cells, each
+    either covered or not (numpy), then uncovered cells are merged into row runs and runs of
+    equal extent in consecutive rows into rectangles. Linear in the number of holes plus
+    cells, so painting stays cheap with hundreds of cached tiles on screen."""
+    clipped = [c for c in (rect.intersect(h) for h in holes) if c is not None]
+    if not clipped:
+        return [rect]
+    ys = np.unique(np.array([rect.top, rect.bottom] + [c.top for c in clipped] + [c.bottom for c in clipped]))
+    xs = np.unique(np.array([rect.left, rect.right] + [c.left for c in clipped] + [c.right for c in clipped]))
+    covered = np.zeros((len(ys) - 1, len(xs) - 1), dtype=bool)
+    for c in clipped:
+        covered[np.searchsorted(ys, c.top):np.searchsorted(ys, c.bottom),
+                np.searchsorted(xs, c.left):np.searchsorted(xs, c.right)] = True
+    if covered.all():
+        return []
+    out: List[PixelRect] = []
+    open_runs: dict = {}   # (x0, x1) -> top row index of a rectangle still growing downwards
+    for i in range(covered.shape[0]):
+        row = ~covered[i]
+        runs = set()
+        j = 0
+        n = row.shape[0]
+        while j < n:
+            if row[j]:
+                k = j
+                while k < n and row[k]:
+                    k += 1
+                runs.add((j, k))
+                j = k
+            else:
+                j += 1
+        for run in list(open_runs):
+            if run not in runs:
+                top = open_runs.pop(run)
+                out.append(PixelRect(int(ys[top]), int(xs[run[0]]), int(ys[i]), int(xs[run[1]])))
+        for run in runs:
+            open_runs.setdefault(run, i)
+    for run, top in open_runs.items():
+        out.append(PixelRect(int(ys[top]), int(xs[run[0]]), int(ys[-1]), int(xs[run[1]])))
+    return out
 
 
 def bounding_rect(rects: Iterable[PixelRect]) -> Optional[PixelRect]:

@@ -91,7 +91,12 @@ class TileLayer:
         d = self._by_level.get((source, level))
         if not d:
             return []
-        out = [p for p in d.values() if within is None or p.rect.intersect(within) is not None]
+        if within is None:
+            out = list(d.values())
+        else:
+            t, l, b, r = within.top, within.left, within.bottom, within.right
+            out = [p for p in d.values()
+                   if p.rect.top < b and p.rect.bottom > t and p.rect.left < r and p.rect.right > l]
         if touch:
             for p in out:
                 self._lru.move_to_end((p.source, p.level, p.rect))

@@ -66,11 +66,11 @@ class ZoomView(QAbstractScrollArea):
     hoverChanged = Signal(object)       # (x, y) image coordinates under the cursor, or None
     progressChanged = Signal(int, int)  # tiles done, tiles requested since the last settle
 
-    def __init__(self, scene: Scene, view_id: str, parent=None, settle_ms: int = 80, tile_size: int = 256):
+    def __init__(self, scene: Scene, view_id: str, parent=None, settle_ms: int = 80, tile_size: Optional[int] = None):
         super().__init__(parent)
         self.scene = scene
         self.view_id = view_id
-        self.tile_size = tile_size
+        self._tile_size = tile_size   # None: the scene's choice for the device
         self.vp = Viewport()
         self.slots: List[RenderSlot] = [RenderSlot(0, None)]
         self.split = False
@@ -84,7 +84,8 @@ class ZoomView(QAbstractScrollArea):
         self._drag_pos: Optional[QPointF] = None
         self._drag_divider = False
         self._syncing = False
-        self._wheel_rest = 0.0
+        self._pan_rest = (0.0, 0.0)
+        self._overlay_rects: List[QRectF] = []   # where overlays were painted last (logical px)
         self._settle = QTimer(self)
         self._settle.setSingleShot(True)
         self._settle.setInterval(settle_ms)
@@ -103,6 +104,11 @@ class ZoomView(QAbstractScrollArea):
         scene.tileAdded.connect(self._on_tile_added)
 
     # ------------------------------------------------------------------ configuration ---
+    @property
+    def tile_size(self) -> int:
+        """Output tile side of render requests (pixels)."""
+        return self._tile_size or self.scene.tile_size
+
     @property
     def sources(self) -> List[Optional[str]]:
         return [s.source for s in self.slots]
@@ -148,10 +154,11 @@ class ZoomView(QAbstractScrollArea):
         self.viewport().update()
         self.viewChanged.emit()
 
-    def _view_changed(self, sync_bars: bool = True) -> None:
+    def _view_changed(self, sync_bars: bool = True, repaint: bool = True) -> None:
         if sync_bars:
             self._sync_scrollbars()
-        self.viewport().update()
+        if repaint:
+            self.viewport().update()
         self.viewChanged.emit()
         self.schedule_request()
 
@@ -194,8 +201,34 @@ class ZoomView(QAbstractScrollArea):
             r = self.vp.link_ratio(self.leader.vp)
             return self.leader.pan_by(dx / r, dy / r)
         self._auto_fit = False
-        self.vp.pan_by(dx, dy)
-        self._view_changed()
+        # Move by whole logical pixels only (the rest is carried to the next pan): the frame
+        # already painted is then still exact after a shift, so Qt can scroll it and only the
+        # newly exposed strip is painted.
+        tx, ty = self._pan_rest[0] + dx, self._pan_rest[1] + dy
+        ix, iy = round(tx), round(ty)
+        self._pan_rest = (tx - ix, ty - iy)
+        if ix == 0 and iy == 0:
+            return
+        vp = self.vp
+        cx, cy = vp.cx, vp.cy
+        vp.pan_by(ix, iy)
+        sx, sy = (cx - vp.cx) * vp.scale, (cy - vp.cy) * vp.scale   # after clamping
+        w, h = self.viewport().width(), self.viewport().height()
+        if (vp.dpr == int(vp.dpr) and abs(sx - round(sx)) < 1e-6 and abs(sy - round(sy)) < 1e-6
+                and abs(sx) < w and abs(sy) < h):
+            self._scroll_frame(int(round(sx)), int(round(sy)))
+            self._view_changed(repaint=False)
+        else:
+            self._view_changed()
+
+    def _scroll_frame(self, dx: int, dy: int) -> None:
+        """Shift the painted frame by ``(dx, dy)``; repaint the exposed strip and the overlays
+        (labels, divider, banner stay where they are on screen)."""
+        vp = self.viewport()
+        vp.scroll(dx, dy)
+        for r in self._overlay_rects:
+            vp.update(r.toAlignedRect().adjusted(-1, -1, 1, 1))
+            vp.update(r.translated(dx, dy).toAlignedRect().adjusted(-1, -1, 1, 1))
 
     def _to_leader(self, sx, sy) -> Tuple[Optional[float], Optional[float]]:
         if sx is None or sy is None:
@@ -222,6 +255,10 @@ class ZoomView(QAbstractScrollArea):
                 bar.setValue(int(round(centre * vp.scale - view / 2)))
         finally:
             self._syncing = False
+
+    def scrollContentsBy(self, dx: int, dy: int) -> None:
+        """Scroll bar moves are handled by :meth:`_on_hscroll`/:meth:`_on_vscroll` (the
+        default would repaint the whole view, even when the bars only follow a pan)."""
 
     def _on_hscroll(self, value: int) -> None:
         if not self._syncing and self.scene.image is not None:
@@ -354,7 +391,7 @@ class ZoomView(QAbstractScrollArea):
         inf.n_done += 1
         self.batch_done += 1
         self.progressChanged.emit(self.batch_done, max(self.batch_total, self.batch_done))
-        self.scene.tileAdded.emit(inf.source, inf.level)
+        self.scene.tileAdded.emit(inf.source, inf.level, rect)
         return inf.source
 
     def request_done(self, key, message, cancelled: bool) -> None:
@@ -366,22 +403,42 @@ class ZoomView(QAbstractScrollArea):
                     self.batch_done = self.batch_total
                 self.progressChanged.emit(self.batch_done, self.batch_total)
 
-    def _on_tile_added(self, source: str, level: int) -> None:
-        if source in self.sources:
-            self.viewport().update()
+    def _on_tile_added(self, source: str, level: int, rect: PixelRect) -> None:
+        """Repaint where a new tile of a source shown here lands."""
+        if source not in self.sources or self.scene.image is None:
+            return
+        H, W = level_size(self.scene.image.size, level)
+        t = self._image_transform(W, H)
+        r = t.mapRect(QRectF(rect.left, rect.top, rect.width, rect.height))
+        self.viewport().update(r.toAlignedRect().adjusted(-2, -2, 2, 2))
 
     # ------------------------------------------------------------------ painting --------
     def paintEvent(self, ev) -> None:
+        dpr = self.devicePixelRatioF()
+        if dpr != self.vp.dpr:   # moved to a screen with another pixel density: new render level
+            self.vp.set_view_size(self.vp.view_w, self.vp.view_h, dpr)
+            self.schedule_request()
         p = QPainter(self.viewport())
         try:
-            self.paint(p, QRectF(ev.rect()))
+            rects = list(ev.region())
+            if not 1 < len(rects) <= 4:   # e.g. the L-shaped strip a diagonal pan exposes
+                rects = [ev.rect()]
+            for r in rects:
+                p.save()
+                p.setClipRect(r)
+                self.paint(p, QRectF(r))
+                p.restore()
         finally:
             p.end()
 
     def paint(self, p: QPainter, area: Optional[QRectF] = None) -> None:
-        """Paint the whole view with ``p`` (a widget or an offscreen image of the view's size)."""
+        """Paint the view with ``p`` (a widget or an offscreen image of the view's size);
+        ``area`` (logical pixels, default: everything) bounds what needs painting."""
         w, h = float(self.viewport().width()), float(self.viewport().height())
-        p.fillRect(QRectF(0, 0, w, h), BACKGROUND)
+        full = QRectF(0, 0, w, h)
+        area = full if area is None else area.intersected(full)
+        self._overlay_rects = []
+        p.fillRect(area, BACKGROUND)
         img = self.scene.image
         if img is None:
             self._paint_centred_text(p, "Open an image (Ctrl+O) or drop one here")
@@ -390,12 +447,12 @@ class ZoomView(QAbstractScrollArea):
         if self.leader is not None:
             self._paint_preview(p)
         for slot in self.slots:
-            r = self.slot_screen_rect(slot)
+            r = self.slot_screen_rect(slot).intersected(area)
             if r.isEmpty():
                 continue
             p.save()
             p.setClipRect(r)
-            self._paint_slot(p, slot)
+            self._paint_slot(p, slot, r)
             p.restore()
         self._paint_overlays(p, w, h)
 
@@ -406,8 +463,11 @@ class ZoomView(QAbstractScrollArea):
         return QTransform(s * vp.image_w / img_w, 0.0, 0.0, s * vp.image_h / img_h,
                           vp.view_w / 2 - vp.cx * s, vp.view_h / 2 - vp.cy * s)
 
-    def _paint_slot(self, p: QPainter, slot: RenderSlot) -> None:
-        vis = self.slot_visible_image_rect(slot)
+    def _paint_slot(self, p: QPainter, slot: RenderSlot, r: QRectF) -> None:
+        """Paint ``slot`` where it meets screen rectangle ``r``."""
+        x0, y0 = self.vp.screen_to_image(r.left(), r.top())
+        x1, y1 = self.vp.screen_to_image(r.right(), r.bottom())
+        vis = ImageRect(x0, y0, x1, y1).intersect(ImageRect(0.0, 0.0, float(self.vp.image_w), float(self.vp.image_h)))
         if vis is None:
             return
         size = self.scene.image.size
@@ -420,7 +480,7 @@ class ZoomView(QAbstractScrollArea):
             covered = want is not None and layer.covers(src, k, want)
         if not covered:
             if self.leader is None:
-                self._paint_preview(p)
+                self._paint_preview(p, vis)
             if src is not None:
                 others = [lv for lv in layer.levels(src) if lv != k]
                 for lv in sorted(others, key=lambda lv: -abs(lv - k)):
@@ -443,8 +503,9 @@ class ZoomView(QAbstractScrollArea):
             p.drawImage(QPointF(patch.rect.left, patch.rect.top), patch.image)
         p.restore()
 
-    def _paint_preview(self, p: QPainter) -> None:
-        """The image itself, smooth-scaled (a pyramid level when zoomed out)."""
+    def _paint_preview(self, p: QPainter, vis: Optional[ImageRect] = None) -> None:
+        """The image itself, smooth-scaled (a pyramid level when zoomed out), over ``vis``
+        (image coordinates; default: all that is visible)."""
         data = self.scene.image
         ps = self.vp.physical_scale
         j = 0
@@ -452,7 +513,7 @@ class ZoomView(QAbstractScrollArea):
             j = min(len(data.pyramid) - 1, int(math.floor(math.log2(1.0 / ps) + 1e-9)))
         im = data.pyramid[j]
         iw, ih = im.width(), im.height()
-        vis = self.vp.visible_image_rect()
+        vis = vis or self.vp.visible_image_rect()
         if vis is None:
             return
         fx, fy = iw / self.vp.image_w, ih / self.vp.image_h
@@ -469,6 +530,7 @@ class ZoomView(QAbstractScrollArea):
     def _paint_overlays(self, p: QPainter, w: float, h: float) -> None:
         cat = self.scene.catalog
         if self.leader is not None:
+            self._overlay_rects.append(QRectF(0, 0, w, h))
             r = self.slot_screen_rect(self.slots[0])
             path = QPainterPath()
             path.addRect(QRectF(0, 0, w, h))
@@ -477,6 +539,7 @@ class ZoomView(QAbstractScrollArea):
             p.fillPath(path.subtracted(inner), QColor(0, 0, 0, 120))
         if self.split:
             d = self.divider * w
+            self._overlay_rects.append(QRectF(d - 12, 0, 24, h))
             p.setPen(QPen(QColor(255, 255, 255, 220), 2))
             p.drawLine(QPointF(d, 0), QPointF(d, h))
             p.setBrush(QColor(255, 255, 255, 230))
@@ -509,6 +572,7 @@ class ZoomView(QAbstractScrollArea):
         tw, th = fm.horizontalAdvance(text) + 16, fm.height() + 8
         x = at.x() if left else at.x() - tw
         box = QRectF(x, at.y(), tw, th)
+        self._overlay_rects.append(box)
         p.setPen(Qt.PenStyle.NoPen)
         p.setBrush(QColor(0, 0, 0, 150))
         p.drawRoundedRect(box, 5, 5)
@@ -522,6 +586,7 @@ class ZoomView(QAbstractScrollArea):
         br = fm.boundingRect(QRect(0, 0, int(box.width()) - 20, 1000), int(Qt.TextFlag.TextWordWrap), text)
         box.setTop(h - margin - br.height() - 14)
         box.setHeight(br.height() + 14)
+        self._overlay_rects.append(box)
         p.setPen(Qt.PenStyle.NoPen)
         p.setBrush(QColor(120, 70, 0, 210))
         p.drawRoundedRect(box, 6, 6)

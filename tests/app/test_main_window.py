@@ -417,3 +417,21 @@ def test_closing_during_rendering_stops_the_worker_promptly(make_window, test_im
     win.close()
     assert not render_threads()
     assert time.monotonic() - t < 5.0
+
+
+def test_hidpi_tiles_are_rendered_at_physical_pixel_density(make_window, test_image, qtbot):
+    win = make_window(test_image, compare=False)
+    view = win.view
+    wait_session(qtbot, win)
+    seen = record_submits(win.bridge.worker)
+    view.devicePixelRatioF = lambda: 2.0        # as on a 200 % screen
+    view.vp.set_view_size(view.vp.view_w, view.vp.view_h, 2.0)
+    view.set_physical_zoom(4.0)                 # 2 logical px per image px = 4 physical px
+    assert view.vp.scale == pytest.approx(2.0)
+    wait_idle(qtbot, [view])
+    assert seen
+    h, w = win.scene.image.size
+    for r in seen:
+        y0, x0, y1, x1 = r.region
+        px_per_image_px = r.out_size[1] / ((x1 - x0) / 2 * w)
+        assert px_per_image_px == pytest.approx(4.0, rel=0.1)

@@ -2,6 +2,8 @@
 
 import math
 
+import numpy as np
+
 import pytest
 
 from cisr_zoom.app.viewer.geometry import (PixelRect, level_for_scale, level_rect_region, level_rect_to_image,
@@ -119,3 +121,28 @@ def test_none_refcount_guard_keeps_qt_calls_safe():
     for _ in range(20000):
         t.stop()
     assert sys.getrefcount(None) > 1000
+
+
+def test_rect_subtraction_random_cases(rng):
+    for _ in range(30):
+        outer = PixelRect(0, 0, int(rng.integers(5, 40)), int(rng.integers(5, 40)))
+        holes = []
+        for _ in range(int(rng.integers(0, 12))):
+            t, l = int(rng.integers(-5, 40)), int(rng.integers(-5, 40))
+            holes.append(PixelRect(t, l, t + int(rng.integers(1, 20)), l + int(rng.integers(1, 20))))
+        pieces = subtract_all(outer, holes)
+        mask = np.zeros((outer.bottom, outer.right), int)
+        for p in pieces:
+            assert outer.contains(p) and not p.is_empty()
+            mask[p.top:p.bottom, p.left:p.right] += 1
+        want = np.ones_like(mask)
+        for h in holes:
+            want[max(h.top, 0):max(h.bottom, 0), max(h.left, 0):max(h.right, 0)] = 0
+        assert (mask == want).all()
+
+
+def test_subtracting_a_grid_of_tiles():
+    tiles = [PixelRect(y, x, y + 128, x + 128) for y in range(0, 1400, 128) for x in range(0, 2200, 128)]
+    view = PixelRect(37, 51, 1300, 2100)
+    assert subtract_all(view, tiles) == []
+    assert subtract_all(view, tiles[1:]) == [PixelRect(37, 51, 128, 128)]

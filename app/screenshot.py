@@ -1,0 +1,105 @@
+"""Reproducible screenshot of the main window for the README:
+``python -m cisr_zoom.app.screenshot OUT.png [--image IMG] [--zoom Z] [--at X Y] [--model CKPT]``.
+
+Opens the real main window (comparison panel shown) with the installed models (plus
+``--model`` files), zooms to physical zoom ``Z`` centred on image point ``(X, Y)``, waits
+until the main view and every comparison pane have all their super-resolved tiles, and saves
+a grab of the window. Uses a temporary settings folder, so the user's settings are untouched.
+Works on any Qt platform (``QT_QPA_PLATFORM=offscreen`` needs no display).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m cisr_zoom.app.screenshot", description=__doc__.split("\n\n")[0])
+    ap.add_argument("out", help="PNG file to write")
+    ap.add_argument("--image", help="image (default: the bundled sample)")
+    ap.add_argument("--zoom", type=float, default=6.0, help="physical zoom (default 6)")
+    ap.add_argument("--at", type=float, nargs=2, metavar=("X", "Y"), default=(365.0, 235.0),
+                    help="image point at the middle of the view (default: the sample's spoon)")
+    ap.add_argument("--size", default="1600x1000", help="window size (default 1600x1000)")
+    ap.add_argument("--model", action="append", default=[], help="extra checkpoint (repeatable)")
+    ap.add_argument("--split", action="store_true", help="split the main view (main model | second model)")
+    ap.add_argument("--timeout", type=float, default=900.0)
+    args = ap.parse_args(argv)
+
+    os.environ.setdefault("CISR_ZOOM_CONFIG_DIR", tempfile.mkdtemp(prefix="cisr-shot-config-"))
+    os.environ.setdefault("CISR_ZOOM_CACHE_DIR", tempfile.mkdtemp(prefix="cisr-shot-cache-"))
+    from .qt_compat import protect_none_refcount
+    protect_none_refcount()
+    from PySide6.QtWidgets import QApplication
+
+    from cisr_zoom.resources import RESOURCES_DIR
+    from .main_window import MainWindow
+    from .model_catalog import ModelCatalog
+    from .settings import Settings
+    from .viewer.geometry import visible_level_rect
+
+    app = QApplication.instance() or QApplication([sys.argv[0]])
+    w_px, h_px = (int(v) for v in args.size.lower().split("x"))
+    settings = Settings.load()
+    settings["compare_visible"] = True
+    win = MainWindow(settings, catalog=ModelCatalog(user_paths=args.model))
+    win.resize(w_px, h_px)
+    win.show()
+
+    def wait_until(cond, what):
+        t0 = time.perf_counter()
+        while not cond():
+            app.processEvents()
+            time.sleep(0.002)
+            if time.perf_counter() - t0 > args.timeout:
+                raise TimeoutError(f"timed out waiting for {what}")
+
+    def complete(view) -> bool:
+        if view._settle.isActive() or view.live_requests():
+            return False
+        k = view.current_level()
+        for slot in view.slots:
+            vis = view.slot_visible_image_rect(slot)
+            if k == 0 or slot.source is None or vis is None:
+                continue
+            if win.scene.source_error(slot.source):
+                continue
+            if not win.scene.tile_layer.covers(slot.source, k, visible_level_rect(win.scene.image.size, k, vis)):
+                return False
+        return True
+
+    try:
+        image = args.image or str(RESOURCES_DIR / "sample.jpg")
+        win.open_image(image)
+        wait_until(lambda: win.scene.image is not None or win.last_message_box is not None, "the image")
+        if win.scene.image is None:
+            print(win.last_message_box.text(), file=sys.stderr)
+            return 1
+        if args.split:
+            win.set_split(True)
+        app.processEvents()
+        win.view.set_physical_zoom(args.zoom)
+        win.view.vp.centre_on(*args.at)
+        win.view._view_changed()
+        views = [win.view] + win.compare.views()
+        wait_until(lambda: all(complete(v) for v in views), "the super-resolved tiles")
+        for _ in range(5):
+            app.processEvents()
+            time.sleep(0.05)
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        if not win.grab().save(str(args.out)):
+            print(f"cannot write {args.out}", file=sys.stderr)
+            return 1
+        print(f"wrote {args.out}")
+        return 0
+    finally:
+        win.close()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
