@@ -290,3 +290,10 @@ def test_metainfo_validates():
                            str(REPO / "packaging/linux" / f"{di.APP_ID}.metainfo.xml")],
                           capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_app_declares_the_desktop_file_name():
+    """Wayland compositors and GNOME match the window to the entry by this name (QGuiApplication.desktopFileName)."""
+    source = (REPO / "app" / "main.py").read_text()
+    assert f'setDesktopFileName("{di.APP_ID}")' in source or "setDesktopFileName(di.APP_ID)" in source \
+        or "setDesktopFileName(APP_ID)" in source
