@@ -58,7 +58,7 @@ def test_small_and_self_describing(name):
     raw = read_checkpoint(path)
     assert all(v.dtype == torch.float16 for v in raw["model"]["sd"].values() if v.is_floating_point())
     meta = raw["meta"]
-    for key in ("training_data", "iterations", "wall_time_s", "hardware", "losses", "perceptual"):
+    for key in ("training_data", "iterations", "wall_time_s", "hardware", "losses", "perceptual_term"):
         assert key in meta, f"model card of {name} lacks {key!r}"
     assert "optimizer" not in raw
 
