@@ -12,8 +12,8 @@ def add_parser(sub) -> None:
                        description="Benchmark the viewport renderer: query throughput of the reference LIIF query, "
                                    "the fast path in float32 and in reduced precision (ratios measured in the same "
                                    "run), encoder throughput, tiling seam error, time to the first tile, and the "
-                                   "peak memory of a 20000x15000 export. About 5 minutes on a 2-core CPU; "
-                                   "--quick takes about one.")
+                                   "peak memory of a 20000x15000 export. Takes minutes: 17 minutes were measured on a "
+                                   "2-core CPU shared with other heavy jobs; --quick is about 4x shorter.")
     p.add_argument("--model", default=None, help="bundled model name or checkpoint path (default: the bundled "
                    "liif-edsr-baseline, else a freshly initialised paper-size LIIF)")
     p.add_argument("--device", default="auto", choices=DEVICE_CHOICES)
@@ -24,6 +24,8 @@ def add_parser(sub) -> None:
     p.add_argument("--no-export", action="store_true", help="skip the export memory measurement")
     p.add_argument("--only", default=None, metavar="LIST",
                    help="comma-separated subset: query,encoder,seams,first_tile,cuda_viewport,export")
+    p.add_argument("--all-precisions", action="store_true",
+                   help="also measure precisions that are emulated (slow) on this device, e.g. bf16 on AVX2 CPUs")
     p.add_argument("-o", "--output", default=None, help="also write the JSON to this file")
     p.set_defaults(func=run)
 
@@ -41,7 +43,8 @@ def run(args) -> int:
     if unknown:
         raise CisrError(f"unknown --only section(s) {', '.join(unknown)}: choose from {', '.join(SECTIONS)}")
     result = run_benchmark(model=args.model, device=args.device, quick=args.quick, threads=args.threads,
-                           export_size=(H, W), skip_export=args.no_export, only=only)
+                           export_size=(H, W), skip_export=args.no_export, only=only,
+                           all_precisions=args.all_precisions)
     text = json.dumps(result, indent=2)
     print(text)
     if args.output:

@@ -363,7 +363,8 @@ def run_export_child(cfg: Dict[str, Any], timeout: float = 1800) -> Dict[str, An
 
 def run_benchmark(model: Optional[str] = None, device: str = "auto", quick: bool = False,
                   threads: Optional[int] = None, export_size: Tuple[int, int] = (15000, 20000),
-                  skip_export: bool = False, only: Optional[List[str]] = None) -> Dict[str, Any]:
+                  skip_export: bool = False, only: Optional[List[str]] = None,
+                  all_precisions: bool = False) -> Dict[str, Any]:
     """Run the measurements (all, or those named in ``only``: query, encoder, seams,
     first_tile, cuda_viewport, export) and return the JSON-ready result."""
     from ..devices import pick_device
@@ -379,6 +380,10 @@ def run_benchmark(model: Optional[str] = None, device: str = "auto", quick: bool
     n_params = sum(p.numel() for p in net.parameters())
     image = sample_image()
     reduced = [p for p in PRECISIONS if p != "float32" and _usable(p, dev)]
+    skipped = {}
+    if dev.type == "cpu" and not cpu_has_native_bf16() and not all_precisions and "bfloat16" in reduced:
+        reduced.remove("bfloat16")   # emulated: several times slower than float32, costs minutes to show it
+        skipped["bfloat16"] = "no native bf16 on this CPU (emulated bf16 is slower than float32); --all-precisions measures it"
     auto = resolve_precision("auto", dev)
     result: Dict[str, Any] = {
         "benchmark": "cisr bench (renderer)", "quick": quick,
@@ -403,6 +408,8 @@ def run_benchmark(model: Optional[str] = None, device: str = "auto", quick: bool
         q = section("query", lambda: bench_query(net, dev, image, patch=24 if quick else 48, scale=4,
                                                  rounds=rounds, precisions=reduced, sync=sync))
         if "error" not in q:
+            if skipped:
+                q["skipped_precisions"] = skipped
             red = q.get("fast_reduced", {}).get(auto, {})
             result["headline"] = {
                 "fast_float32_vs_reference": q["fast_float32"]["ratio_vs_reference"],
