@@ -27,6 +27,7 @@ from typing import Any, Dict, Optional
 import torch
 
 from . import models
+from .atomic import new_file_mode
 from .errors import CheckpointError
 
 FORMAT = "cisr-zoom/1"
@@ -81,6 +82,7 @@ def atomic_save(obj: Any, path: str | os.PathLike) -> None:
             torch.save(obj, f)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, new_file_mode(path))
         os.replace(tmp, path)
     except BaseException:
         try:

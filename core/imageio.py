@@ -20,6 +20,7 @@ from typing import Optional
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from .atomic import new_file_mode
 from .errors import ImageLoadError
 
 #: Largest input accepted, in pixels (a 16k x 12.5k photograph). Larger files are refused
@@ -145,6 +146,7 @@ def save_image(path: str | os.PathLike, rgb: np.ndarray, alpha: Optional[np.ndar
     os.close(fd)
     try:
         img.save(tmp, format=fmt, **params)
+        os.chmod(tmp, new_file_mode(path))
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

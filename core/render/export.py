@@ -30,6 +30,7 @@ from typing import BinaryIO, Callable, Optional, Tuple
 import numpy as np
 
 from ..errors import CisrError
+from ..atomic import new_file_mode
 from .session import RenderCancelled
 from .tiles import sub_region
 
@@ -248,23 +249,6 @@ class JpegWriter:
 
 # -- export -----------------------------------------------------------------------------------------
 
-def _file_mode(path: Path) -> int:
-    """Permissions for the new file: those of the file it replaces, else ``0o666 & ~umask``
-    (``mkstemp`` creates 0600 files)."""
-    try:
-        return path.stat().st_mode & 0o7777
-    except OSError:
-        pass
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("Umask:"):
-                    return 0o666 & ~int(line.split()[1], 8)
-    except (OSError, ValueError):
-        pass
-    return 0o644
-
-
 def check_export(path, out_size, fmt: Optional[str] = None) -> Tuple[str, Tuple[int, int]]:
     """Validate an export before any work: returns ``(format, (H, W))`` or raises CisrError."""
     f = format_for(path, fmt)
@@ -330,7 +314,7 @@ def export_image(session, path, out_size, region=(-1.0, -1.0, 1.0, 1.0), fmt: Op
             writer.close()
             fh.flush()
             os.fsync(fh.fileno())
-        os.chmod(tmp, _file_mode(path))
+        os.chmod(tmp, new_file_mode(path))
         os.replace(tmp, path)
     except BaseException as e:
         try:

@@ -120,3 +120,13 @@ def test_save_is_atomic_and_roundtrips(tmp_path):
     with pytest.raises(ImageLoadError, match="unknown image format"):
         save_image(tmp_path / "o.xyz", rgb)
     assert [p.name for p in tmp_path.iterdir()] == ["o.png"]
+
+
+def test_written_files_get_normal_permissions(tmp_path):
+    import os
+    old = os.umask(0o022)
+    try:
+        save_image(tmp_path / "p.png", np.zeros((2, 2, 3), np.float32))
+    finally:
+        os.umask(old)
+    assert (tmp_path / "p.png").stat().st_mode & 0o777 == 0o644
