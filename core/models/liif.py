@@ -71,6 +71,29 @@ class LIIF(nn.Module):
         b, c, h, w = feat.shape
         return F.unfold(feat, 3, padding=1).view(b, c * 9, h, w)
 
+    def first_layer_parts(self):
+        """The INN's first linear layer split by its inputs ``[unfolded feature, rel, cell]``.
+
+        Returns ``(feat_weight, rel_weight, cell_weight, bias)``: ``feat_weight`` is
+        ``(D, C, k, k)`` (``k = 3`` with unfolding, else 1), so ``conv2d(feat, feat_weight,
+        padding=k // 2)`` gives the feature part of every LR pixel at once (zero padding, as
+        ``F.unfold`` pads); ``rel_weight`` ``(D, 2)`` and ``cell_weight`` ``(D, 2)`` or ``None``
+        act on the relative coordinate and cell in LR-pixel units; ``bias`` ``(D,)`` or ``None``.
+        Used by the fast paths of training (:mod:`..train.fast_query`) and rendering
+        (:mod:`..render.query`). Differentiable (views of the parameters).
+        """
+        first = self.imnet.layers[0]
+        if not isinstance(first, nn.Linear):
+            raise TypeError("the INN's first layer is not nn.Linear")
+        c = self.encoder.out_dim
+        k = 3 if self.feat_unfold else 1
+        nf = c * k * k
+        w = first.weight
+        feat_weight = w[:, :nf].reshape(w.shape[0], c, k, k)
+        rel_weight = w[:, nf:nf + 2]
+        cell_weight = w[:, nf + 2:nf + 4] if self.cell_decode else None
+        return feat_weight, rel_weight, cell_weight, first.bias
+
     # -- INN query -----------------------------------------------------------------------
     def query(self, features: Features, coords: torch.Tensor, cells: Optional[torch.Tensor] = None,
               chunk_size: Optional[int] = None) -> torch.Tensor:

@@ -161,17 +161,13 @@ class GridDecoder:
         self.cell_decode = bool(model.cell_decode)
         self.image_skip = bool(getattr(model, "image_skip", False))
         linears = [m for m in model.imnet.layers if isinstance(m, nn.Linear)]
-        first = linears[0]
-        c = model.encoder.out_dim
-        k = 3 if self.feat_unfold else 1
-        nf = c * k * k
-        w1 = first.weight.detach().to(self.device, torch.float32)
-        self.hidden = w1.shape[0]
-        self.feat_weight = w1[:, :nf].reshape(self.hidden, c, k, k).contiguous()
-        self.rel_weight = w1[:, nf:nf + 2].t().contiguous()                       # (2, D): rows y, x
-        self.cell_weight = w1[:, nf + 2:nf + 4].t().contiguous() if self.cell_decode else None
-        self.bias1 = (first.bias.detach().to(self.device, torch.float32) if first.bias is not None
-                      else torch.zeros(self.hidden, device=self.device))
+        f32 = lambda t: t.detach().to(self.device, torch.float32).contiguous()  # noqa: E731
+        feat_w, rel_w, cell_w, bias = model.first_layer_parts()
+        self.hidden = feat_w.shape[0]
+        self.feat_weight = f32(feat_w)                                              # (D, C, k, k)
+        self.rel_weight = f32(rel_w.t())                                            # (2, D): rows y, x
+        self.cell_weight = f32(cell_w.t()) if cell_w is not None else None
+        self.bias1 = f32(bias) if bias is not None else torch.zeros(self.hidden, device=self.device)
         rest = linears[1:]
         self.layers = [(l.weight.detach().to(self.device, self.dtype).contiguous(),
                         (l.bias.detach() if l.bias is not None else torch.zeros(l.out_features))

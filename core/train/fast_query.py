@@ -31,11 +31,8 @@ def supports_fast_query(model: nn.Module) -> bool:
 
 def first_layer_maps(model: LIIF, feat: torch.Tensor) -> torch.Tensor:
     """``(B, hidden, h, w)``: the first INN layer's feature part (plus its bias) per LR pixel."""
-    first: nn.Linear = model.imnet.layers[0]
-    c = feat.shape[1]
-    k = 3 if model.feat_unfold else 1
-    w = first.weight[:, :c * k * k].reshape(first.out_features, c, k, k)
-    return F.conv2d(feat, w.to(feat.dtype), first.bias.to(feat.dtype), padding=k // 2)
+    w, _, _, bias = model.first_layer_parts()
+    return F.conv2d(feat, w.to(feat.dtype), None if bias is None else bias.to(feat.dtype), padding=w.shape[-1] // 2)
 
 
 def fast_query(model: LIIF, features: Features, coords: torch.Tensor,
@@ -48,9 +45,8 @@ def fast_query(model: LIIF, features: Features, coords: torch.Tensor,
     q = coords.shape[1]
     pre = first_layer_maps(model, feat).flatten(2)  # (B, hidden, h*w)
     hidden = pre.shape[1]
-    first: nn.Linear = model.imnet.layers[0]
-    n_feat_in = first.in_features - 2 - (2 if model.cell_decode else 0)
-    w_rest = first.weight[:, n_feat_in:]  # (hidden, 2 [+2])
+    _, rel_w, cell_w, _ = model.first_layer_parts()
+    w_rest = rel_w if cell_w is None else torch.cat([rel_w, cell_w], dim=1)  # (hidden, 2 [+2])
 
     if model.local_ensemble:
         shifts, eps = [(-1, -1), (-1, 1), (1, -1), (1, 1)], 1e-6
