@@ -11,8 +11,10 @@ Prints JSON with, measured in one run on this machine:
 * **wheel to first super-resolved tile**: from the last of a burst of wheel events (three
   notches, 16 ms apart; each burst ends at a new render level) to the first tile of the new
   level arriving on the GUI thread, with the encoder features already cached (settle delay,
-  request, render of one tile, hand-over); with the context of the renderer alone (one
-  256x256 tile with cached features, same session, same level) and the settle delay.
+  request, render of one tile, hand-over). The view asks for a small *focus* tile at the zoom
+  anchor first (64x64 with the CPU's 128-pixel tiles), then the rest. Context in the same
+  run: the renderer alone on one focus-size, one view-size and one 256x256 tile with cached
+  features (same session, same level), and the settle delay.
 
 The pan test's cache is filled by the bicubic source (fast to render; painting cost depends
 only on the cached images, not on what rendered them); the wheel test uses the model.
@@ -75,6 +77,8 @@ def main(argv=None) -> int:
     ap.add_argument("--model", help="checkpoint to use (default: bundled, else random EDSR-baseline LIIF)")
     ap.add_argument("--image", help="image (default: the bundled sample)")
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--reduced-precision", action="store_true",
+                    help="render in the renderer's reduced precision (auto: int8/bfloat16 on CPUs)")
     ap.add_argument("--zoom", type=float, default=3.3, help="physical zoom of the pan test (default 3.3)")
     ap.add_argument("--frames", type=int, default=60)
     ap.add_argument("--bursts", type=int, default=5, help="wheel bursts to time (default 5; 0 skips the wheel test)")
@@ -103,7 +107,7 @@ def main(argv=None) -> int:
 
     catalog = ModelCatalog(bundled={}, user_paths=[model_path])
     source = catalog.entries()[0].id
-    bridge = RenderBridge(catalog, device=args.device)
+    bridge = RenderBridge(catalog, device=args.device, reduced_precision=args.reduced_precision)
     scene = Scene(bridge, catalog, 1024 * 2 ** 20)
     view = ZoomView(scene, "main", settle_ms=args.settle_ms)
     view.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
@@ -266,7 +270,8 @@ def main(argv=None) -> int:
             vis = visible_level_rect(scene.image.size, view.current_level(), view.vp.visible_image_rect())
             cy, cx = (vis.top + vis.bottom) // 2, (vis.left + vis.right) // 2
             context = {}
-            for side in sorted({view.tile_size, 256}):
+            focus_side = 2 * max(16, view.tile_size // 4)   # the view's first (focus) tile
+            for side in sorted({focus_side, view.tile_size, 256}):
                 r = PixelRect(cy - side // 2, cx - side // 2, cy + side // 2, cx + side // 2)
                 region = level_rect_region(scene.image.size, view.current_level(), r)
                 ms = []
@@ -297,7 +302,8 @@ def main(argv=None) -> int:
                         "qt": PySide6.__version__, "platform": QApplication.platformName(),
                         "date": time.strftime("%Y-%m-%d"),
                         "load_average_1_5_15": [round(x, 2) for x in os.getloadavg()]},
-            "model": model_desc, "device": bridge.device_text, "image": f"{image.name} {scene.image.size[1]}x{scene.image.size[0]}",
+            "model": model_desc, "device": bridge.device_text,
+            "precision": getattr(scene.session(source), "precision", "?"), "image": f"{image.name} {scene.image.size[1]}x{scene.image.size[0]}",
             "pan_frame_ms": {
                 "view": f"{VIEW_W}x{VIEW_H}, physical zoom {args.zoom}, level {level}, tiles cached",
                 "pan_frame_widget_scroll_and_exposed_strip": stats(pan_widget),
@@ -311,6 +317,7 @@ def main(argv=None) -> int:
                 "levels": levels,
                 "settle_delay_ms": args.settle_ms,
                 "tile_size": view.tile_size,
+                "first_tile_is_focus_tile_of_side": 2 * max(16, view.tile_size // 4),
                 **{f"context_{k}": v for k, v in context.items()},
                 "target_ms": 500},
             "pan_cache_fill_s_bicubic": round(fill_s, 2),

@@ -85,6 +85,7 @@ class ZoomView(QAbstractScrollArea):
         self._drag_divider = False
         self._syncing = False
         self._pan_rest = (0.0, 0.0)
+        self._focus: Optional[Tuple[float, float]] = None   # image point of the last zoom anchor
         self._overlay_rects: List[QRectF] = []   # where overlays were painted last (logical px)
         self._settle = QTimer(self)
         self._settle.setSingleShot(True)
@@ -143,6 +144,7 @@ class ZoomView(QAbstractScrollArea):
         if img is not None:
             self.vp.set_image_size(img.size)
             self._auto_fit = True
+            self._focus = None
         if self.leader is not None:
             self._follow()
         else:
@@ -173,6 +175,7 @@ class ZoomView(QAbstractScrollArea):
             return self.leader.fit()
         self.vp.fit()
         self._auto_fit = True
+        self._focus = None
         self._view_changed()
 
     def set_physical_zoom(self, physical: float, pos: Optional[QPointF] = None) -> None:
@@ -182,8 +185,10 @@ class ZoomView(QAbstractScrollArea):
         self._auto_fit = False
         if pos is None:
             self.vp.set_physical_scale(physical)
+            self._focus = None
         else:
             self.vp.set_physical_scale(physical, pos.x(), pos.y())
+            self._focus = self.vp.screen_to_image(pos.x(), pos.y())
         self._view_changed()
 
     def zoom_at(self, factor: float, sx: Optional[float] = None, sy: Optional[float] = None) -> None:
@@ -193,6 +198,7 @@ class ZoomView(QAbstractScrollArea):
             return self.leader.zoom_at(factor, lx, ly)
         self._auto_fit = False
         self.vp.zoom_at(factor, sx, sy)
+        self._focus = None if sx is None or sy is None else self.vp.screen_to_image(sx, sy)
         self._view_changed()
 
     def pan_by(self, dx: float, dy: float) -> None:
@@ -209,6 +215,7 @@ class ZoomView(QAbstractScrollArea):
         self._pan_rest = (tx - ix, ty - iy)
         if ix == 0 and iy == 0:
             return
+        self._focus = None
         vp = self.vp
         cx, cy = vp.cx, vp.cy
         vp.pan_by(ix, iy)
@@ -348,11 +355,24 @@ class ZoomView(QAbstractScrollArea):
         session = self.scene.session(slot.source)
         if session is None:
             return
-        missing = self.scene.tile_layer.missing(slot.source, k, want, [i.rect for i in slot.live.values()])
+        in_flight = [i.rect for i in slot.live.values()]
+        missing = self.scene.tile_layer.missing(slot.source, k, want, in_flight)
         if len(missing) > MAX_REQUESTS_PER_SLOT:
             missing = [bounding_rect(missing)]
-        cy, cx = want.centre()
-        for r in order_centre_first(missing, cy, cx):
+        # Where the user looks (the zoom anchor, else the middle) comes first, as a small
+        # focus tile of its own, so the first super-resolved pixels appear quickly even where
+        # a full tile takes long (CPU); the rest follows nearest first.
+        H, W = level_size(img.size, k)
+        fx, fy = self._focus_point()
+        cy, cx = min(max(fy * H / img.size[0], want.top), want.bottom), min(max(fx * W / img.size[1], want.left), want.right)
+        half = max(16, self.tile_size // 4)
+        focus = PixelRect(int(cy) - half, int(cx) - half, int(cy) + half, int(cx) + half).intersect(want)
+        ordered = order_centre_first(missing, cy, cx)
+        if focus is not None and self.scene.tile_layer.missing(slot.source, k, focus, in_flight) == [focus]:
+            rest = [q for piece in missing for q in piece.subtract(focus)]
+            if len(rest) <= MAX_REQUESTS_PER_SLOT + 3:
+                ordered = [focus] + order_centre_first(rest, cy, cx)
+        for r in ordered:
             gen = self.scene.next_generation()
             key = (self.view_id, slot.index, gen)
             region = level_rect_region(img.size, k, r)
@@ -361,6 +381,13 @@ class ZoomView(QAbstractScrollArea):
             n = len(plan_tiles(region, (r.height, r.width), self.tile_size))
             slot.live[gen] = InFlight(key, gen, slot.source, k, r, n)
             self.scene.bridge.submit(session, req)
+
+    def _focus_point(self) -> Tuple[float, float]:
+        """Image point the user is looking at: the anchor of the last zoom, else the middle."""
+        src = self.leader if self.leader is not None else self
+        if src._focus is not None:
+            return src._focus
+        return src.vp.cx, src.vp.cy
 
     def cancel_all(self) -> None:
         self._settle.stop()
@@ -421,7 +448,7 @@ class ZoomView(QAbstractScrollArea):
         p = QPainter(self.viewport())
         try:
             rects = list(ev.region())
-            if not 1 < len(rects) <= 4:   # e.g. the L-shaped strip a diagonal pan exposes
+            if not 1 < len(rects) <= 24:   # e.g. the L-shaped strip of a diagonal pan, plus overlays
                 rects = [ev.rect()]
             for r in rects:
                 p.save()

@@ -435,3 +435,58 @@ def test_hidpi_tiles_are_rendered_at_physical_pixel_density(make_window, test_im
         y0, x0, y1, x1 = r.region
         px_per_image_px = r.out_size[1] / ((x1 - x0) / 2 * w)
         assert px_per_image_px == pytest.approx(4.0, rel=0.1)
+
+
+def test_scrolled_pan_frames_match_a_full_repaint(make_window, test_image, qtbot):
+    """Pans scroll the painted frame and paint only the exposed strip: what is on screen
+    afterwards must equal a full repaint of the same view."""
+    win = make_window(test_image, compare=False)
+    view = win.view
+    win.set_split(True)                 # overlays (labels, divider) must not be smeared
+    view.zoom_at(5.0)
+    wait_idle(qtbot, [view])
+    vpw = view.viewport()
+    painted = []
+    original = view.paint
+
+    def spy(p, area=None):
+        painted.append(area)
+        return original(p, area)
+    view.paint = spy
+    for dx, dy in [(7, 3), (5, -4), (-12, 9), (3.4, 0.3), (0.4, 0.4), (-8, -8)]:
+        view.pan_by(dx, dy)
+        QApplication.processEvents()
+    assert painted and all(a.width() < vpw.width() or a.height() < vpw.height() for a in painted if a is not None)
+    view.paint = original
+    screen = vpw.screen()
+    top_left = vpw.mapToGlobal(QPoint(0, 0))
+    shown = screen.grabWindow(0, top_left.x(), top_left.y(), vpw.width(), vpw.height()).toImage()
+    fresh = vpw.grab().toImage()
+    a = np.asarray(grab_rgb_image(shown), dtype=np.int16)
+    b = np.asarray(grab_rgb_image(fresh), dtype=np.int16)
+    assert a.shape == b.shape
+    assert np.abs(a - b).max() <= 2, np.argwhere(np.abs(a - b).max(axis=2) > 2)[:5]
+
+
+def grab_rgb_image(img: QImage) -> np.ndarray:
+    img = img.convertToFormat(QImage.Format.Format_RGB888)
+    w, h = img.width(), img.height()
+    arr = np.frombuffer(img.constBits(), dtype=np.uint8, count=img.bytesPerLine() * h).reshape(h, img.bytesPerLine())
+    return arr[:, : 3 * w].reshape(h, w, 3).copy()
+
+
+def test_drop_opens_images_and_adds_models(make_window, test_image, tiny_checkpoints, tmp_path, qtbot):
+    from PySide6.QtCore import QMimeData, QUrl
+    from PySide6.QtGui import QDropEvent
+    win = make_window(None, models=[tiny_checkpoints[0]], compare=False)
+    extra = tmp_path / "dropped-liif.pth"
+    extra.write_bytes(tiny_checkpoints[1].read_bytes())
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(test_image)), QUrl.fromLocalFile(str(extra))])
+    ev = QDropEvent(QPointF(50, 50), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                    Qt.KeyboardModifier.NoModifier)
+    with qtbot.waitSignal(win.bridge.imageLoaded, timeout=20000):
+        win.dropEvent(ev)
+    qtbot.waitUntil(lambda: any(e.path == extra.resolve() for e in win.catalog.entries()), timeout=20000)
+    assert win.scene.image.path == test_image
+    assert str(extra.resolve()) in json.loads(win.settings.path.read_text())["user_models"]
