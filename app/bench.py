@@ -88,7 +88,7 @@ def main(argv=None) -> int:
     import torch
     from .qt_compat import protect_none_refcount
     protect_none_refcount()
-    from PySide6.QtCore import QPoint, QPointF, Qt
+    from PySide6.QtCore import QEventLoop, QPoint, QPointF, Qt, QTimer
     from PySide6.QtGui import QImage, QPainter, QWheelEvent
     from PySide6.QtWidgets import QApplication
     import PySide6
@@ -117,13 +117,26 @@ def main(argv=None) -> int:
     def log(msg):
         print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
-    def wait_until(cond, timeout=600.0):
+    def wait_until(cond, timeout=600.0, poll_ms=2):
+        """Run the Qt event loop (sleeping in it, as the app does) until ``cond()``; a busy
+        wait here would steal the CPU and the GIL from the render thread being measured."""
+        if cond():
+            return
+        loop = QEventLoop()
+        poll = QTimer()
+        poll.setInterval(poll_ms)
+        poll.timeout.connect(lambda: cond() and loop.quit())
         t0 = time.perf_counter()
-        while not cond():
-            app.processEvents()
-            if time.perf_counter() - t0 > timeout:
-                raise TimeoutError("benchmark step timed out")
-            time.sleep(0.0005)
+        limit = QTimer()
+        limit.setSingleShot(True)
+        limit.timeout.connect(loop.quit)
+        limit.start(int(timeout * 1000))
+        poll.start()
+        loop.exec()
+        poll.stop()
+        limit.stop()
+        if not cond():
+            raise TimeoutError(f"benchmark step timed out after {time.perf_counter() - t0:.0f} s")
 
     def complete() -> bool:
         if view._settle.isActive() or view.live_requests():
@@ -255,8 +268,7 @@ def main(argv=None) -> int:
                     t_last = time.perf_counter()
                     if i < 2:
                         t_next = t_last + 0.016
-                        while time.perf_counter() < t_next:
-                            app.processEvents()
+                        wait_until(lambda: time.perf_counter() >= t_next, poll_ms=1)
                 new_level = view.current_level()
                 levels.append(new_level)
                 wait_until(lambda: any(lv == new_level and s == source for _, s, lv in arrivals), 300)

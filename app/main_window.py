@@ -234,7 +234,8 @@ class MainWindow(QMainWindow):
         s = self.settings
         main = s["main_model"] if s["main_model"] in self.catalog else self.catalog.default_main()
         defaults = self.catalog.default_compare()
-        compare = [c if c in self.catalog else d for c, d in zip(s["compare_models"] + [None] * 3, defaults)]
+        saved = [c for c in s["compare_models"] if c in self.catalog]
+        compare = saved if len(saved) == len(defaults) else defaults
         split = s["split_model"] if s["split_model"] in self.catalog else \
             next((c for c in defaults if c != main), BICUBIC)
         self.main_source, self.split_source = main, split
@@ -339,13 +340,18 @@ class MainWindow(QMainWindow):
             self.settings["user_models"] = self.catalog.user_paths()
             self._save_settings()
             self._refresh_model_choices()
+            if len(self.compare.sources()) < len(self.catalog.default_compare()):
+                self.compare.set_sources(self.catalog.default_compare())   # a free pane shows it
             if self.main_source is None:
                 self.set_main_source(entry.id)
             self.statusBar().showMessage(f"Added model {entry.label}", 5000)
         self.bridge.validate_model(path, done)
 
     def remove_model(self, model_id: str) -> None:
+        shown = model_id in self.compare.sources()
         self.catalog.remove(model_id)
+        if shown:
+            self.compare.set_sources(self.catalog.default_compare())
         self.scene.forget_source(model_id)
         self.settings["user_models"] = self.catalog.user_paths()
         if self.main_source == model_id:

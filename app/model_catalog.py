@@ -95,16 +95,17 @@ class ModelCatalog:
         return self.first_of_family("cisrgan") or self.first_of_family("liif") or next(iter(self._entries), None)
 
     def default_compare(self) -> List[str]:
-        """Three panes: LIIF, CiSRGAN, bicubic (other models fill gaps; bicubic when none)."""
+        """Up to three panes: LIIF, CiSRGAN, bicubic (other models fill missing families);
+        fewer when fewer sources exist, bicubic always last."""
         wanted = [self.first_of_family("liif"), self.first_of_family("cisrgan")]
         rest = [m for m in self._entries if m not in wanted]
         out = []
         for w in wanted:
             if w is None and rest:
                 w = rest.pop(0)
-            out.append(w or BICUBIC)
-        out.append(BICUBIC)
-        return out
+            if w is not None:
+                out.append(w)
+        return out + [BICUBIC]
 
     # -- user files ----------------------------------------------------------------------
     def add_user(self, path: str | os.PathLike) -> ModelEntry:

@@ -107,11 +107,20 @@ class ComparePanel(QWidget):
         lay.addWidget(self.splitter)
 
     def sources(self) -> List[Optional[str]]:
-        return [p.source for p in self.panes]
+        """Sources of the panes in use."""
+        return [p.source for p in self.panes if not p.isHidden()]
 
     def set_sources(self, sources: List[str]) -> None:
-        for pane, src in zip(self.panes, sources):
-            pane.set_source(src)
+        """One pane per source (at most as many as there are panes); the others are hidden
+        and request nothing."""
+        sources = list(sources)[: len(self.panes)] or [BICUBIC]
+        for i, pane in enumerate(self.panes):
+            if i < len(sources):
+                pane.set_source(sources[i])
+                pane.setHidden(False)
+            else:
+                pane.setHidden(True)
+                pane.view.cancel_all()
 
     def refresh_choices(self) -> None:
         for p in self.panes:
@@ -119,6 +128,9 @@ class ComparePanel(QWidget):
 
     def views(self) -> List[ZoomView]:
         return [p.view for p in self.panes]
+
+    def visible_panes(self) -> List[ComparePane]:
+        return [p for p in self.panes if not p.isHidden()]
 
     def set_active(self, active: bool) -> None:
         """A hidden panel requests nothing (its views cancel their work)."""

@@ -156,8 +156,9 @@ def _assert_inside(requests, win):
 def test_worker_only_receives_visible_coordinates(make_window, test_image, qtbot):
     win = make_window(test_image, size=(900, 600))
     wait_session(qtbot, win)
-    seen = record_submits(win.bridge.worker)
     views = [win.view] + win.compare.views()
+    wait_idle(qtbot, views)                 # the fitted view is done: record only what follows
+    seen = record_submits(win.bridge.worker)
     win.view.zoom_at(5.0, 120.0, 150.0)
     wait_idle(qtbot, views)
     assert any(r.key[0] == "main" for r in seen) and any(r.key[0].startswith("pane") for r in seen)
@@ -180,6 +181,7 @@ def test_pan_supersedes_and_cancels_the_old_request(make_window, test_image, qtb
     win = make_window(test_image, compare=False)
     view = win.view
     wait_session(qtbot, win)
+    wait_idle(qtbot, [view])                           # the fitted view is rendered: nothing pending
     gate = threading.Event()
     win.bridge.worker.run_job(lambda: gate.wait(30))   # hold the worker so requests queue up
     done = []
@@ -193,7 +195,9 @@ def test_pan_supersedes_and_cancels_the_old_request(make_window, test_image, qtb
         return res
     view.accept_tile = spy
     view.zoom_at(6.0, 200.0, 200.0)
+    level = view.current_level()
     qtbot.waitUntil(lambda: bool(view.live_requests()), timeout=5000)
+    assert all(i.level == level for i in view.live_requests())
     old = {i.key for i in view.live_requests()}
     centre = QPointF(view.viewport().width() / 2, view.viewport().height() / 2)
     drag(view, centre, centre + QPointF(-250, -120))
@@ -423,6 +427,7 @@ def test_hidpi_tiles_are_rendered_at_physical_pixel_density(make_window, test_im
     win = make_window(test_image, compare=False)
     view = win.view
     wait_session(qtbot, win)
+    wait_idle(qtbot, [view])
     seen = record_submits(win.bridge.worker)
     view.devicePixelRatioF = lambda: 2.0        # as on a 200 % screen
     view.vp.set_view_size(view.vp.view_w, view.vp.view_h, 2.0)
