@@ -468,7 +468,8 @@ class ZoomView(QAbstractScrollArea):
         p.fillRect(area, BACKGROUND)
         img = self.scene.image
         if img is None:
-            self._paint_centred_text(p, "Open an image (Ctrl+O) or drop one here")
+            if self.leader is None:
+                self._paint_centred_text(p, "Open an image (Ctrl+O) or drop one here")
             return
         p.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, True)
         if self.leader is not None:
