@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import numpy as np
+import torch
 from PySide6.QtCore import QObject, Qt, Signal, Slot
 from PySide6.QtGui import QImage
 
@@ -262,7 +263,10 @@ class RenderBridge(QObject):
 
     def validate_model(self, path: str | Path, done: Callable[[Optional[str]], None]) -> None:
         """Load ``path`` on the worker (CPU) to check it; ``done(error message or None)`` on the GUI thread."""
-        self._job(lambda: load_checkpoint(path, "cpu") and None, lambda res, err: done(None if err is None else describe_error(err)))
+        def check():
+            load_checkpoint(path, "cpu")   # raises CheckpointError with a one-line message
+
+        self._job(check, lambda res, err: done(None if err is None else describe_error(err)))
 
     # -- devices -------------------------------------------------------------------------
     def set_device(self, name: str, reduced_precision: Optional[bool] = None) -> None:
@@ -271,9 +275,17 @@ class RenderBridge(QObject):
         if reduced_precision is not None:
             self.reduced_precision = reduced_precision
 
+        fell_back = []
+
         def work():
             from cisr_zoom.core.devices import pick_device
-            dev = pick_device(name)
+            try:
+                dev = pick_device(name)
+            except Exception:
+                if engine.device is None:          # at start-up: render on the CPU instead
+                    engine.device = torch.device("cpu")
+                    fell_back.append(1)
+                raise
             engine.device = dev
             engine.models.clear()
             engine.sessions.clear()
@@ -284,8 +296,11 @@ class RenderBridge(QObject):
                 self.device_name = name
                 self.device_text = device_label(dev)
                 self.deviceChanged.emit(name, self.device_text)
-            else:
-                self.deviceFailed.emit(describe_error(err))
+                return
+            self.deviceFailed.emit(describe_error(err))
+            if fell_back:
+                self.device_name, self.device_text = "cpu", "CPU"
+                self.deviceChanged.emit("cpu", "CPU")
         self._job(work, done)
 
     # -- rendering -----------------------------------------------------------------------

@@ -495,3 +495,28 @@ def test_drop_opens_images_and_adds_models(make_window, test_image, tiny_checkpo
     qtbot.waitUntil(lambda: any(e.path == extra.resolve() for e in win.catalog.entries()), timeout=20000)
     assert win.scene.image.path == test_image
     assert str(extra.resolve()) in json.loads(win.settings.path.read_text())["user_models"]
+
+
+def test_unavailable_device_falls_back_to_cpu(qtbot, tiny_checkpoints, test_image):
+    """A device that does not exist here (e.g. the settings came from a GPU machine) is
+    reported, and rendering goes on on the CPU."""
+    import torch
+    from cisr_zoom.app.main_window import MainWindow
+    from cisr_zoom.app.model_catalog import ModelCatalog
+    from cisr_zoom.app.settings import Settings
+    if torch.cuda.is_available():
+        pytest.skip("CUDA is available here")
+    win = MainWindow(Settings.load(), catalog=ModelCatalog(bundled={}, user_paths=tiny_checkpoints),
+                     device="cuda", settle_ms=10)
+    qtbot.addWidget(win)
+    win.show()
+    qtbot.waitUntil(lambda: win.last_message_box is not None, timeout=20000)
+    assert "cuda" in win.last_message_box.text()
+    qtbot.waitUntil(lambda: win.bridge.device_name == "cpu", timeout=20000)
+    with qtbot.waitSignal(win.bridge.imageLoaded, timeout=20000):
+        win.open_image(test_image)
+    win.view.zoom_at(3.0)
+    wait_idle(qtbot, [win.view])
+    assert win.scene.tile_layer.levels(win.main_source)
+    win.close()
+    assert not render_threads()
