@@ -36,6 +36,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from cisr_zoom.core.devices import cpu_name
+
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 VIEW_W, VIEW_H = 1920, 1080
@@ -44,16 +46,6 @@ RANDOM_SPEC = {"name": "liif", "args": {
     "encoder_spec": {"name": "edsr-baseline", "args": {}},
     "imnet_spec": {"name": "mlp", "args": {"out_dim": 3, "hidden_list": [256, 256, 256, 256]}},
     "image_skip": True}}
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def pick_model(arg: str | None, tmp: Path):

@@ -27,9 +27,10 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 from importlib import resources
 from pathlib import Path
+
+from cisr_zoom.core.atomic import atomic_write_bytes
 
 APP_ID = "io.github.cisrzoom.CisrZoom"
 """The desktop-file ID (without ``.desktop``), AppStream component ID and icon name."""
@@ -126,22 +127,7 @@ def planned_files(home: Path, command: list[str] | None = None) -> dict[Path, by
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file in the same folder and a rename (mode 0644)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+    atomic_write_bytes(path, data, mode=0o644)
 
 
 def _refresh_caches(home: Path) -> None:

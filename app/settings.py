@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 import platformdirs
+
+from cisr_zoom.core.atomic import atomic_write_bytes
 
 APP_NAME = "cisr-zoom"
 SETTINGS_FILE = "settings.json"
@@ -102,18 +103,7 @@ class Settings:
 
     def save(self) -> None:
         """Write atomically; errors are returned to the caller as OSError."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                json.dump(self.values, f, indent=2)
-            os.replace(tmp, self.path)
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except FileNotFoundError:
-                pass
-            raise
+        atomic_write_bytes(self.path, json.dumps(self.values, indent=2).encode("utf-8"))
 
     def __getitem__(self, key: str) -> Any:
         return self.values[key]

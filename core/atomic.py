@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 
 
@@ -21,3 +23,33 @@ def new_file_mode(path: str | os.PathLike) -> int:
     except (OSError, ValueError):
         pass
     return 0o644
+
+
+@contextmanager
+def atomic_writer(path: str | os.PathLike, mode: int | None = None):
+    """``with atomic_writer(path) as f: f.write(...)``: a binary file under a temporary name in
+    the target folder, flushed, fsynced and renamed over ``path`` when the block succeeds;
+    removed (and ``path`` untouched) when it raises. ``mode``: permissions (default
+    :func:`new_file_mode`)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, new_file_mode(path) if mode is None else mode)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes, mode: int | None = None) -> None:
+    """Write ``data`` to ``path`` atomically (see :func:`atomic_writer`)."""
+    with atomic_writer(path, mode) as f:
+        f.write(data)

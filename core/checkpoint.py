@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import os
 import pickle
-import tempfile
 import warnings
 import zipfile
 from dataclasses import dataclass, field
@@ -27,7 +26,7 @@ from typing import Any, Dict, Optional
 import torch
 
 from . import models
-from .atomic import new_file_mode
+from .atomic import atomic_writer
 from .errors import CheckpointError
 
 FORMAT = "cisr-zoom/1"
@@ -74,22 +73,8 @@ def resolve_model_path(name_or_path: str | os.PathLike) -> Path:
 
 def atomic_save(obj: Any, path: str | os.PathLike) -> None:
     """``torch.save`` to a temporary file in the target folder, then rename over ``path``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, new_file_mode(path))
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+    with atomic_writer(path) as f:
+        torch.save(obj, f)
 
 
 def model_entry(model: torch.nn.Module, spec: Dict[str, Any], half: bool = False) -> Dict[str, Any]:

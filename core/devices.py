@@ -35,3 +35,16 @@ def pick_device(name: str = "auto") -> torch.device:
     if base not in available_devices():
         raise CisrError(f"device {name!r} is not available on this machine (available: {', '.join(available_devices())})")
     return torch.device(name)
+
+
+def cpu_name() -> str:
+    """The CPU's model name (``/proc/cpuinfo`` on Linux, else what ``platform`` knows)."""
+    import platform
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()

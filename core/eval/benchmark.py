@@ -37,6 +37,7 @@ import numpy as np
 import torch
 
 from ..coords import FULL_REGION, make_cell, make_coord
+from ..devices import cpu_name
 from ..errors import CisrError
 from ..imageio import READABLE_SUFFIXES, load_image
 from ..render.query import supports_fast_path
@@ -373,15 +374,7 @@ def format_csv(results: Sequence[DatasetResult]) -> str:
 
 
 def machine_description() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            for ln in f:
-                if ln.startswith("model name"):
-                    cpu = ln.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
+    cpu = cpu_name()
     return f"{cpu}, {os.cpu_count()} logical CPUs, {platform.system()} {platform.release()}"
 
 

@@ -37,6 +37,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 import numpy as np
 import torch
 
+from ..devices import cpu_name
 from ..coords import make_cell, make_coord
 from ..models.liif import liif_spec
 from .query import PRECISIONS, cpu_has_native_bf16, int8_available, resolve_precision
@@ -72,15 +73,7 @@ def _rss_mb() -> float:
 
 
 def machine_info(device: torch.device) -> Dict[str, Any]:
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
+    cpu = cpu_name()
     info = {"cpu": cpu, "logical_cpus": os.cpu_count(), "os": platform.platform(),
             "python": platform.python_version(), "torch": torch.__version__,
             "torch_threads": torch.get_num_threads(),

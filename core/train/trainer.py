@@ -36,6 +36,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from ..devices import cpu_name
 from .. import models
 from ..checkpoint import read_checkpoint, save_checkpoint
 from ..devices import pick_device
@@ -116,13 +117,7 @@ def hardware_description(device: torch.device, world: int) -> Dict[str, Any]:
 
 
 def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor()
+    return cpu_name()
 
 
 @dataclass
