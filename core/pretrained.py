@@ -19,7 +19,6 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import tempfile
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -27,6 +26,7 @@ from typing import Dict, Optional
 
 import torch
 
+from .atomic import atomic_writer
 from .errors import CisrError
 
 DOWNLOAD_TIMEOUT_S = 30
@@ -63,24 +63,14 @@ def _read_state_dict(path: Path, what: str) -> Dict[str, torch.Tensor]:
 
 def _download(url: str, dest: Path, timeout: float) -> None:
     """Fetch ``url`` to ``dest`` atomically; checks the SHA-256 prefix in the file name if any."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
     m = _HASH_IN_NAME.search(dest.name)
     sha = hashlib.sha256()
-    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
-    try:
-        with os.fdopen(fd, "wb") as f, urllib.request.urlopen(url, timeout=timeout) as r:  # noqa: S310
-            while chunk := r.read(1 << 20):
-                f.write(chunk)
-                sha.update(chunk)
+    with atomic_writer(dest) as f, urllib.request.urlopen(url, timeout=timeout) as r:  # noqa: S310
+        while chunk := r.read(1 << 20):
+            f.write(chunk)
+            sha.update(chunk)
         if m and not sha.hexdigest().startswith(m.group(1)):
             raise OSError(f"checksum mismatch (sha256 {sha.hexdigest()[:12]}..., expected {m.group(1)}...)")
-        os.replace(tmp, dest)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
 
 
 def load_pretrained_state_dict(filename: str, url: str, explicit_path: Optional[str | os.PathLike] = None,
