@@ -6,7 +6,6 @@ import os
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
 from cisr_zoom.core.checkpoint import load_checkpoint, save_checkpoint
@@ -15,14 +14,6 @@ from cisr_zoom.core.coords import scale_to_size
 from cisr_zoom.core.imageio import load_image
 from cisr_zoom.core.render.export import to_uint8
 from cisr_zoom.core.render.session import RenderSession
-
-
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 @pytest.fixture

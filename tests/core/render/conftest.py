@@ -37,12 +37,3 @@ def image(rng):
     base = np.stack([0.5 + 0.4 * np.sin(x / 5.0), 0.5 + 0.4 * np.cos(y / 4.0), (x + y) / (h + w)], axis=2)
     noise = rng.random((h, w, 3), dtype=np.float32) * 0.2
     return np.clip(base * 0.8 + noise, 0, 1).astype(np.float32)
-
-
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """Tiny models run fastest single-threaded, and the test machine is shared."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)

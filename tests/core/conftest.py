@@ -1,11 +1,11 @@
-"""Evaluation tests: one torch thread (the machine is shared; tiny tensors gain nothing from more)."""
+"""Core tests: one torch thread (tiny models gain nothing from more, and the machine is shared)."""
 
 import pytest
 import torch
 
 
 @pytest.fixture(autouse=True)
-def _one_torch_thread():
+def one_torch_thread():
     n = torch.get_num_threads()
     torch.set_num_threads(1)
     yield
