@@ -41,7 +41,6 @@ def main(argv=None) -> int:
     from .main_window import MainWindow
     from .model_catalog import ModelCatalog
     from .settings import Settings
-    from .viewer.geometry import visible_level_rect
 
     app = QApplication.instance() or QApplication([sys.argv[0]])
     w_px, h_px = (int(v) for v in args.size.lower().split("x"))
@@ -59,20 +58,6 @@ def main(argv=None) -> int:
             if time.perf_counter() - t0 > args.timeout:
                 raise TimeoutError(f"timed out waiting for {what}")
 
-    def complete(view) -> bool:
-        if view._settle.isActive() or view.live_requests():
-            return False
-        k = view.current_level()
-        for slot in view.slots:
-            vis = view.slot_visible_image_rect(slot)
-            if k == 0 or slot.source is None or vis is None:
-                continue
-            if win.scene.source_error(slot.source):
-                continue
-            if not win.scene.tile_layer.covers(slot.source, k, visible_level_rect(win.scene.image.size, k, vis)):
-                return False
-        return True
-
     try:
         image = args.image or str(RESOURCES_DIR / "sample.jpg")
         win.open_image(image)
@@ -87,7 +72,7 @@ def main(argv=None) -> int:
         win.view.vp.centre_on(*args.at)
         win.view._view_changed()
         views = [win.view] + win.compare.views()
-        wait_until(lambda: all(complete(v) for v in views), "the super-resolved tiles")
+        wait_until(lambda: all(v.is_complete() for v in views), "the super-resolved tiles")
         for _ in range(5):
             app.processEvents()
             time.sleep(0.05)

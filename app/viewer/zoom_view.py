@@ -401,6 +401,20 @@ class ZoomView(QAbstractScrollArea):
     def live_requests(self) -> List[InFlight]:
         return [i for s in self.slots for i in s.live.values()]
 
+    def is_complete(self) -> bool:
+        """Nothing pending, and every slot's visible pixels at the current level are rendered
+        (slots without a source, at level 0, or whose source failed to load are skipped)."""
+        if self._settle.isActive() or self.live_requests():
+            return False
+        k = self.current_level()
+        for slot in self.slots:
+            vis = self.slot_visible_image_rect(slot)
+            if k == 0 or slot.source is None or vis is None or self.scene.source_error(slot.source):
+                continue
+            if not self.scene.tile_layer.covers(slot.source, k, visible_level_rect(self.scene.image.size, k, vis)):
+                return False
+        return True
+
     def accept_tile(self, tile) -> Optional[str]:
         """Store a tile of a live request (returns its source), or drop a stale one (None)."""
         key = tile.key

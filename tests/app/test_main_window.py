@@ -71,18 +71,7 @@ def record_submits(worker):
 
 
 def view_complete(view) -> bool:
-    """Every slot's visible level pixels are rendered, and nothing is pending."""
-    if view._settle.isActive() or view.live_requests():
-        return False
-    k = view.current_level()
-    for slot in view.slots:
-        vis = view.slot_visible_image_rect(slot)
-        if k == 0 or slot.source is None or vis is None:
-            continue
-        want = visible_level_rect(view.scene.image.size, k, vis)
-        if not view.scene.tile_layer.covers(slot.source, k, want):
-            return False
-    return True
+    return view.is_complete()
 
 
 def wait_idle(qtbot, views, timeout=30000):
