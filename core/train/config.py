@@ -51,7 +51,7 @@ Sections (every key optional; unknown keys are errors, so typos do not pass sile
     type = "l1"
     weight = 1.0
 
-    [perceptual_opt]                # "vgg19" (needs ImageNet weights), "fft" or "none"
+    [perceptual_opt]                # "vgg19" (needs ImageNet weights), "fft", "gradient", "fft+gradient" or "none"
     type = "none"
     weight = 1.0
     layer = "conv5_4"
@@ -72,7 +72,7 @@ from ..errors import CisrError
 
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
 STAGES = ("liif", "cisrgan")
-PERCEPTUAL_TYPES = ("vgg19", "fft", "none")
+PERCEPTUAL_TYPES = ("vgg19", "fft", "gradient", "fft+gradient", "none")
 
 DEFAULTS: Dict[str, Any] = {
     "name": "run",

@@ -11,7 +11,10 @@
   does, which is what its 5e-3 GAN weight was tuned with).
 * perceptual: ``vgg19`` (L1 between VGG19 features before the activation, ESRGAN's
   ``conv5_4``, ImageNet weights required), ``fft`` (L1 between the 2-D Fourier amplitude
-  spectra of the SR and HR patches: a weight-free texture/sharpness term), or ``none``.
+  spectra of the SR and HR patches: a weight-free texture/sharpness term, blind to phase, so
+  it also rewards energy at the wrong place, e.g. a grid at the LR pixel period), ``gradient``
+  (L1 between horizontal and vertical pixel differences: weight-free and phase-aware),
+  ``fft+gradient`` (the sum of the two: spectral energy, kept where the HR edges are), or ``none``.
 """
 
 from __future__ import annotations
@@ -50,6 +53,15 @@ def fft_amplitude_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor
     return (a - b).abs().mean()
 
 
+def gradient_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """L1 between the horizontal and vertical neighbour differences of ``(B, C, H, W)`` images
+    (mean over both directions): an edge-aligned term that an added pattern always raises."""
+    p, t = pred.float(), target.float()
+    dx = (p[..., :, 1:] - p[..., :, :-1]) - (t[..., :, 1:] - t[..., :, :-1])
+    dy = (p[..., 1:, :] - p[..., :-1, :]) - (t[..., 1:, :] - t[..., :-1, :])
+    return 0.5 * (dx.abs().mean() + dy.abs().mean())
+
+
 class VGGPerceptualLoss(nn.Module):
     """L1 between VGG19 features (before activation) of ``(B, 3, H, W)`` images in [0, 1],
     ImageNet-normalised. The VGG is frozen; gradients flow to the prediction only."""
@@ -78,7 +90,8 @@ class VGGPerceptualLoss(nn.Module):
 
 
 class PerceptualTerm(nn.Module):
-    """The configured perceptual term: ``kind`` in ``vgg19`` / ``fft`` / ``none``."""
+    """The configured perceptual term: ``kind`` in ``vgg19`` / ``fft`` / ``gradient`` /
+    ``fft+gradient`` / ``none``."""
 
     def __init__(self, kind: str, vgg_state_dict: Optional[dict] = None, layer: str = "conv5_4"):
         super().__init__()
@@ -90,4 +103,8 @@ class PerceptualTerm(nn.Module):
             return self.vgg(pred, target)
         if self.kind == "fft":
             return fft_amplitude_loss(pred, target)
+        if self.kind == "gradient":
+            return gradient_loss(pred, target)
+        if self.kind == "fft+gradient":
+            return fft_amplitude_loss(pred, target) + gradient_loss(pred, target)
         return pred.new_zeros(())

@@ -335,6 +335,10 @@ class Trainer:
         per_desc = {"vgg19": f"VGG19 {c['perceptual_opt']['layer']} features (before activation), ImageNet weights "
                              f"from {self.perceptual_source}",
                     "fft": "L1 between Fourier amplitude spectra of SR and HR patches (no pretrained weights)",
+                    "gradient": "L1 between horizontal/vertical pixel differences of SR and HR patches "
+                                "(no pretrained weights)",
+                    "fft+gradient": "L1 between Fourier amplitude spectra plus L1 between horizontal/vertical "
+                                    "pixel differences of SR and HR patches (no pretrained weights)",
                     "none": "none"}[per]
         dcfg = c["datasets"]["train"]
         data = self.bank.describe()
