@@ -75,6 +75,6 @@ def test_cisrgan_is_sharper_than_liif_within_the_psnr_bound(crop_x4):
     hr, lr = crop_x4
     liif = _upscale(LIIF, lr, hr.shape[:2])
     gan = _upscale(GAN, lr, hr.shape[:2])
-    assert _high_freq_energy(gan) > 1.1 * _high_freq_energy(liif)
+    assert _high_freq_energy(gan) > 2.0 * _high_freq_energy(liif)
     drop = psnr_y(liif, _q(hr), border=4) - psnr_y(gan, _q(hr), border=4)
     assert drop < MAX_PSNR_DROP_DB, drop
