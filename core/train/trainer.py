@@ -218,7 +218,8 @@ class Trainer:
             sd = load_pretrained_state_dict(VGG19_FILENAME, VGG19_URL, explicit_path=vgg_weights,
                                             what="VGG19 ImageNet weights (for the perceptual loss)",
                                             hint="pass the file with --vgg-weights FILE, or choose "
-                                                 "perceptual_opt.type = \"fft\" or \"none\" in the config")
+                                                 "a weight-free perceptual_opt.type (\"fft+gradient\", \"gradient\", "
+                                                 "\"fft\") or \"none\" in the config")
             self.perceptual_source = str(vgg_weights or "torch hub cache")
             return PerceptualTerm("vgg19", sd, p["layer"])
         self.perceptual_source = None
