@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Dict, Iterable, List, Optional
 
 from cisr_zoom.core.checkpoint import CHECKPOINT_SUFFIXES, bundled_models
+from cisr_zoom.core.render.sources import BICUBIC
 
-BICUBIC = "bicubic"
 BICUBIC_LABEL = "Bicubic"
 
 

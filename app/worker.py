@@ -8,8 +8,8 @@ closure in a thread-safe queue and emits an argument-less queued signal; the GUI
 drains the queue and emits the public signals from there. No Python object crosses the
 thread boundary inside a Qt signal (PySide6 on Python 3.11 can corrupt the reference count
 of ``None`` passed that way: it crashed the interpreter in a long benchmark run). The
-:class:`_Engine` state (models, sessions, the current image) is only ever touched by jobs
-running on the worker thread. Widgets are never touched from the worker.
+:class:`~cisr_zoom.core.render.sources.SessionPool` (models, render sources, the current image)
+is only ever touched by jobs running on the worker thread. Widgets are never touched from the worker.
 
 Sources: a model id from :class:`~cisr_zoom.app.model_catalog.ModelCatalog`, or ``"bicubic"``.
 An *epoch* numbers the images opened; sessions belong to one epoch, device and precision.
@@ -31,12 +31,12 @@ from PySide6.QtGui import QImage
 
 from cisr_zoom.core.checkpoint import load_checkpoint
 from cisr_zoom.core.errors import CisrError
-from cisr_zoom.core.imageio import LoadedImage, load_image, to_uint8
-from cisr_zoom.core.render.session import RenderCancelled, RenderSession
+from cisr_zoom.core.imageio import load_image, to_uint8
+from cisr_zoom.core.render.session import RenderCancelled
+from cisr_zoom.core.render.sources import RenderSource, SessionPool
 from cisr_zoom.core.render.worker import RenderRequest, RenderWorker
 
-from .bicubic_source import BicubicSession
-from .model_catalog import BICUBIC, ModelCatalog
+from .model_catalog import ModelCatalog
 
 #: Smallest side of the coarsest preview pyramid level.
 PYRAMID_MIN_SIDE = 64
@@ -102,65 +102,10 @@ def precision_for(device, reduced: bool) -> str:
     return "auto" if reduced else "float32"
 
 
-class _TimedSession:
-    """A session seen through a stopwatch: ``last_seconds`` is the duration of the latest
-    ``render`` call (worker thread only); everything else is the session's own."""
-
-    def __init__(self, session):
-        self._session = session
-        self.last_seconds: Optional[float] = None
-
-    def render(self, region, out_size, should_stop=None):
-        t0 = time.perf_counter()
-        out = self._session.render(region, out_size, should_stop=should_stop)
-        self.last_seconds = time.perf_counter() - t0
-        return out
-
-    def __getattr__(self, name):
-        return getattr(self._session, name)
-
-
-class _Engine:
-    """State owned by the worker thread (touched only inside jobs)."""
-
-    def __init__(self, catalog_paths: Dict[str, Path], feature_cache_bytes: int):
-        self.model_paths = dict(catalog_paths)   # model id -> path (copied from the GUI at each call)
-        self.models: Dict[Tuple[str, str], Any] = {}
-        self.sessions: Dict[tuple, Any] = {}
-        self.image: Optional[LoadedImage] = None
-        self.epoch = -1
-        self.device = None
-        self.feature_cache_bytes = feature_cache_bytes
-
-    def session(self, source: str, epoch: int, precision: str):
-        if self.image is None or epoch != self.epoch:
-            raise RenderCancelled()  # the image changed meanwhile
-        key = (epoch, source, str(self.device), precision)
-        s = self.sessions.get(key)
-        if s is not None:
-            return s
-        if source == BICUBIC:
-            s = BicubicSession(self.image, device=self.device)
-        else:
-            path = self.model_paths.get(source)
-            if path is None:
-                raise CisrError(f"unknown model {source!r}")
-            mkey = (source, str(self.device))
-            lm = self.models.get(mkey)
-            if lm is None:
-                lm = load_checkpoint(path, self.device)
-                self.models[mkey] = lm
-            s = RenderSession(lm.model, self.image, device=self.device, precision=precision,
-                              feature_cache_bytes=self.feature_cache_bytes)
-        self.sessions = {k: v for k, v in self.sessions.items() if k[0] == epoch}
-        self.sessions[key] = s
-        return s
-
-
 class RenderBridge(QObject):
     """GUI-side handle of the render worker. All signals arrive on the GUI thread."""
 
-    tileReady = Signal(object, object)            # RenderedTile, seconds spent on it (or None)
+    tileReady = Signal(object)                    # RenderedTile
     requestDone = Signal(object, object, bool)    # request key, error message or None, cancelled
     imageLoaded = Signal(object)                  # ImageData
     imageFailed = Signal(str, str)                # path, message
@@ -181,7 +126,7 @@ class RenderBridge(QObject):
         self.device_text = "…"
         self.reduced_precision = reduced_precision
         self._worker = RenderWorker(name="cisr-render")
-        self._engine = _Engine({}, feature_cache_bytes)
+        self._pool = SessionPool(feature_cache_bytes)
         self._export_stop = threading.Event()
         self._closed = False
         self._inbox: "queue.SimpleQueue[Callable[[], None]]" = queue.SimpleQueue()
@@ -230,13 +175,12 @@ class RenderBridge(QObject):
 
     # -- images --------------------------------------------------------------------------
     def load_image(self, path: str | Path, epoch: int) -> None:
-        engine = self._engine
+        pool = self._pool
 
         def work():
             loaded = load_image(path)
             pyramid = build_pyramid(to_uint8(loaded.rgb))
-            engine.image, engine.epoch = loaded, epoch
-            engine.sessions.clear()
+            pool.set_image(loaded, epoch)
             return ImageData(epoch, Path(path), loaded.size, pyramid, loaded.alpha is not None, loaded.bit_depth)
 
         def done(res, err):
@@ -248,11 +192,11 @@ class RenderBridge(QObject):
 
     # -- sessions ------------------------------------------------------------------------
     def request_session(self, source: str, epoch: int) -> None:
-        engine, paths, reduced = self._engine, self._model_paths(), self.reduced_precision
+        pool, paths, reduced = self._pool, self._model_paths(), self.reduced_precision
 
         def work():
-            engine.model_paths = paths
-            return engine.session(source, epoch, precision_for(engine.device, reduced))
+            pool.model_paths = paths
+            return pool.source(source, epoch, precision_for(pool.device, reduced))
 
         def done(res, err):
             if err is None:
@@ -271,7 +215,7 @@ class RenderBridge(QObject):
     # -- devices -------------------------------------------------------------------------
     def set_device(self, name: str, reduced_precision: Optional[bool] = None) -> None:
         """Switch device (``auto``/``cpu``/``cuda``/``mps``); models and sessions are rebuilt lazily."""
-        engine = self._engine
+        pool = self._pool
         if reduced_precision is not None:
             self.reduced_precision = reduced_precision
 
@@ -282,13 +226,11 @@ class RenderBridge(QObject):
             try:
                 dev = pick_device(name)
             except Exception:
-                if engine.device is None:          # at start-up: render on the CPU instead
-                    engine.device = torch.device("cpu")
+                if pool.device is None:            # at start-up: render on the CPU instead
+                    pool.set_device("cpu")
                     fell_back.append(1)
                 raise
-            engine.device = dev
-            engine.models.clear()
-            engine.sessions.clear()
+            pool.set_device(dev)
             return dev
 
         def done(dev, err):
@@ -304,12 +246,9 @@ class RenderBridge(QObject):
         self._job(work, done)
 
     # -- rendering -----------------------------------------------------------------------
-    def submit(self, session, request: RenderRequest) -> None:
-        timed = _TimedSession(session)
-
+    def submit(self, session: RenderSource, request: RenderRequest) -> None:
         def on_tile(tile):
-            seconds = timed.last_seconds
-            self._on_gui(lambda: self.tileReady.emit(tile, seconds))
+            self._on_gui(lambda: self.tileReady.emit(tile))
 
         def on_done(generation, error: Optional[str], cancelled: bool):
             if error and "out of memory" in error.lower():
@@ -317,7 +256,7 @@ class RenderBridge(QObject):
             self._on_gui(lambda: self.requestDone.emit(request.key, error or None, bool(cancelled)))
 
         if not self._closed:
-            self._worker.submit(timed, request, on_tile, on_done)
+            self._worker.submit(session, request, on_tile, on_done)
 
     def cancel(self, key=None) -> None:
         if not self._closed:
@@ -330,11 +269,11 @@ class RenderBridge(QObject):
     def measure_speed(self, source: str, epoch: int, scale: float = 4.0) -> None:
         """Time a small render (features of its area included) for export estimates:
         emits ``speedMeasured(source, seconds per output megapixel)``. Nothing on failure."""
-        engine, paths, reduced = self._engine, self._model_paths(), self.reduced_precision
+        pool, paths, reduced = self._pool, self._model_paths(), self.reduced_precision
 
         def work():
-            engine.model_paths = paths
-            s = engine.session(source, epoch, precision_for(engine.device, reduced))
+            pool.model_paths = paths
+            s = pool.source(source, epoch, precision_for(pool.device, reduced))
             h, w = s.lr_size
             lr = max(4, min(h, w, 32))             # a 32x32 LR patch in the middle
             y0, x0 = (h - lr) // 2, (w - lr) // 2
@@ -353,7 +292,7 @@ class RenderBridge(QObject):
     def export(self, source: str, epoch: int, path: str | Path, out_size: Tuple[int, int],
                region=(-1.0, -1.0, 1.0, 1.0), fmt: Optional[str] = None, jpeg_quality: int = 95) -> None:
         from cisr_zoom.core.render.export import export_image
-        engine, paths, reduced = self._engine, self._model_paths(), self.reduced_precision
+        pool, paths, reduced = self._pool, self._model_paths(), self.reduced_precision
         self._export_stop.clear()
         stop = self._export_stop
 
@@ -370,8 +309,8 @@ class RenderBridge(QObject):
         def work():
             if stop.is_set():
                 raise RenderCancelled()
-            engine.model_paths = paths
-            session = engine.session(source, epoch, precision_for(engine.device, reduced))
+            pool.model_paths = paths
+            session = pool.source(source, epoch, precision_for(pool.device, reduced))
             export_image(session, path, out_size, region=region, fmt=fmt, jpeg_quality=jpeg_quality,
                          progress=progress, should_stop=stop.is_set)
 

@@ -121,14 +121,15 @@ class Scene(QObject):
         self.tile_size = TILE_SIZE_BY_DEVICE.get(kind, TILE_SIZE_BY_DEVICE["cpu"])
 
     # -- tiles ---------------------------------------------------------------------------
-    def _on_tile(self, tile, seconds) -> None:
+    def _on_tile(self, tile) -> None:
         view = self._views.get(tile.key[0]) if isinstance(tile.key, tuple) else None
         if view is None:
             return
         source = view.accept_tile(tile)
         if source is None:
             return  # stale: dropped
-        if seconds is not None and seconds > 0:
+        seconds = tile.seconds
+        if seconds > 0:
             mp = tile.pixels.shape[0] * tile.pixels.shape[1] / 1e6
             if mp >= 0.02:   # whole tiles, not slivers dominated by overheads
                 spm = seconds / mp

@@ -2,6 +2,9 @@
 
 * :mod:`.session` -- :class:`~.session.RenderSession` (one image + model + device + precision):
   ``render(region, out_size, should_stop)``, ``render_alpha``, ``prefetch``; :class:`~.session.RenderCancelled`.
+* :mod:`.sources` -- the :class:`~.sources.RenderSource` protocol (what export, the CLI and the
+  app render from), :class:`~.sources.BicubicSession`, and :class:`~.sources.SessionPool` (the
+  sources of the current image, render thread only).
 * :mod:`.features` -- encoder features per LR tile with a halo, LRU cache bounded in bytes.
 * :mod:`.query` -- the LIIF query with the first INN layer precomputed; precisions.
 * :mod:`.tiles` -- tile plans, centre of the view first.

@@ -32,6 +32,7 @@ import numpy as np
 from ..errors import CisrError
 from ..atomic import new_file_mode
 from .session import RenderCancelled
+from .sources import RenderSource
 from .tiles import sub_region
 
 #: JPEG exports are encoded in memory: at most this many output pixels (300 MB of RGB).
@@ -267,7 +268,7 @@ def check_export(path, out_size, fmt: Optional[str] = None) -> Tuple[str, Tuple[
     return f, (H, W)
 
 
-def export_image(session, path, out_size, region=(-1.0, -1.0, 1.0, 1.0), fmt: Optional[str] = None,
+def export_image(session: RenderSource, path, out_size, region=(-1.0, -1.0, 1.0, 1.0), fmt: Optional[str] = None,
                  jpeg_quality: int = 95, progress: Optional[Callable[[int, int], None]] = None,
                  should_stop: Optional[Callable[[], bool]] = None, *, strip_rows: Optional[int] = None,
                  keep_alpha: bool = True, compress_level: int = 6, bigtiff: Optional[bool] = None) -> None:
@@ -281,8 +282,7 @@ def export_image(session, path, out_size, region=(-1.0, -1.0, 1.0, 1.0), fmt: Op
     """
     path = Path(path).expanduser()
     f, (H, W) = check_export(path, out_size, fmt)
-    has_alpha = (keep_alpha and f != "jpeg" and getattr(session, "alpha", None) is not None
-                 and hasattr(session, "render_alpha"))
+    has_alpha = keep_alpha and f != "jpeg" and session.alpha is not None
     channels = 4 if has_alpha else 3
     rows = int(strip_rows) if strip_rows else max(1, min(512, STRIP_PIXELS // W))
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.resolve().parent)
@@ -302,8 +302,7 @@ def export_image(session, path, out_size, region=(-1.0, -1.0, 1.0, 1.0), fmt: Op
                 for left in range(0, W, PIECE_COLUMNS):
                     wp = min(PIECE_COLUMNS, W - left)
                     sub = sub_region(region, (H, W), top, left, n, wp)
-                    if hasattr(session, "prefetch"):
-                        session.prefetch(sub, should_stop=should_stop)
+                    session.prefetch(sub, should_stop=should_stop)
                     px[:, left:left + wp, :3] = to_uint8(session.render(sub, (n, wp), should_stop=should_stop))
                     if has_alpha:
                         px[:, left:left + wp, 3] = to_uint8(session.render_alpha(sub, (n, wp)))

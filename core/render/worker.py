@@ -3,10 +3,11 @@
 A :class:`RenderWorker` owns a single non-daemon thread that does all compute. Callers (the GUI
 thread) only enqueue work and return at once:
 
-* :meth:`RenderWorker.submit` queues a :class:`RenderRequest` for a session; the result comes
-  back as :class:`RenderedTile` callbacks, centre of the view first
-  (:func:`.tiles.plan_tiles`), then one ``on_done(generation, error_message_or_None,
-  cancelled)``. A new request with the same ``key`` supersedes (cancels) every pending or
+* :meth:`RenderWorker.submit` queues a :class:`RenderRequest` for a
+  :class:`~.sources.RenderSource`; the result comes back as :class:`RenderedTile` callbacks in
+  the order of the request's tile plan (centre of the view first, :func:`.tiles.plan_tiles`,
+  planned once when the request is made), then one ``on_done(generation,
+  error_message_or_None, cancelled)``. A new request with the same ``key`` supersedes (cancels) every pending or
   running request with that key; a cancelled request stops within one render chunk (or one
   encoder layer) and delivers no tile after the call that cancelled it returned.
 * :meth:`RenderWorker.run_job` runs any function on the thread (model loading, export...).
@@ -20,14 +21,16 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, Deque, Iterator, Optional, Tuple
 
 import numpy as np
 
 from ..errors import CisrError
 from .session import RenderCancelled
+from .sources import RenderSource
 from .tiles import TileSpec, plan_tiles
 
 log = logging.getLogger(__name__)
@@ -37,13 +40,18 @@ log = logging.getLogger(__name__)
 class RenderRequest:
     """Render ``region`` (``(y0, x0, y1, x1)`` of ``[-1, 1]^2``) at ``out_size = (H, W)`` output
     pixels, delivered in tiles of ``tile_size``. ``key`` names the view (requests with equal keys
-    supersede each other); ``generation`` is echoed back so stale results can be dropped."""
+    supersede each other); ``generation`` is echoed back so stale results can be dropped.
+    ``tiles`` is the tile plan, made once here: the worker renders exactly these tiles."""
 
     generation: int
     key: Any
     region: Tuple[float, float, float, float]
     out_size: Tuple[int, int]
     tile_size: int = 256
+    tiles: Tuple[TileSpec, ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "tiles", tuple(plan_tiles(self.region, self.out_size, self.tile_size)))
 
 
 @dataclass(frozen=True)
@@ -52,6 +60,7 @@ class RenderedTile:
     key: Any
     spec: TileSpec
     pixels: np.ndarray   # (h, w, 3) uint8
+    seconds: float = 0.0  # time spent rendering this tile (wall clock, render thread)
 
 
 def error_message(e: BaseException) -> str:
@@ -118,7 +127,7 @@ class _CallJob(_Job):
 
 
 class _RenderJob(_Job):
-    def __init__(self, session, request: RenderRequest, on_tile, on_done):
+    def __init__(self, session: RenderSource, request: RenderRequest, on_tile, on_done):
         super().__init__(request.key)
         self.session, self.request = session, request
         self.on_tile, self.on_done = on_tile, on_done
@@ -128,14 +137,16 @@ class _RenderJob(_Job):
     def _run(self) -> Iterator[None]:
         req = self.request
         stop = self.cancelled.is_set
-        specs = plan_tiles(req.region, req.out_size, req.tile_size)
+        specs = req.tiles
         for n, spec in enumerate(specs):
+            t0 = time.perf_counter()
             pixels = to_uint8(self.session.render(spec.region, (spec.height, spec.width), should_stop=stop))
+            seconds = time.perf_counter() - t0
             with self.deliver_lock:
                 if stop():
                     raise RenderCancelled()
-                _safe(self.on_tile, RenderedTile(req.generation, req.key, spec, pixels))
-            if n == 0 and len(specs) > 1 and hasattr(self.session, "prefetch"):
+                _safe(self.on_tile, RenderedTile(req.generation, req.key, spec, pixels, seconds))
+            if n == 0 and len(specs) > 1:
                 yield
                 # the first tile encoded only what it needed; now encode the rest of the
                 # view in large boxes (fewer halos) if it fits the feature cache
@@ -202,7 +213,7 @@ class RenderWorker:
         jobs = list(self._queue) + ([self._current] if self._current is not None else [])
         return [j for j in jobs if isinstance(j, _RenderJob) and (key is None or j.key == key)]
 
-    def submit(self, session, request: RenderRequest, on_tile: Callable[[RenderedTile], None],
+    def submit(self, session: RenderSource, request: RenderRequest, on_tile: Callable[[RenderedTile], None],
                on_done: Optional[Callable[[int, Optional[str], bool], None]] = None) -> None:
         """Queue ``request``; supersedes pending/running requests with the same key."""
         job = _RenderJob(session, request, on_tile, on_done)

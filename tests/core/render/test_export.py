@@ -38,6 +38,12 @@ class FakeSession:
         v = (ys * 0.25 + xs * 0.25 + 0.5)
         return np.stack([v, 1 - v, np.full_like(v, 0.3)], axis=2)
 
+    def render_alpha(self, region, out_size):
+        return None
+
+    def prefetch(self, region, should_stop=None, max_fraction=0.5):
+        return True
+
 
 def _listing(folder):
     return sorted(os.listdir(folder))

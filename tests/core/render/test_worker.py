@@ -34,6 +34,16 @@ class SlowSession:
             self.chunks_run += 1
         return np.full(tuple(out_size) + (3,), 0.5, np.float32)
 
+    alpha = None
+    precision = "float32"
+    lr_size = (8, 8)
+
+    def render_alpha(self, region, out_size):
+        return None
+
+    def prefetch(self, region, should_stop=None, max_fraction=0.5):
+        return True
+
 
 class Recorder:
     def __init__(self):
@@ -93,13 +103,34 @@ def test_tiles_arrive_centre_first_and_match_render(worker, liif_factory, image)
     assert np.abs(canvas.astype(int) - expected).max() <= 1
 
 
-def test_submit_returns_immediately(worker):
+def test_submit_returns_before_the_worker_renders(worker):
+    """submit only queues: with the thread held by a job, it returns and the render starts
+    after (order of events, not a duration)."""
     rec = Recorder()
-    t0 = time.perf_counter()
-    worker.submit(SlowSession(delay=0.05), RenderRequest(1, "v", (-1, -1, 1, 1), (64, 64), 16), rec.on_tile, rec.on_done)
-    assert time.perf_counter() - t0 < 0.05
-    worker.cancel()
+    gate = threading.Event()
+    worker.run_job(lambda: gate.wait(TIMEOUT))
+
+    class Marking(SlowSession):
+        def render(self, region, out_size, should_stop=None):
+            rec.mark("render")
+            return super().render(region, out_size, should_stop)
+    worker.submit(Marking(delay=0, chunks=1), RenderRequest(1, "v", (-1, -1, 1, 1), (32, 32), 16), rec.on_tile, rec.on_done)
+    rec.mark("submit returned")
+    gate.set()
     rec.wait(lambda r: 1 in r.done)
+    marks = [e[1] for e in rec.events if e[0] == "mark"]
+    assert marks[0] == "submit returned" and marks[1:] == ["render"] * 4
+
+
+def test_the_worker_renders_exactly_the_planned_tiles(worker):
+    """The tile plan is made once, in the request; the worker delivers those tiles in order."""
+    rec = Recorder()
+    req = RenderRequest(1, "v", (-0.3, -1, 1, 0.4), (50, 37), 16)
+    worker.submit(SlowSession(delay=0, chunks=1), req, rec.on_tile, rec.on_done)
+    rec.wait(lambda r: 1 in r.done)
+    got = rec.tiles(1)
+    assert [t.spec for t in got] == list(req.tiles) and len(req.tiles) == 12
+    assert all(t.seconds >= 0.0 for t in got)
 
 
 def test_superseded_request_delivers_nothing_after_the_new_one(worker):
@@ -123,12 +154,11 @@ def test_cancel_stops_within_one_chunk(worker):
     slow = SlowSession(delay=0.05, chunks=4)     # 0.2 s per tile
     worker.submit(slow, RenderRequest(3, "v", (-1, -1, 1, 1), (64, 64), 16), rec.on_tile, rec.on_done)
     rec.wait(lambda r: len(r.tiles(3)) >= 1)
-    t0, n0 = time.perf_counter(), slow.chunks_run
+    n0 = slow.chunks_run
     worker.cancel("v")
     rec.mark("cancelled")
     rec.wait(lambda r: 3 in r.done)
     assert slow.chunks_run - n0 <= 1                     # the chunk in progress, then stop
-    assert time.perf_counter() - t0 < 1.5
     assert rec.done[3] == (None, True)
     after = rec.events[rec.events.index(("mark", "cancelled")):]
     assert not [e for e in after if e[0] == "tile"]
@@ -175,9 +205,11 @@ def test_close_cancels_pending_work_and_joins():
     slow = SlowSession(delay=0.05)
     for g in range(3):
         w.submit(slow, RenderRequest(g, f"k{g}", (-1, -1, 1, 1), (64, 64), 16), rec.on_tile, rec.on_done)
-    t0 = time.perf_counter()
-    assert w.close(timeout=5)
-    assert time.perf_counter() - t0 < 2 and not w.thread.is_alive()
+    rec.wait(lambda r: r.tiles(0))
+    n0 = slow.chunks_run
+    assert w.close(timeout=TIMEOUT)
+    assert not w.thread.is_alive()
+    assert slow.chunks_run - n0 <= 1                     # the chunk in progress, then stop
     assert set(rec.done) == {0, 1, 2} and all(c for _, c in rec.done.values())
     with pytest.raises(RuntimeError):
         w.submit(slow, RenderRequest(9, "x", (-1, -1, 1, 1), (8, 8)), rec.on_tile, rec.on_done)

@@ -1,0 +1,156 @@
+"""Render sources: what export, the CLI and the app render from, and the pool that makes them.
+
+A :class:`RenderSource` turns a region of one image into pixels at any output size. Two kinds
+exist: :class:`~.session.RenderSession` (an INN model on a device, in a precision) and
+:class:`BicubicSession` (classical bicubic interpolation, the comparison baseline). Both
+satisfy the protocol fully, so callers never probe for optional methods.
+
+Coordinates follow :mod:`cisr_zoom.core.coords`: ``region = (y0, x0, y1, x1)`` in ``[-1, 1]``
+(edges of the image), ``out_size = (H, W)`` output pixels whose centres lie at
+``y0 + (y1 - y0)(2i + 1)/(2H)`` (``grid_sample``'s ``align_corners=False`` convention).
+
+:class:`SessionPool` owns the sources of the current image (one per source id, device and
+precision) and the loaded models; it belongs to the render thread and is touched only there.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable, Dict, Optional, Protocol, Tuple, runtime_checkable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..checkpoint import load_checkpoint
+from ..coords import make_coord
+from ..errors import CisrError
+from .session import RenderCancelled, RenderSession
+
+#: Source id of classical bicubic interpolation (every other id names a model).
+BICUBIC = "bicubic"
+
+#: Output pixels per bicubic chunk (bounds memory; cancellation is checked between chunks).
+BICUBIC_CHUNK_PIXELS = 512 * 512
+
+StopFn = Optional[Callable[[], bool]]
+
+
+@runtime_checkable
+class RenderSource(Protocol):
+    """Pixels of any region of one image at any size.
+
+    ``lr_size`` is the image's ``(h, w)`` in input pixels; ``alpha`` its ``(h, w)`` alpha in
+    ``[0, 1]`` or None; ``precision`` the compute precision actually used (``float32``...).
+    """
+
+    lr_size: Tuple[int, int]
+    alpha: Optional[np.ndarray]
+    precision: str
+
+    def render(self, region, out_size, should_stop: StopFn = None) -> np.ndarray:
+        """``(H, W, 3)`` float32 RGB in ``[0, 1]``; raises :class:`RenderCancelled` once
+        ``should_stop()`` is true (checked between chunks)."""
+
+    def render_alpha(self, region, out_size) -> Optional[np.ndarray]:
+        """``(H, W)`` alpha at the same pixel centres (bilinear), or None without alpha."""
+
+    def prefetch(self, region, should_stop: StopFn = None, max_fraction: float = 0.5) -> bool:
+        """Prepare ``region`` ahead of renders (e.g. encode its features); True if done."""
+
+
+class BicubicSession:
+    """Bicubic interpolation of one image (a :class:`RenderSource`)."""
+
+    precision = "float32"
+
+    def __init__(self, image, device="cpu"):
+        rgb = getattr(image, "rgb", image)   # a LoadedImage, or an (h, w, 3) float array
+        self.alpha: Optional[np.ndarray] = getattr(image, "alpha", None)
+        self.lr_size: Tuple[int, int] = (int(rgb.shape[0]), int(rgb.shape[1]))
+        self.device = torch.device(device)
+        self._image = torch.from_numpy(np.ascontiguousarray(rgb, dtype=np.float32)).permute(2, 0, 1)[None].to(self.device)
+        self._alpha = None if self.alpha is None else \
+            torch.from_numpy(np.ascontiguousarray(self.alpha, dtype=np.float32))[None, None].to(self.device)
+
+    @torch.no_grad()
+    def render(self, region, out_size, should_stop: StopFn = None) -> np.ndarray:
+        H, W = int(out_size[0]), int(out_size[1])
+        out = np.empty((H, W, 3), dtype=np.float32)
+        rows = max(1, BICUBIC_CHUNK_PIXELS // max(W, 1))
+        y0, x0, y1, x1 = region
+        for r0 in range(0, H, rows):
+            if should_stop is not None and should_stop():
+                raise RenderCancelled()
+            r1 = min(H, r0 + rows)
+            sub = (y0 + (y1 - y0) * r0 / H, x0, y0 + (y1 - y0) * r1 / H, x1)
+            grid = make_coord((r1 - r0, W), sub, flatten=False, device=self.device).flip(-1)[None]  # (x, y)
+            res = F.grid_sample(self._image, grid, mode="bicubic", padding_mode="border", align_corners=False)
+            out[r0:r1] = res[0].permute(1, 2, 0).clamp_(0, 1).cpu().numpy()
+        return out
+
+    @torch.no_grad()
+    def render_alpha(self, region, out_size) -> Optional[np.ndarray]:
+        if self._alpha is None:
+            return None
+        grid = make_coord((int(out_size[0]), int(out_size[1])), region, flatten=False, device=self.device).flip(-1)[None]
+        a = F.grid_sample(self._alpha, grid, mode="bilinear", padding_mode="border", align_corners=False)
+        return a[0, 0].clamp_(0, 1).cpu().numpy()
+
+    def prefetch(self, region, should_stop: StopFn = None, max_fraction: float = 0.5) -> bool:
+        """Nothing to prepare: bicubic reads the image directly."""
+        return True
+
+
+class SessionPool:
+    """The render sources of the current image, made on demand and kept until the image,
+    device or set of models changes. Render thread only.
+
+    ``epoch`` numbers the images opened; a source asked for with another epoch than the
+    current image's raises :class:`RenderCancelled` (the image changed meanwhile).
+    """
+
+    def __init__(self, feature_cache_bytes: int = 512 * 2 ** 20):
+        self.feature_cache_bytes = int(feature_cache_bytes)
+        self.model_paths: Dict[str, Path] = {}     # model id -> checkpoint path
+        self.image = None                          # a LoadedImage
+        self.epoch = -1
+        self.device: Optional[torch.device] = None
+        self._models: Dict[Tuple[str, str], object] = {}
+        self._sources: Dict[Tuple[int, str, str, str], RenderSource] = {}
+
+    def set_image(self, image, epoch: int) -> None:
+        self.image, self.epoch = image, int(epoch)
+        self._sources.clear()
+
+    def set_device(self, device) -> None:
+        """Switch device: models and sources are rebuilt on the next :meth:`source`."""
+        self.device = torch.device(device)
+        self._models.clear()
+        self._sources.clear()
+
+    def source(self, source_id: str, epoch: int, precision: str = "float32") -> RenderSource:
+        """The source ``source_id`` (a model id of :attr:`model_paths`, or :data:`BICUBIC`)
+        for image ``epoch`` on the current device, made if needed (a model loads here)."""
+        if self.image is None or epoch != self.epoch:
+            raise RenderCancelled()
+        device = self.device if self.device is not None else torch.device("cpu")
+        key = (epoch, source_id, str(device), precision)
+        s = self._sources.get(key)
+        if s is not None:
+            return s
+        if source_id == BICUBIC:
+            s = BicubicSession(self.image, device=device)
+        else:
+            path = self.model_paths.get(source_id)
+            if path is None:
+                raise CisrError(f"unknown model {source_id!r}")
+            mkey = (source_id, str(device))
+            loaded = self._models.get(mkey)
+            if loaded is None:
+                loaded = load_checkpoint(path, device)
+                self._models[mkey] = loaded
+            s = RenderSession(loaded.model, self.image, device=device, precision=precision,
+                              feature_cache_bytes=self.feature_cache_bytes)
+        self._sources[key] = s
+        return s
