@@ -1,8 +1,10 @@
 """Which models the app can use: the bundled checkpoints plus files the user added.
 
 A *source* is what a view renders with: a model id from this catalog, or :data:`BICUBIC`.
-Ids are stable strings: ``bundled:<stem>`` or ``file:<absolute path>``. Nothing is loaded
-here (loading happens on the render worker); this is bookkeeping on the GUI thread.
+Ids are stable strings: ``bundled:<stem>`` or ``file:<absolute path>``. No weights are loaded
+here (loading happens on the render worker): a file's family and display name come from its
+checkpoint's description (``meta`` and spec, read with the tensors memory-mapped), never from
+its name. This is bookkeeping on the GUI thread.
 """
 
 from __future__ import annotations
@@ -12,31 +14,25 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional
 
-from cisr_zoom.core.checkpoint import CHECKPOINT_SUFFIXES, bundled_models
+from cisr_zoom.core.checkpoint import CHECKPOINT_SUFFIXES, bundled_models, describe_checkpoint
+from cisr_zoom.core.errors import CisrError
 from cisr_zoom.core.render.sources import BICUBIC
 
 BICUBIC_LABEL = "Bicubic"
+#: the family of a file that cannot be described (it fails later, when a view loads it)
+UNKNOWN_FAMILY = "other"
 
 
-def family_of(name: str) -> str:
-    """``"cisrgan"``, ``"liif"`` or ``"other"``, guessed from a checkpoint's file name."""
-    n = name.lower()
-    if "cisrgan" in n or "gan" in n:
-        return "cisrgan"
-    if "liif" in n:
-        return "liif"
-    return "other"
-
-
-def pretty_label(stem: str) -> str:
-    """``liif-edsr-baseline`` -> ``LIIF (EDSR-baseline)``; unknown names are returned as is."""
-    fam = family_of(stem)
-    n = stem.lower()
-    encoder = "EDSR-baseline" if "edsr-baseline" in n else "RDN" if "rdn" in n else "EDSR" if "edsr" in n else ""
-    if fam == "other":
-        return stem
-    head = "CiSRGAN" if fam == "cisrgan" else "LIIF"
-    return f"{head} ({encoder})" if encoder else head
+def _entry(model_id: str, path: Path, bundled: bool) -> "ModelEntry":
+    """Bundled models are labelled by their descriptor's display name, user files by their
+    file name (what the user chose); both get the descriptor's family."""
+    try:
+        d = describe_checkpoint(path)
+    except CisrError:
+        d = None
+    family = d.family if d is not None else UNKNOWN_FAMILY
+    label = d.display_name if (bundled and d is not None) else path.stem
+    return ModelEntry(model_id, label, path, bundled, family)
 
 
 @dataclass(frozen=True)
@@ -53,7 +49,7 @@ class ModelCatalog:
         """``bundled``: name -> path (default: the installed bundled checkpoints)."""
         self._entries: Dict[str, ModelEntry] = {}
         for stem, path in (bundled_models() if bundled is None else bundled).items():
-            e = ModelEntry(f"bundled:{stem}", pretty_label(stem), Path(path), True, family_of(stem))
+            e = _entry(f"bundled:{stem}", Path(path), True)
             self._entries[e.id] = e
         for p in user_paths:
             self.add_user(p)
@@ -112,7 +108,7 @@ class ModelCatalog:
         p = Path(path).expanduser().resolve()
         mid = f"file:{p}"
         if mid not in self._entries:
-            self._entries[mid] = ModelEntry(mid, p.stem, p, False, family_of(p.stem))
+            self._entries[mid] = _entry(mid, p, False)
         return self._entries[mid]
 
     def remove(self, model_id: str) -> None:

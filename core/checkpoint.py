@@ -28,6 +28,7 @@ import torch
 from . import models
 from .atomic import atomic_writer
 from .errors import CheckpointError
+from .models.decoder import ImplicitDecoder, ModelDescriptor
 
 FORMAT = "cisr-zoom/1"
 CHECKPOINT_SUFFIXES = (".pth", ".pt", ".ckpt")
@@ -43,6 +44,8 @@ class LoadedModel:
     name: str = ""                # display name (file stem)
     path: Optional[Path] = None
     official: bool = False        # imported from the official LIIF format
+    #: what the model is and can do (None: not an image decoder, e.g. a discriminator)
+    descriptor: Optional[ModelDescriptor] = None
 
 
 def bundled_weights_dir() -> Path:
@@ -94,15 +97,25 @@ def save_checkpoint(path: str | os.PathLike, model: torch.nn.Module, spec: Dict[
     atomic_save(obj, path)
 
 
-def read_checkpoint(path: str | os.PathLike) -> Dict[str, Any]:
-    """The raw checkpoint dict, read safely (``weights_only=True``) onto the CPU."""
+def _torch_load(path: Path, mmap: bool) -> Any:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # e.g. "Detected pickle protocol 4"
+        if mmap:
+            try:
+                return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+            except RuntimeError:   # mmap needs the zip format (older files): read it whole
+                pass
+        return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def read_checkpoint(path: str | os.PathLike, mmap: bool = False) -> Dict[str, Any]:
+    """The raw checkpoint dict, read safely (``weights_only=True``) onto the CPU; ``mmap``
+    maps the tensors instead of reading them (for looking at ``meta`` and the spec only)."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"cannot load checkpoint '{path}': no such file")
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)  # e.g. "Detected pickle protocol 4"
-            obj = torch.load(path, map_location="cpu", weights_only=True)
+        obj = _torch_load(path, mmap)
     except pickle.UnpicklingError as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else ""
         if "weights_only" in str(e) or "Unsupported global" in str(e) or "GLOBAL" in str(e):
@@ -140,6 +153,30 @@ def build_model(entry: Dict[str, Any], source: str = "checkpoint") -> torch.nn.M
     return model.float().eval()
 
 
+def describe(model: torch.nn.Module, meta: Dict[str, Any]) -> Optional[ModelDescriptor]:
+    """The :class:`ModelDescriptor` of a built model; its family is the checkpoint's
+    ``meta["stage"]`` (``"liif"``, ``"cisrgan"``) when present, else the architecture's.
+    None for models that are not image decoders."""
+    if not isinstance(model, ImplicitDecoder):
+        return None
+    stage = meta.get("stage")
+    return model.describe(family=stage if isinstance(stage, str) and stage else None)
+
+
+def describe_checkpoint(path: str | os.PathLike) -> Optional[ModelDescriptor]:
+    """The descriptor of a checkpoint file without loading its weights (the tensors are
+    mapped, the architecture is built on the ``meta`` device). Raises :class:`CheckpointError`."""
+    p = resolve_model_path(path)
+    obj = read_checkpoint(p, mmap=True)
+    entry = obj["model"]
+    try:
+        with torch.device("meta"):
+            model = models.make({"name": entry["name"], "args": entry.get("args") or {}})
+    except (KeyError, TypeError, ValueError) as e:
+        raise CheckpointError(f"cannot build model from '{p}': {e}") from None
+    return describe(model, obj.get("meta") if isinstance(obj.get("meta"), dict) else {})
+
+
 def load_checkpoint(path: str | os.PathLike, device: torch.device | str = "cpu") -> LoadedModel:
     """Load a bundled name or checkpoint path (ours or official LIIF) as a :class:`LoadedModel`."""
     p = resolve_model_path(path)
@@ -149,5 +186,5 @@ def load_checkpoint(path: str | os.PathLike, device: torch.device | str = "cpu")
     model = build_model(entry, source=f"'{p}'").to(device)
     spec = {"name": entry["name"], "args": entry.get("args") or {}}
     return LoadedModel(model=model, spec=spec, meta=dict(meta), name=p.stem, path=p,
-                       official=_is_official(entry, obj.get("meta")))
+                       official=_is_official(entry, obj.get("meta")), descriptor=describe(model, meta))
 

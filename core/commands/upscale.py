@@ -19,7 +19,7 @@ DEFAULT_MODEL = "liif-edsr-baseline"
 
 def add_parser(sub) -> None:
     from ..devices import DEVICE_CHOICES
-    from ..render.query import PRECISION_CHOICES
+    from ..precision import PRECISION_CHOICES
     p = sub.add_parser("upscale", help="upscale an image by any factor (2.7, 13, 30, or SY,SX)",
                        description="Upscale an image with a LIIF/CiSRGAN model. The output is written in "
                                    "strips (bounded memory) and appears only when complete.")
@@ -101,8 +101,8 @@ def run(args) -> int:
         model_name = DEFAULT_MODEL
     device = pick_device(args.device)
     lm = load_checkpoint(model_name, "cpu")
-    if not (hasattr(lm.model, "encode") and hasattr(lm.model, "query")):
-        raise CisrError(f"model '{lm.name}' is not a LIIF-style model (no encode/query); cannot upscale with it")
+    if lm.descriptor is None:
+        raise CisrError(f"model '{lm.name}' is not an image decoder (LIIF-style); cannot upscale with it")
     chunk = args.tile * args.tile if args.tile else None
     session = RenderSession(lm.model, image, device=device, precision=args.precision, chunk_size=chunk)
 

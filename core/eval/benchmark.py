@@ -40,7 +40,6 @@ from ..coords import FULL_REGION, make_cell, make_coord
 from ..devices import cpu_name
 from ..errors import CisrError
 from ..imageio import READABLE_SUFFIXES, load_image
-from ..render.query import supports_fast_path
 from ..render.session import RenderSession
 from . import metrics as M
 from .bicubic import imresize, modcrop
@@ -110,7 +109,7 @@ def super_resolve(model: torch.nn.Module, lr: np.ndarray, size: Tuple[int, int],
     to ``[0, 1]`` (not quantised)."""
     device = torch.device(device)
     x = lr.astype(np.float32) / 255.0 if lr.dtype == np.uint8 else lr.astype(np.float32)
-    if supports_fast_path(model):
+    if model.describe().fast_path:
         # the renderer's float32 fast path (same values as model.query within 1e-4, much faster);
         # one encoder tile covering the whole image, so features equal whole-image encoding exactly
         side = max(x.shape[:2])

@@ -4,7 +4,21 @@
 evaluates the INN at any continuous coordinates. Coordinates and cells follow
 :mod:`cisr_zoom.core.coords` (``(y, x)`` in ``[-1, 1]``, cell = output pixel size in the same
 units). Images are RGB in ``[0, 1]``; like the official code the network sees
-``(x - 0.5) / 0.5`` and its output is mapped back by ``* 0.5 + 0.5`` (not clamped here).
+``(x - NORM_SUB) / NORM_DIV`` and its output is mapped back by ``* NORM_DIV + NORM_SUB`` (not
+clamped here). LIIF implements :class:`~.decoder.ImplicitDecoder`.
+
+**The query kernel** lives here and only here: the local ensemble (per-axis neighbour choice
+with LIIF's ``eps``, relative coordinates and cells in LR-pixel units, area weights taken from
+the diagonally opposite member), the image skip and the output de-normalisation
+(:func:`ensemble_neighbours`, :func:`ensemble_output`). Its three users share it:
+
+* :meth:`LIIF.query` without ``precomputed``: the reference (official) algorithm;
+* :meth:`LIIF.query` with ``precomputed = LIIF.precompute(feat)``: the INN's first layer is
+  linear in ``[unfolded feature (9C), rel (2), cell (2)]`` and its feature part is a 3x3
+  convolution of the feature map, computed once per LR pixel and gathered per query (training);
+* :class:`LIIFGridDecoder`: whole output grids from cached precomputed values, where the
+  relative coordinates of a row (column) are shared by the whole row (column) (rendering, in
+  float32, bfloat16, float16 or int8).
 
 Nothing is stored on the module between calls and no device is hard-coded: every tensor is
 created on the device of the input.
@@ -17,17 +31,23 @@ training converge far faster on small compute budgets.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Dict, Optional
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..coords import make_coord
+from ..coords import pixel_centers
+from ..precision import PRECISIONS, compute_dtype, pack_int8
 from . import registry
+from .decoder import ModelDescriptor, display_name
 
 NORM_SUB = 0.5
 NORM_DIV = 0.5
+#: LIIF's shift before choosing neighbours, so that queries avoid exact LR pixel borders
+ENSEMBLE_EPS = 1e-6
+ENCODER_LABELS = {"edsr-baseline": "EDSR-baseline", "rdn": "RDN"}
+_SKIP_SAMPLING = {"mode": "bilinear", "padding_mode": "border", "align_corners": False}
 
 
 @dataclass(frozen=True)
@@ -35,12 +55,102 @@ class Features:
     """Encoder output for one batch of images.
 
     ``feat``: ``(B, C, h, w)`` encoder features, one vector per input pixel.
-    ``image``: ``(B, 3, h, w)`` the normalised input ``(x - 0.5) / 0.5`` (for ``image_skip``).
+    ``image``: ``(B, 3, h, w)`` the normalised input ``(x - NORM_SUB) / NORM_DIV`` (for ``image_skip``).
     """
 
     feat: torch.Tensor
     image: torch.Tensor
 
+
+def normalise(image: torch.Tensor) -> torch.Tensor:
+    """RGB in ``[0, 1]`` -> what the network sees."""
+    return (image - NORM_SUB) / NORM_DIV
+
+
+# -- the query kernel -------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class AxisNeighbours:
+    """For one axis and one ensemble shift: per coordinate the chosen LR pixel ``index`` (int64)
+    and the relative coordinate ``rel = (coord - centre of that pixel) * n_lr`` (in half LR
+    pixels: ``-1 .. 1`` across one LR pixel). Both have the coordinates' shape."""
+
+    index: torch.Tensor
+    rel: torch.Tensor
+
+
+def axis_neighbours(coords: torch.Tensor, n_lr: int, shift: int, eps: float) -> AxisNeighbours:
+    """LIIF's neighbour choice along one axis of ``n_lr`` LR pixels, for coordinates of any shape.
+
+    LIIF shifts a coordinate by ``shift / n_lr + eps``, clamps it to ``(-1, 1)`` and picks the
+    LR pixel with ``grid_sample(mode="nearest", align_corners=False)``. Along one axis the pick
+    depends on that axis' coordinate only, so the same op on an ``n_lr x 1`` map of indices
+    gives exactly the pixels a 2-D ``grid_sample`` of the feature map picks.
+    """
+    flat = coords.reshape(-1)
+    c = (flat + (shift * (1.0 / n_lr) + eps)).clamp(-1 + 1e-6, 1 - 1e-6)
+    index_map = torch.arange(n_lr, dtype=c.dtype, device=c.device).view(1, 1, n_lr, 1)
+    grid = torch.stack([torch.zeros_like(c), c], dim=-1).view(1, 1, -1, 2)   # (x, y) = (0, c)
+    idx = F.grid_sample(index_map, grid, mode="nearest", align_corners=False).view(-1).long()
+    rel = (flat - pixel_centers(n_lr, dtype=c.dtype, device=c.device)[idx]) * float(n_lr)
+    return AxisNeighbours(idx.view(coords.shape), rel.view(coords.shape))
+
+
+def ensemble_neighbours(coords: torch.Tensor, n_lr: int, local_ensemble: bool) -> List[AxisNeighbours]:
+    """Per ensemble shift along one axis (``-1, +1`` half LR pixels, or just ``0`` without the
+    local ensemble), the :class:`AxisNeighbours` of ``coords``."""
+    shifts, eps = ((-1, 1), ENSEMBLE_EPS) if local_ensemble else ((0,), 0.0)
+    return [axis_neighbours(coords, n_lr, s, eps) for s in shifts]
+
+
+def ensemble_members(ys: Sequence[AxisNeighbours], xs: Sequence[AxisNeighbours]) -> List[Tuple[int, int]]:
+    """The ensemble members as (y shift, x shift) index pairs, in LIIF's order."""
+    return [(i, j) for i in range(len(ys)) for j in range(len(xs))]
+
+
+def cell_input(cells: torch.Tensor, lr_size: Tuple[int, int]) -> torch.Tensor:
+    """Cells ``(..., 2)`` in ``[-1, 1]`` units -> the INN's cell input, in half LR pixels."""
+    return cells * torch.tensor([lr_size[0], lr_size[1]], dtype=cells.dtype, device=cells.device)
+
+
+def skip_at_points(image: torch.Tensor, coords: torch.Tensor) -> torch.Tensor:
+    """Bilinear samples ``(B, Q, 3)`` of the normalised ``image`` ``(B, 3, h, w)`` at ``coords`` ``(B, Q, 2)``."""
+    return F.grid_sample(image, coords.flip(-1).unsqueeze(1), **_SKIP_SAMPLING)[:, :, 0, :].permute(0, 2, 1)
+
+
+def skip_on_grid(image: torch.Tensor, ys: torch.Tensor, xs: torch.Tensor) -> torch.Tensor:
+    """Bilinear samples ``(n, m, 3)`` of the normalised ``image`` ``(1, 3, h, w)`` on the grid ``ys x xs``."""
+    grid = torch.stack(torch.meshgrid(xs, ys, indexing="xy"), dim=-1).unsqueeze(0)   # (1, n, m, (x, y))
+    return F.grid_sample(image, grid, **_SKIP_SAMPLING)[0].permute(1, 2, 0)
+
+
+def ensemble_output(preds: Sequence[torch.Tensor], ys: Sequence[AxisNeighbours], xs: Sequence[AxisNeighbours],
+                    grid: bool = False, skip: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """Blend the members' INN outputs ``preds`` (``(..., 3)`` each, in :func:`ensemble_members`
+    order), add the image ``skip`` and de-normalise.
+
+    Member ``(i, j)`` is weighted by the area ``|rel_y| |rel_x|`` of the diagonally opposite
+    member, normalised to sum 1. ``grid``: ``ys`` index rows and ``xs`` columns of an output
+    grid (outer product), else ``ys`` and ``xs`` are per point.
+    """
+    if len(preds) == 1:
+        out = preds[0]
+    else:
+        areas = []
+        for i, j in ensemble_members(ys, xs):
+            ry, rx = (ys[i].rel[:, None], xs[j].rel[None, :]) if grid else (ys[i].rel, xs[j].rel)
+            areas.append(torch.abs(ry * rx) + 1e-9)
+        areas = areas[::-1]   # the opposite rectangle
+        total = areas[0] + areas[1] + areas[2] + areas[3]
+        out = preds[0] * (areas[0] / total).unsqueeze(-1)
+        for p, a in zip(preds[1:], areas[1:]):
+            out = out + p * (a / total).unsqueeze(-1)
+    if skip is not None:
+        out = out + skip
+    return out * NORM_DIV + NORM_SUB
+
+
+# -- the model -------------------------------------------------------------------------------
 
 @registry.register("liif")
 class LIIF(nn.Module):
@@ -54,14 +164,34 @@ class LIIF(nn.Module):
         self.feat_unfold = feat_unfold
         self.cell_decode = cell_decode
         self.image_skip = image_skip
+        self.encoder_name = str(encoder_spec.get("name", ""))
         self.encoder = registry.make(encoder_spec)
         in_dim = self.encoder.out_dim * (9 if feat_unfold else 1) + 2 + (2 if cell_decode else 0)
         self.imnet = registry.make(imnet_spec, args={"in_dim": in_dim})
 
+    # -- description -----------------------------------------------------------------------
+    def has_plain_inn(self) -> bool:
+        """Whether the INN is a Linear/ReLU stack (the paper's MLP): what the fast path needs."""
+        layers = getattr(self.imnet, "layers", None)
+        if not isinstance(layers, nn.Sequential) or len(layers) == 0 or len(layers) % 2 == 0:
+            return False
+        return all(isinstance(m, nn.Linear if k % 2 == 0 else nn.ReLU) for k, m in enumerate(layers))
+
+    def describe(self, family: Optional[str] = None) -> ModelDescriptor:
+        """See :class:`~.decoder.ModelDescriptor`; the halo is the encoder's receptive radius
+        plus one for the 3x3 unfolding."""
+        fam = family or "liif"
+        fast = self.has_plain_inn()
+        return ModelDescriptor(
+            architecture="liif", family=fam,
+            display_name=display_name(fam, ENCODER_LABELS.get(self.encoder_name, self.encoder_name)),
+            fast_path=fast, receptive_radius=int(self.encoder.receptive_radius) + (1 if self.feat_unfold else 0),
+            precisions=PRECISIONS if fast else ("float32",))
+
     # -- encoder -------------------------------------------------------------------------
     def encode(self, image: torch.Tensor) -> Features:
         """``image``: ``(B, 3, h, w)`` RGB in ``[0, 1]``."""
-        x = (image - NORM_SUB) / NORM_DIV
+        x = normalise(image)
         return Features(self.encoder(x), x)
 
     def unfold(self, feat: torch.Tensor) -> torch.Tensor:
@@ -79,8 +209,7 @@ class LIIF(nn.Module):
         padding=k // 2)`` gives the feature part of every LR pixel at once (zero padding, as
         ``F.unfold`` pads); ``rel_weight`` ``(D, 2)`` and ``cell_weight`` ``(D, 2)`` or ``None``
         act on the relative coordinate and cell in LR-pixel units; ``bias`` ``(D,)`` or ``None``.
-        Used by the fast paths of training (:mod:`..train.fast_query`) and rendering
-        (:mod:`..render.query`). Differentiable (views of the parameters).
+        Differentiable (views of the parameters).
         """
         first = self.imnet.layers[0]
         if not isinstance(first, nn.Linear):
@@ -94,70 +223,238 @@ class LIIF(nn.Module):
         cell_weight = w[:, nf + 2:nf + 4] if self.cell_decode else None
         return feat_weight, rel_weight, cell_weight, first.bias
 
+    def precompute(self, feat: torch.Tensor) -> torch.Tensor:
+        """``(B, D, h, w)``: the first INN layer's feature part plus its bias at every LR pixel
+        of ``feat`` ``(B, C, h, w)`` (a 3x3 convolution with zero padding when unfolding)."""
+        w, _, _, bias = self.first_layer_parts()
+        return F.conv2d(feat, w.to(feat.dtype), None if bias is None else bias.to(feat.dtype),
+                        padding=w.shape[-1] // 2)
+
     # -- INN query -----------------------------------------------------------------------
     def query(self, features: Features, coords: torch.Tensor, cells: Optional[torch.Tensor] = None,
-              chunk_size: Optional[int] = None) -> torch.Tensor:
+              chunk_size: Optional[int] = None, precomputed: Optional[torch.Tensor] = None) -> torch.Tensor:
         """RGB at ``coords``.
 
         ``coords``: ``(B, Q, 2)`` (y, x) in ``[-1, 1]``; ``cells``: ``(B, Q, 2)`` output pixel
         sizes (needed when ``cell_decode``). ``chunk_size`` bounds the number of points
-        evaluated at once; the result does not depend on it. Returns ``(B, Q, 3)``.
+        evaluated at once; the result does not depend on it. ``precomputed``:
+        ``self.precompute(features.feat)``, to gather first-layer activations instead of
+        unfolded features (same values up to float rounding). Returns ``(B, Q, 3)``.
         """
         if self.cell_decode and cells is None:
             raise ValueError("this model decodes cells: pass cells")
-        feat = self.unfold(features.feat)
+        b, _, h, w = features.feat.shape
+        if precomputed is None:
+            table = self.unfold(features.feat).flatten(2)                            # (B, 9C, h*w)
+        else:
+            table = precomputed.flatten(2).transpose(1, 2).reshape(b * h * w, -1)    # (B*h*w, D)
         q = coords.shape[1]
-        if chunk_size is None or chunk_size >= q:
-            return self._query(feat, features.image, coords, cells)
+        step = q if chunk_size is None or chunk_size >= q else chunk_size
         outs = []
-        for i in range(0, q, chunk_size):
-            c = cells[:, i:i + chunk_size] if cells is not None else None
-            outs.append(self._query(feat, features.image, coords[:, i:i + chunk_size], c))
-        return torch.cat(outs, dim=1)
+        for i in range(0, q, step):
+            c = cells[:, i:i + step] if cells is not None else None
+            outs.append(self._query(table, precomputed is not None, (h, w), features.image,
+                                    coords[:, i:i + step], c))
+        return outs[0] if len(outs) == 1 else torch.cat(outs, dim=1)
 
-    def _query(self, feat: torch.Tensor, image: torch.Tensor, coords: torch.Tensor,
-               cells: Optional[torch.Tensor]) -> torch.Tensor:
-        h, w = feat.shape[-2:]
-        b, q = coords.shape[:2]
-        if self.local_ensemble:
-            shifts, eps = [(-1, -1), (-1, 1), (1, -1), (1, 1)], 1e-6
+    def _query(self, table: torch.Tensor, precomputed: bool, lr_size: Tuple[int, int], image: torch.Tensor,
+               coords: torch.Tensor, cells: Optional[torch.Tensor]) -> torch.Tensor:
+        h, w = lr_size
+        ys = ensemble_neighbours(coords[..., 0], h, self.local_ensemble)
+        xs = ensemble_neighbours(coords[..., 1], w, self.local_ensemble)
+        members = ensemble_members(ys, xs)
+        pixels = [ys[i].index * w + xs[j].index for i, j in members]              # (B, Q) each
+        rels = [torch.stack([ys[i].rel, xs[j].rel], dim=-1) for i, j in members]   # (B, Q, 2) each
+        extra = cell_input(cells, lr_size) if self.cell_decode else None
+        if precomputed:
+            preds = self._members_from_precomputed(table, pixels, rels, extra)
         else:
-            shifts, eps = [(0, 0)], 0.0
-        ry, rx = 1.0 / h, 1.0 / w  # half a feature pixel in [-1, 1] units
-        feat_coord = make_coord((h, w), flatten=False, dtype=coords.dtype, device=coords.device)
-        feat_coord = feat_coord.permute(2, 0, 1).unsqueeze(0).expand(b, 2, h, w)
+            preds = []
+            for pix, rel in zip(pixels, rels):
+                q_feat = torch.stack([t.index_select(1, p).t() for t, p in zip(table, pix)])   # (B, Q, 9C)
+                preds.append(self.imnet(torch.cat([q_feat, rel] + ([extra] if extra is not None else []), dim=-1)))
+        skip = skip_at_points(image, coords) if self.image_skip else None
+        return ensemble_output(preds, ys, xs, skip=skip)
 
-        preds, areas = [], []
-        for vy, vx in shifts:
-            c = coords.clone()
-            c[:, :, 0] += vy * ry + eps
-            c[:, :, 1] += vx * rx + eps
-            c.clamp_(-1 + 1e-6, 1 - 1e-6)
-            grid = c.flip(-1).unsqueeze(1)
-            q_feat = F.grid_sample(feat, grid, mode="nearest", align_corners=False)[:, :, 0, :].permute(0, 2, 1)
-            q_coord = F.grid_sample(feat_coord, grid, mode="nearest", align_corners=False)[:, :, 0, :].permute(0, 2, 1)
-            rel = coords - q_coord
-            rel = rel * torch.tensor([h, w], dtype=rel.dtype, device=rel.device)
-            parts = [q_feat, rel]
-            if self.cell_decode:
-                parts.append(cells * torch.tensor([h, w], dtype=cells.dtype, device=cells.device))
-            preds.append(self.imnet(torch.cat(parts, dim=-1)))
-            areas.append(torch.abs(rel[:, :, 0] * rel[:, :, 1]) + 1e-9)
-
-        if self.local_ensemble:
-            # each prediction is weighted by the area of the rectangle opposite to it
-            areas = [areas[3], areas[2], areas[1], areas[0]]
-            total = areas[0] + areas[1] + areas[2] + areas[3]
-            out = sum(p * (a / total).unsqueeze(-1) for p, a in zip(preds, areas))
-        else:
-            out = preds[0]
-        if self.image_skip:
-            out = out + F.grid_sample(image, coords.flip(-1).unsqueeze(1), mode="bilinear",
-                                      padding_mode="border", align_corners=False)[:, :, 0, :].permute(0, 2, 1)
-        return out * NORM_DIV + NORM_SUB
+    def _members_from_precomputed(self, table: torch.Tensor, pixels: List[torch.Tensor], rels: List[torch.Tensor],
+                                  extra: Optional[torch.Tensor]) -> List[torch.Tensor]:
+        """All members' INN outputs from precomputed first-layer activations ``table``
+        ``(B*h*w, D)``: gather, add the coordinate and cell parts, run the other layers once."""
+        _, rel_w, cell_w, _ = self.first_layer_parts()
+        b, q = pixels[0].shape
+        n, hw = len(pixels), table.shape[0] // b
+        offset = (torch.arange(b, device=table.device) * hw).unsqueeze(1)
+        idx = torch.cat(pixels, dim=1) + offset                                   # (B, nQ)
+        gathered = table.index_select(0, idx.reshape(-1)).view(b, n * q, -1)
+        coord_in, w_rest = torch.cat(rels, dim=1), rel_w
+        if extra is not None:
+            coord_in = torch.cat([coord_in, extra.repeat(1, n, 1)], dim=-1)
+            w_rest = torch.cat([rel_w, cell_w], dim=1)
+        x = gathered + coord_in.to(gathered.dtype) @ w_rest.t().to(gathered.dtype)
+        x = self.imnet.layers[1:](x.reshape(b * n * q, -1)).reshape(b, n, q, -1)
+        return list(x.unbind(1))
 
     def forward(self, image: torch.Tensor, coords: torch.Tensor, cells: Optional[torch.Tensor] = None) -> torch.Tensor:
         return self.query(self.encode(image), coords, cells)
+
+    # -- rendering -------------------------------------------------------------------------
+    def grid_decoder(self, image: torch.Tensor, device: torch.device | str, precision: str = "float32"):
+        """A :class:`~.decoder.GridDecoder` for ``image`` ``(1, 3, h, w)`` in ``[0, 1]``; this
+        model must already be on ``device`` (float32, eval). Plain INNs get the fast
+        :class:`LIIFGridDecoder`, others :class:`LIIFPointDecoder` (float32 only)."""
+        if self.has_plain_inn():
+            return LIIFGridDecoder(self, image, device, precision)
+        if precision != "float32":
+            raise ValueError(f"precision {precision} needs a LIIF with a Linear/ReLU INN")
+        return LIIFPointDecoder(self, image, device)
+
+
+# -- grid decoding (rendering) ------------------------------------------------------------------
+
+class LIIFGridAxis:
+    """A :class:`~.decoder.AxisPlan`: output pixel ``centres`` ``(n,)`` of one axis and, per
+    ensemble shift, their :class:`AxisNeighbours`."""
+
+    def __init__(self, centres: torch.Tensor, members: Sequence[AxisNeighbours], n_lr: int, whole: bool = False):
+        self.centres = centres
+        self.members = list(members)
+        self.n_lr = n_lr
+        self.whole = whole
+        if whole:     # a decoder that needs every LR pixel of the axis
+            self.lr_start, self.lr_stop = 0, n_lr
+        else:
+            self.lr_start = min(int(a.index.min()) for a in self.members)
+            self.lr_stop = max(int(a.index.max()) for a in self.members) + 1
+
+    def __len__(self) -> int:
+        return self.centres.numel()
+
+    def part(self, start: int, stop: int) -> "LIIFGridAxis":
+        return LIIFGridAxis(self.centres[start:stop], [AxisNeighbours(a.index[start:stop], a.rel[start:stop])
+                                                       for a in self.members], self.n_lr, self.whole)
+
+
+class LIIFGridDecoder:
+    """LIIF's INN split for grid queries (a :class:`~.decoder.GridDecoder`).
+
+    What is cached per LR pixel is :meth:`LIIF.precompute` (first layer's feature part plus
+    bias, ``D`` values). On an output grid ``rel_y`` depends only on the output row and
+    ``rel_x`` only on the column, so the coordinate part is two small per-axis tables and the
+    cell part one constant per request: each output pixel pays for a gather, two additions and
+    the remaining layers only. In ``int8`` the hidden layers run as dynamically quantised GEMMs
+    (per-channel int8 weights) while the precomputed values and the blending stay float32.
+    """
+
+    def __init__(self, model: LIIF, image: torch.Tensor, device: torch.device | str, precision: str = "float32"):
+        self.model = model
+        self.device = torch.device(device)
+        self.precision = precision
+        self.dtype = compute_dtype(precision)
+        self.local_ensemble = bool(model.local_ensemble)
+        self.cell_decode = bool(model.cell_decode)
+        self.image = normalise(image.to(torch.float32)) if model.image_skip else None   # (1, 3, h, w), CPU
+        f32 = lambda t: t.detach().to(self.device, torch.float32).contiguous()  # noqa: E731
+        feat_w, rel_w, cell_w, _ = model.first_layer_parts()
+        self.channels = feat_w.shape[0]
+        self.rel_weight = f32(rel_w.t())                                            # (2, D): rows y, x
+        self.cell_weight = f32(cell_w.t()) if cell_w is not None else None
+        rest = [m for m in model.imnet.layers[1:] if isinstance(m, nn.Linear)]
+        self.layers = [(l.weight.detach().to(self.device, self.dtype).contiguous(),
+                        (l.bias.detach() if l.bias is not None else torch.zeros(l.out_features))
+                        .to(self.device, self.dtype)) for l in rest]
+        self._packed = None
+        if precision == "int8":
+            self._packed = [pack_int8(l.weight.detach().cpu(), l.bias.detach().cpu() if l.bias is not None else None)
+                            for l in rest[:-1]]
+            last = rest[-1]
+            self.layers = self.layers[:-1] + [(last.weight.detach().float().contiguous(),
+                                               last.bias.detach().float() if last.bias is not None
+                                               else torch.zeros(last.out_features))]
+
+    def precompute(self, feat: torch.Tensor) -> torch.Tensor:
+        """``(1, C, h, w)`` -> ``(1, D, h, w)`` float32 (:meth:`LIIF.precompute`; at the true image
+        border its zero padding equals LIIF's zero-padded ``F.unfold``)."""
+        return self.model.precompute(feat.to(torch.float32))
+
+    def plan_axis(self, centres: torch.Tensor, n_lr: int) -> LIIFGridAxis:
+        members = [AxisNeighbours(a.index.to(self.device), a.rel.to(self.device))
+                   for a in ensemble_neighbours(centres.to(torch.float32), n_lr, self.local_ensemble)]
+        return LIIFGridAxis(centres, members, n_lr)
+
+    def decode(self, window: torch.Tensor, r0: int, c0: int, rows: LIIFGridAxis, cols: LIIFGridAxis,
+               cell: torch.Tensor) -> torch.Tensor:
+        """RGB ``(nb, mb, 3)`` float32 (unclamped); see :meth:`~.decoder.GridDecoder.decode`."""
+        ys, xs = rows.members, cols.members
+        nb, mb = len(rows), len(cols)
+        d = window.shape[-1]
+        members = ensemble_members(ys, xs)
+        const = torch.zeros(d, device=self.device)
+        if self.cell_decode:
+            const = cell_input(cell.to(self.device, torch.float32), (rows.n_lr, cols.n_lr)) @ self.cell_weight
+        ay = [(a.rel[:, None] * self.rel_weight[0] + const).to(self.dtype) for a in ys]
+        ax = [(a.rel[:, None] * self.rel_weight[1]).to(self.dtype) for a in xs]
+        # the window rows any member of this block uses (few: about nb / scale + 2)
+        y_lo, y_hi = rows.lr_start - r0, rows.lr_stop - r0
+        rows_used = window[y_lo:y_hi]
+        # per x shift: (LR row, output column) -> precomputed value + column term, computed once
+        per_x = [torch.index_select(rows_used, 1, a.index - c0).add_(ax[j][None]) for j, a in enumerate(xs)]
+        iy = [a.index - r0 - y_lo for a in ys]
+        z = torch.empty((len(members), nb, mb, d), dtype=self.dtype, device=self.device)
+        for m, (i, j) in enumerate(members):
+            torch.index_select(per_x[j], 0, iy[i], out=z[m])   # contiguous (mb, d) slabs per output row
+            z[m] += ay[i][:, None, :]
+        del per_x
+        x = self._mlp_tail(z.view(len(members) * nb * mb, d).relu_())
+        preds = x.to(torch.float32).view(len(members), nb, mb, -1).unbind(0)
+        skip = None
+        if self.image is not None:
+            skip = skip_on_grid(self.image, rows.centres, cols.centres).to(self.device)
+        return ensemble_output(preds, ys, xs, grid=True, skip=skip)
+
+    def _mlp_tail(self, x: torch.Tensor) -> torch.Tensor:
+        """Layers 2..L of the INN on ReLU'd first-layer activations ``(M, D)``."""
+        n = len(self.layers)
+        if self._packed is not None:
+            for packed in self._packed:
+                x = torch.ops.quantized.linear_relu_dynamic(x, packed, True)  # ReLU fused; reduce_range for fbgemm
+            w, b = self.layers[-1]
+            return torch.addmm(b, x, w.t())
+        for k, (w, b) in enumerate(self.layers):
+            x = torch.addmm(b, x, w.t())
+            if k < n - 1:
+                x.relu_()
+        return x
+
+
+class LIIFPointDecoder:
+    """A :class:`~.decoder.GridDecoder` for LIIFs whose INN the fast path does not know: caches
+    the encoder features themselves and evaluates :meth:`LIIF.query` at the block's pixel
+    centres, on features of the whole image (float32)."""
+
+    dtype = torch.float32
+
+    def __init__(self, model: LIIF, image: torch.Tensor, device: torch.device | str):
+        self.model = model
+        self.device = torch.device(device)
+        self.channels = model.encoder.out_dim
+        self.image = normalise(image.to(self.device, torch.float32))
+
+    def precompute(self, feat: torch.Tensor) -> torch.Tensor:
+        return feat.to(torch.float32)
+
+    def plan_axis(self, centres: torch.Tensor, n_lr: int) -> LIIFGridAxis:
+        return LIIFGridAxis(centres.to(torch.float32), [], n_lr, whole=True)
+
+    def decode(self, window: torch.Tensor, r0: int, c0: int, rows: LIIFGridAxis, cols: LIIFGridAxis,
+               cell: torch.Tensor) -> torch.Tensor:
+        if (r0, c0) != (0, 0) or tuple(window.shape[:2]) != (rows.n_lr, cols.n_lr):
+            raise ValueError("LIIFPointDecoder needs the features of the whole image")
+        feats = Features(window.permute(2, 0, 1).unsqueeze(0).contiguous(), self.image)
+        nb, mb = len(rows), len(cols)
+        coords = torch.stack(torch.meshgrid(rows.centres, cols.centres, indexing="ij"), dim=-1)
+        coords = coords.reshape(1, nb * mb, 2).to(self.device)
+        cells = cell.to(self.device, torch.float32).expand(1, nb * mb, 2)
+        return self.model.query(feats, coords, cells)[0].view(nb, mb, 3)
 
 
 def liif_spec(encoder: str = "edsr-baseline", hidden: int = 256, n_hidden: int = 4,

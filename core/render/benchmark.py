@@ -40,7 +40,7 @@ import torch
 from ..devices import cpu_name
 from ..coords import make_cell, make_coord
 from ..models.liif import liif_spec
-from .query import PRECISIONS, cpu_has_native_bf16, int8_available, resolve_precision
+from ..precision import PRECISIONS, cpu_has_native_bf16, int8_available, resolve_precision
 from .session import RenderSession
 from .tiles import plan_tiles
 
@@ -175,7 +175,7 @@ def bench_query(model, device, image, patch: int, scale: int, rounds: int, preci
                                                                 if len(v) == r + 1))
         # the projection (first-layer feature part, once per LR pixel) the fast path needs
         dec = sessions["float32"].decoder
-        t_proj = statistics.median(_time(lambda: dec.project(feats.feat), sync)[0] for _ in range(rounds))
+        t_proj = statistics.median(_time(lambda: dec.precompute(feats.feat), sync)[0] for _ in range(rounds))
     mp = H * W / 1e6
     ref_t = statistics.median(times["reference"])
     res: Dict[str, Any] = {
@@ -218,14 +218,13 @@ def bench_seams(model, device, image, lr_tile: int, box: int) -> Dict[str, Any]:
     tiled, _, _ = s.tiles.window(0, h, 0, w)
     with torch.no_grad():
         x = torch.from_numpy(image.transpose(2, 0, 1).copy())[None].to(device)
-        whole = s.decoder.project(s.model.encode(x).feat)[0].permute(1, 2, 0).to(tiled.dtype)
+        whole = s.decoder.precompute(s.model.encode(x).feat)[0].permute(1, 2, 0).to(tiled.dtype)
     feat_err = float((tiled - whole).abs().max())
     # an output region straddling tile seams (and the image border), scale 2
     region = _region_of_lr(h, w, 0, lr_tile // 2, lr_tile * 3 // 2, lr_tile * 3 // 2)
     size = (lr_tile * 3, lr_tile * 2)
     rgb_err = float(np.abs(s.render(region, size) - s.render_reference(region, size)).max())
     return {"image": [h, w], "lr_tile": lr_tile, "encode_box": box, "halo": s.halo,
-            "encoder_receptive_radius": getattr(s.model.encoder, "receptive_radius", None),
             "encode_calls": s.tiles.encode_calls,
             "projected_feature_max_abs_diff": feat_err,
             "rgb_max_abs_diff_vs_whole_image_reference": rgb_err, "rgb_region_output": list(size)}

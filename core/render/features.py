@@ -1,18 +1,19 @@
-"""Encoder features computed lazily in low-resolution tiles with a halo, cached by bytes (LRU).
+"""Per-LR-pixel precomputed values computed lazily in low-resolution tiles with a halo, cached
+by bytes (LRU).
 
 The LR image is cut into a grid of ``tile x tile`` pixels. What is cached per tile is the
-*projected* feature map of :meth:`.query.GridDecoder.project` (``D`` values per LR pixel,
-channels last), i.e. encoder + first INN layer's feature part.
+model's precompute (:meth:`cisr_zoom.core.models.decoder.GridDecoder.precompute`: ``D`` values
+per LR pixel, channels last); for LIIF, encoder + first INN layer's feature part.
 
-Exactness: a pixel's encoder feature depends on the input within ``encoder.receptive_radius``
-pixels (EDSR-baseline: 34, one per 3x3 conv), and the 3x3 feature unfolding adds one more.
-Tiles are encoded from a crop of the input grown by ``halo = radius + 1`` pixels on every side
-(clipped at the true image border). At the true border the crop ends where the image ends, so
-the encoder's zero padding and LIIF's zero-padded unfold see exactly what they see on the whole
-image; at an inner crop edge the zero padding disturbs only pixels within ``halo`` of it, and
-those are discarded. Tiled and whole-image features therefore agree up to float rounding
-(measured in tests and by ``cisr bench``). An encoder without ``receptive_radius`` is encoded
-whole (one tile).
+Exactness: a precomputed value depends on the input within the descriptor's
+``receptive_radius`` pixels (LIIF with EDSR-baseline: 34 for the encoder, one per 3x3 conv, plus
+one for the 3x3 feature unfolding). Tiles are encoded from a crop of the input grown by
+``halo = receptive_radius`` pixels on every side (clipped at the true image border). At the
+true border the crop ends where the image ends, so the encoder's zero padding and LIIF's
+zero-padded unfold see exactly what they see on the whole image; at an inner crop edge the zero
+padding disturbs only pixels within ``halo`` of it, and those are discarded. Tiled and
+whole-image values therefore agree up to float rounding (measured in tests and by
+``cisr bench``). A model without a known radius is encoded whole (one tile).
 
 Missing tiles that one request needs are encoded together, in boxes of at most
 ``max_box x max_box`` LR pixels, so the halo is paid per box, not per tile.
@@ -25,7 +26,6 @@ import threading
 from collections import OrderedDict
 from typing import Callable, Dict, Iterable, List, Optional, Tuple
 
-import numpy as np
 import torch
 
 TileKey = Tuple[int, int]
@@ -186,11 +186,3 @@ class FeatureTiles:
             return v.shape[-1] * v.element_size()
         return 0
 
-
-def crop_with_halo(image: np.ndarray, y0: int, y1: int, x0: int, x1: int, halo: int) -> Tuple[np.ndarray, int, int]:
-    """The input crop for LR pixels ``[y0,y1) x [x0,x1)`` grown by ``halo`` (clipped to the
-    image) and the offset ``(oy, ox)`` of pixel ``(y0, x0)`` inside it."""
-    h, w = image.shape[:2]
-    cy0, cx0 = max(0, y0 - halo), max(0, x0 - halo)
-    cy1, cx1 = min(h, y1 + halo), min(w, x1 + halo)
-    return image[cy0:cy1, cx0:cx1], y0 - cy0, x0 - cx0

@@ -6,9 +6,10 @@ the model's value at the centre of that pixel of the region, with cell
 ``((y1 - y0) / H, (x1 - x0) / W)``. Rendering a region in pixel-aligned pieces gives the same
 pixels as rendering it at once (within float rounding).
 
-Encoder features are computed lazily per LR tile (with halo) and cached in bytes, see
-:mod:`.features`; the INN runs through the precomputed first layer of :mod:`.query`, in chunks
-of ``chunk_size`` output pixels. ``should_stop()`` is checked between chunks and between the
+The model is any :class:`~cisr_zoom.core.models.decoder.ImplicitDecoder`: its precomputed
+per-LR-pixel values are computed lazily per LR tile (with the halo its descriptor states) and
+cached in bytes, see :mod:`.features`; its grid decoder renders blocks of at most
+``chunk_size`` output pixels from them. ``should_stop()`` is checked between chunks and between the
 encoder's layers; when it returns True the call raises :class:`RenderCancelled`. An
 out-of-memory error on a GPU halves the chunk size (or the encoder box) and retries.
 """
@@ -27,10 +28,9 @@ import torch.nn.functional as F
 
 from ..coords import make_cell, pixel_centers
 from ..devices import pick_device
-from ..errors import CisrError
+from ..precision import resolve_precision
 from .features import FeatureTiles
-from .query import (AxisNeighbours, GridDecoder, axis_neighbours, compute_dtype, ensemble_shifts,
-                    reference_query, resolve_precision, supports_fast_path)
+from .query import reference_query
 
 StopFn = Optional[Callable[[], bool]]
 
@@ -112,20 +112,22 @@ def split_blocks(H: int, W: int, chunk: int) -> List[Tuple[int, int, int, int]]:
 
 
 class RenderSession:
-    """See the module docstring. ``model``: a LIIF (a copy is moved to ``device``, in eval mode);
-    ``image``: ``(h, w, 3)`` float32 in ``[0, 1]`` or a :class:`~cisr_zoom.core.imageio.LoadedImage`
-    (its alpha, if any, is kept for :meth:`render_alpha`). ``device``: a torch device or
-    ``"auto"``. ``precision``: ``float32``, ``bfloat16``, ``float16`` (GPU only), ``int8`` (CPU
-    only) or ``auto`` (see :func:`.query.resolve_precision`). ``feature_cache_bytes`` bounds the
-    tile cache; ``lr_tile`` is its tile side in LR pixels; ``chunk_size`` is output pixels per
-    INN chunk (default by device)."""
+    """See the module docstring. ``model``: an :class:`~cisr_zoom.core.models.decoder.ImplicitDecoder`
+    (a copy is moved to ``device``, in eval mode); ``image``: ``(h, w, 3)`` float32 in ``[0, 1]``
+    or a :class:`~cisr_zoom.core.imageio.LoadedImage` (its alpha, if any, is kept for
+    :meth:`render_alpha`). ``device``: a torch device or ``"auto"``. ``precision``: one of the
+    model's precisions (``float32``, ``bfloat16``, ``float16`` (GPU only), ``int8`` (CPU only))
+    or ``auto`` (see :func:`cisr_zoom.core.precision.resolve_precision`). ``feature_cache_bytes``
+    bounds the tile cache; ``lr_tile`` is its tile side in LR pixels; ``chunk_size`` is output
+    pixels per decoder chunk (default by device)."""
 
     def __init__(self, model, image, device="cpu", precision: str = "float32",
                  feature_cache_bytes: int = 512 * 2**20, lr_tile: int = 48,
                  chunk_size: Optional[int] = None, max_encode_box: int = 192):
         self.device = pick_device(device) if isinstance(device, str) and device.lower() == "auto" \
             else torch.device(device)
-        self.precision = resolve_precision(precision, self.device)
+        self.descriptor = model.describe()
+        self.precision = resolve_precision(precision, self.device, self.descriptor.precisions)
         rgb, alpha = _as_rgb_alpha(image)
         self.lr_size: Tuple[int, int] = (int(rgb.shape[0]), int(rgb.shape[1]))
         self.alpha: Optional[np.ndarray] = alpha
@@ -136,39 +138,28 @@ class RenderSession:
         self.model = copy.deepcopy(model).float().eval().to(self.device)
         for p in self.model.parameters():
             p.requires_grad_(False)
-        self.fast_path = supports_fast_path(self.model)
-        if not self.fast_path and self.precision != "float32":
-            raise CisrError(f"precision {self.precision} needs a LIIF with a Linear/ReLU INN; this model "
-                            f"only renders in float32")
+        self.fast_path = self.descriptor.fast_path
         self.chunk_size = int(chunk_size or DEFAULT_CHUNK.get(self.device.type, 4096))
         self._lock = threading.RLock()
         self._stop: StopFn = None
         self._owner: Optional[int] = None
         self._install_stop_hooks()
 
-        radius = getattr(self.model.encoder, "receptive_radius", None)
-        unfold = bool(getattr(self.model, "feat_unfold", True))
         #: input pixels added around every encoded box; None: the image is encoded whole
-        self.halo: Optional[int] = None if radius is None else int(radius) + (1 if unfold else 0)
+        self.halo: Optional[int] = self.descriptor.receptive_radius
         h, w = self.lr_size
-        if self.fast_path:
-            self.decoder = GridDecoder(self.model, self.device, self.precision)
-            per_pixel = self.decoder.hidden * torch.empty((), dtype=compute_dtype(self.precision)).element_size()
-            compute = self._compute_projected
-        else:
-            self.decoder = None
-            per_pixel = self.model.encoder.out_dim * 4
-            compute = self._compute_raw
+        self.decoder = self.model.grid_decoder(self._image.unsqueeze(0), self.device, self.precision)
+        per_pixel = self.decoder.channels * torch.empty((), dtype=self.decoder.dtype).element_size()
         tile = lr_tile if self.halo is not None else max(h, w)
         box = max_encode_box if self.halo is not None else max(h, w)
-        self.tiles = FeatureTiles(compute, self.lr_size, tile=tile, budget_bytes=feature_cache_bytes,
-                                  max_box=box, bytes_per_pixel=per_pixel)
+        self.tiles = FeatureTiles(self._compute_precomputed, self.lr_size, tile=tile,
+                                  budget_bytes=feature_cache_bytes, max_box=box, bytes_per_pixel=per_pixel)
 
     # -- cancellation ------------------------------------------------------------------------
     def _install_stop_hooks(self) -> None:
         def hook(module, inputs):
             self._check_stop()
-        for m in self.model.encoder.modules():
+        for m in self.model.modules():
             if next(m.children(), None) is None:  # leaf layers: conv, relu, ...
                 m.register_forward_pre_hook(hook)
 
@@ -197,14 +188,14 @@ class RenderSession:
         feat = self.model.encode(crop).feat
         return feat, y0 - cy0, x0 - cx0
 
-    def _compute_projected(self, y0: int, y1: int, x0: int, x1: int) -> torch.Tensor:
-        """Projected features ``(y1-y0, x1-x0, D)`` in the compute dtype (OOM: split and retry)."""
+    def _compute_precomputed(self, y0: int, y1: int, x0: int, x1: int) -> torch.Tensor:
+        """Precomputed values ``(y1-y0, x1-x0, D)`` in the decoder's dtype (OOM: split and retry)."""
         try:
             with torch.no_grad():
                 feat, oy, ox = self._encode_crop(y0, y1, x0, x1)
-                proj = self.decoder.project(feat)
+                pre = self.decoder.precompute(feat)
                 del feat
-                out = proj[0, :, oy:oy + (y1 - y0), ox:ox + (x1 - x0)].permute(1, 2, 0)
+                out = pre[0, :, oy:oy + (y1 - y0), ox:ox + (x1 - x0)].permute(1, 2, 0)
                 return out.to(self.decoder.dtype).contiguous()
         except RenderCancelled:
             raise
@@ -215,14 +206,9 @@ class RenderSession:
         self.tiles.max_box = max(self.tiles.tile, self.tiles.max_box // 2)
         if y1 - y0 >= x1 - x0:
             m = (y0 + y1) // 2
-            return torch.cat([self._compute_projected(y0, m, x0, x1), self._compute_projected(m, y1, x0, x1)], 0)
+            return torch.cat([self._compute_precomputed(y0, m, x0, x1), self._compute_precomputed(m, y1, x0, x1)], 0)
         m = (x0 + x1) // 2
-        return torch.cat([self._compute_projected(y0, y1, x0, m), self._compute_projected(y0, y1, m, x1)], 1)
-
-    def _compute_raw(self, y0: int, y1: int, x0: int, x1: int) -> torch.Tensor:
-        with torch.no_grad():
-            feat, oy, ox = self._encode_crop(y0, y1, x0, x1)
-            return feat[0, :, oy:oy + (y1 - y0), ox:ox + (x1 - x0)].permute(1, 2, 0).contiguous()
+        return torch.cat([self._compute_precomputed(y0, y1, x0, m), self._compute_precomputed(y0, y1, m, x1)], 1)
 
     def lr_range(self, region) -> Tuple[int, int, int, int]:
         """LR pixels ``(r0, r1, c0, c1)`` whose features a render of ``region`` may use
@@ -243,11 +229,6 @@ class RenderSession:
             self._check_stop()
             return self.tiles.prefetch(r0, r1, c0, c1, max_fraction)
 
-    def cache_info(self) -> dict:
-        """Feature cache statistics: tiles, bytes, budget, encoder calls, LR tile side and halo."""
-        return {"tiles": len(self.tiles), "bytes": self.tiles.nbytes, "budget_bytes": self.tiles.budget_bytes,
-                "encode_calls": self.tiles.encode_calls, "lr_tile": self.tiles.tile, "halo": self.halo}
-
     # -- rendering ---------------------------------------------------------------------------
     def render(self, region, out_size, should_stop: StopFn = None) -> np.ndarray:
         """``(H, W, 3)`` float32 in ``[0, 1]`` for ``region`` at ``out_size = (H, W)``."""
@@ -256,32 +237,26 @@ class RenderSession:
         out = np.empty((H, W, 3), dtype=np.float32)
         with self._lock, self._stopping(should_stop), torch.no_grad():
             self._check_stop()
-            if not self.fast_path:
-                return self._render_reference_path((y0, x0, y1, x1), (H, W), out)
             h, w = self.lr_size
-            ys = pixel_centers(H, y0, y1, dtype=torch.float32)
-            xs = pixel_centers(W, x0, x1, dtype=torch.float32)
-            shifts, eps = ensemble_shifts(self.decoder.local_ensemble)
-            ny = [axis_neighbours(ys, h, s, eps) for s in shifts]
-            nx = [axis_neighbours(xs, w, s, eps) for s in shifts]
+            rows = self.decoder.plan_axis(pixel_centers(H, y0, y1, dtype=torch.float32), h)
+            cols = self.decoder.plan_axis(pixel_centers(W, x0, x1, dtype=torch.float32), w)
             cell = make_cell((H, W), (y0, x0, y1, x1), dtype=torch.float32)
             # encode everything this call needs in as few boxes (halos) as possible, when it
             # fits the cache; otherwise blocks fetch their own features as they go
-            self.tiles.prefetch(min(int(n.index.min()) for n in ny), max(int(n.index.max()) for n in ny) + 1,
-                                min(int(n.index.min()) for n in nx), max(int(n.index.max()) for n in nx) + 1)
-            self._render_area(out, 0, H, 0, W, ys, xs, ny, nx, cell)
+            self.tiles.prefetch(rows.lr_start, rows.lr_stop, cols.lr_start, cols.lr_stop)
+            self._render_area(out, 0, H, 0, W, rows, cols, cell)
         np.clip(out, 0.0, 1.0, out=out)
         return out
 
-    def _render_area(self, out, a, b, c, d, ys, xs, ny, nx, cell) -> None:
+    def _render_area(self, out, a, b, c, d, rows, cols, cell) -> None:
         for r0, r1, c0, c1 in split_blocks(b - a, d - c, self.chunk_size):
             r0, r1, c0, c1 = r0 + a, r1 + a, c0 + c, c1 + c
             if (r1 - r0) * (c1 - c0) > self.chunk_size:   # the chunk shrank (OOM) since the split
-                self._render_area(out, r0, r1, c0, c1, ys, xs, ny, nx, cell)
+                self._render_area(out, r0, r1, c0, c1, rows, cols, cell)
                 continue
             self._check_stop()
             try:
-                block = self._render_block(r0, r1, c0, c1, ys, xs, ny, nx, cell)
+                block = self._render_block(rows.part(r0, r1), cols.part(c0, c1), cell)
             except RenderCancelled:
                 raise
             except Exception as e:
@@ -289,51 +264,19 @@ class RenderSession:
                     raise
                 _free_device_memory(self.device)
                 self.chunk_size = max(MIN_CHUNK, self.chunk_size // 2)
-                self._render_area(out, r0, r1, c0, c1, ys, xs, ny, nx, cell)
+                self._render_area(out, r0, r1, c0, c1, rows, cols, cell)
                 continue
             out[r0:r1, c0:c1] = block
 
-    def _render_block(self, r0, r1, c0, c1, ys, xs, ny, nx, cell) -> np.ndarray:
-        by = [AxisNeighbours(n.index[r0:r1], n.rel[r0:r1]) for n in ny]
-        bx = [AxisNeighbours(n.index[c0:c1], n.rel[c0:c1]) for n in nx]
-        lr_y0 = min(int(n.index[0]) for n in by)
-        lr_y1 = max(int(n.index[-1]) for n in by) + 1
-        lr_x0 = min(int(n.index[0]) for n in bx)
-        lr_x1 = max(int(n.index[-1]) for n in bx) + 1
-        window, wr0, wc0 = self.tiles.window(lr_y0, lr_y1, lr_x0, lr_x1)
+    def _render_block(self, rows, cols, cell) -> np.ndarray:
+        window, wr0, wc0 = self.tiles.window(rows.lr_start, rows.lr_stop, cols.lr_start, cols.lr_stop)
         self._check_stop()
-        skip = self._skip(ys[r0:r1], xs[c0:c1]) if self.decoder.image_skip else None
-        rgb = self.decoder.decode(window, wr0, wc0, self.lr_size, by, bx, cell, skip)
+        rgb = self.decoder.decode(window, wr0, wc0, rows, cols, cell)
         return rgb.to("cpu", torch.float32).numpy()
-
-    def _skip(self, ys: torch.Tensor, xs: torch.Tensor) -> torch.Tensor:
-        """Bilinear samples of the normalised input at the block's pixel centres ``(nb, mb, 3)``."""
-        grid = torch.stack(torch.meshgrid(xs, ys, indexing="xy"), dim=-1).unsqueeze(0)  # (1, nb, mb, (x, y))
-        v = F.grid_sample(self._image.unsqueeze(0), grid, mode="bilinear", padding_mode="border",
-                          align_corners=False)[0].permute(1, 2, 0)
-        return (v - 0.5) / 0.5
-
-    def _render_reference_path(self, region, out_size, out) -> np.ndarray:
-        """Fallback for INNs the fast path does not know: whole-image features (cached as one
-        tile) and ``LIIF.query``."""
-        from ..models.liif import Features
-        H, W = out_size
-        h, w = self.lr_size
-        window, _, _ = self.tiles.window(0, h, 0, w)
-        feats = Features(window.permute(2, 0, 1).unsqueeze(0).contiguous(),
-                         ((self._image.unsqueeze(0) - 0.5) / 0.5).to(self.device))
-        for r0, r1, _, _ in split_blocks(H, W, max(self.chunk_size, W)):
-            self._check_stop()
-            sub = (region[0] + (region[2] - region[0]) * r0 / H, region[1],
-                   region[0] + (region[2] - region[0]) * r1 / H, region[3])
-            out[r0:r1] = reference_query(self.model, None, sub, (r1 - r0, W), self.chunk_size,
-                                         features=feats).cpu().numpy()
-        np.clip(out, 0.0, 1.0, out=out)
-        return out
 
     def render_reference(self, region, out_size, chunk_size: int = 30000) -> np.ndarray:
         """The straightforward method, for checks and benchmarks: encode the *whole* image at
-        once and run ``LIIF.query`` on every output pixel centre in chunks. ``(H, W, 3)``
+        once and run the model's ``query`` on every output pixel centre in chunks. ``(H, W, 3)``
         float32 in ``[0, 1]``."""
         H, W = _check_out_size(out_size)
         with self._lock, torch.no_grad():

@@ -43,7 +43,7 @@ from ..devices import pick_device
 from ..errors import CisrError
 from .config import TrainConfigError
 from .data import ImageBank, PairSampler, iteration_rng, to_image
-from .fast_query import TrainForward
+from .forward import TrainForward
 from .losses import PerceptualTerm, l1_loss, ragan_d_loss, ragan_g_loss
 
 LAST = "last.pth"

@@ -31,17 +31,17 @@ def isolated_dirs(tmp_path, monkeypatch):
 
 @pytest.fixture
 def tiny_checkpoints(tmp_path, tiny_liif_spec):
-    """Two tiny LIIF checkpoints named like the bundled pair (LIIF and CiSRGAN)."""
+    """Two tiny LIIF checkpoints described like the bundled pair (stages LIIF and CiSRGAN)."""
     import torch
     from cisr_zoom.core import models
     from cisr_zoom.core.checkpoint import save_checkpoint
     paths = []
-    for seed, name in ((0, "liif-tiny.pth"), (1, "cisrgan-tiny.pth")):
+    for seed, name, stage in ((0, "liif-tiny.pth", "liif"), (1, "cisrgan-tiny.pth", "cisrgan")):
         torch.manual_seed(seed)
         m = models.make(tiny_liif_spec).eval()
         p = tmp_path / "models" / name
         p.parent.mkdir(exist_ok=True)
-        save_checkpoint(p, m, tiny_liif_spec, meta={"note": "tiny test model"})
+        save_checkpoint(p, m, tiny_liif_spec, meta={"note": "tiny test model", "stage": stage})
         paths.append(p)
     return paths
 

@@ -200,3 +200,35 @@ def test_wrong_layout_and_mismatched_weights(tmp_path, tiny_liif, tiny_liif_spec
 def test_missing_model_name():
     with pytest.raises(CheckpointError, match="neither a bundled model"):
         load_checkpoint("/nonexistent/model.pth")
+
+
+# ---- the model descriptor ---------------------------------------------------------------
+
+def test_descriptor_family_comes_from_meta_not_the_file_name(tmp_path, tiny_liif, tiny_liif_spec):
+    from cisr_zoom.core.checkpoint import describe_checkpoint
+    p = tmp_path / "cisrgan-looking-name.pth"
+    save_checkpoint(p, tiny_liif, tiny_liif_spec, meta={"stage": "liif"})
+    lm = load_checkpoint(p)
+    d = lm.descriptor
+    assert (d.architecture, d.family, d.display_name) == ("liif", "liif", "LIIF (EDSR-baseline)")
+    assert d.fast_path and d.receptive_radius == tiny_liif.encoder.receptive_radius + 1
+    assert "int8" in d.precisions and "float32" in d.precisions
+    assert describe_checkpoint(p) == d             # described without loading the weights
+    q = tmp_path / "liif-looking-name.pth"
+    save_checkpoint(q, tiny_liif, tiny_liif_spec, meta={"stage": "cisrgan"})
+    assert describe_checkpoint(q).family == "cisrgan"
+    assert load_checkpoint(q).descriptor.display_name == "CiSRGAN (EDSR-baseline)"
+
+
+def test_descriptor_without_stage_uses_the_architecture(tmp_path, tiny_liif, tiny_liif_spec):
+    p = tmp_path / "gan.pth"
+    torch.save({"model": {"name": "liif", "args": tiny_liif_spec["args"], "sd": tiny_liif.state_dict()}}, p)
+    assert load_checkpoint(p).descriptor.family == "liif"
+
+
+def test_non_decoder_checkpoint_has_no_descriptor(tmp_path):
+    from cisr_zoom.core import models
+    disc = models.make({"name": "vgg-discriminator", "args": {}})
+    p = tmp_path / "disc.pth"
+    save_checkpoint(p, disc, {"name": "vgg-discriminator", "args": {}})
+    assert load_checkpoint(p).descriptor is None

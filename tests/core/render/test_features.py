@@ -14,12 +14,12 @@ def _whole_projection(session):
     with torch.no_grad():
         img = torch.from_numpy(np.ascontiguousarray(session._image.numpy()))[None]
         feat = session.model.encode(img).feat
-        return session.decoder.project(feat)[0].permute(1, 2, 0)
+        return session.decoder.precompute(feat)[0].permute(1, 2, 0)
 
 
 def test_halo_is_receptive_radius_plus_unfold(liif_factory, image):
     s = RenderSession(liif_factory(), image)
-    assert s.halo == s.model.encoder.receptive_radius + 1 == 2 * 2 + 2 + 1
+    assert s.halo == s.descriptor.receptive_radius == s.model.encoder.receptive_radius + 1 == 2 * 2 + 2 + 1
 
 
 @pytest.mark.parametrize("lr_tile,box", [(8, 8), (8, 24), (13, 13)])

@@ -9,8 +9,8 @@ import torch.nn.functional as F
 
 from cisr_zoom.core.coords import make_coord
 from cisr_zoom.core.errors import CisrError
-from cisr_zoom.core.render.query import (axis_neighbours, ensemble_shifts, resolve_precision,
-                                         supports_fast_path)
+from cisr_zoom.core.models.liif import ENSEMBLE_EPS, axis_neighbours
+from cisr_zoom.core.precision import resolve_precision
 from cisr_zoom.core.render.session import RenderSession
 
 REGIONS = [
@@ -33,7 +33,7 @@ def test_axis_neighbours_match_liif_grid_sample(n_lr, rng):
     ys = torch.from_numpy(vals)
     coords = torch.stack([ys, torch.full_like(ys, 0.1)], -1).unsqueeze(0)      # (1, Q, 2)
     feat_coord = make_coord((h, w), flatten=False).permute(2, 0, 1).unsqueeze(0)
-    shifts, eps = ensemble_shifts(True)
+    shifts, eps = (-1, 1), ENSEMBLE_EPS
     for vy in shifts:
         c = coords.clone()
         c[:, :, 0] += vy * (1.0 / h) + eps
@@ -90,7 +90,7 @@ def test_reduced_precision_is_close_to_float32(liif_factory, image, precision):
 def test_non_mlp_inn_falls_back_to_liif_query(liif_factory, image):
     model = liif_factory()
     model.imnet.layers = torch.nn.Sequential(*list(model.imnet.layers), torch.nn.Tanh())
-    assert not supports_fast_path(model)
+    assert not model.describe().fast_path and model.describe().precisions == ("float32",)
     session = RenderSession(model, image)
     out = session.render((-0.5, -0.5, 0.5, 0.5), (40, 30))
     ref = session.render_reference((-0.5, -0.5, 0.5, 0.5), (40, 30))
