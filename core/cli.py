@@ -15,7 +15,7 @@ from typing import Optional, Sequence
 from .errors import CisrError
 
 #: subcommand modules, in the order ``cisr --help`` lists them
-COMMANDS = ("upscale", "eval", "train", "bench", "info")
+COMMANDS = ("upscale", "eval", "train", "bench", "info", "weights")
 
 
 def build_parser() -> argparse.ArgumentParser:

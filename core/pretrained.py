@@ -22,7 +22,7 @@ import re
 import urllib.error
 import urllib.request
 from pathlib import Path
-from typing import Dict, Optional
+from typing import Callable, Dict, Optional
 
 import torch
 
@@ -48,7 +48,8 @@ def downloads_allowed(download: Optional[bool] = None) -> bool:
     return os.environ.get("CISR_NO_DOWNLOAD", "").strip().lower() not in ("1", "true", "yes", "on")
 
 
-def _read_state_dict(path: Path, what: str) -> Dict[str, torch.Tensor]:
+def read_state_dict(path: Path, what: str) -> Dict[str, torch.Tensor]:
+    """A ``{name: tensor}`` dict from ``path`` (``weights_only=True``), or ``PretrainedWeightsUnavailable``."""
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # noqa: BLE001  (any failure means: not a usable weight file)
@@ -61,14 +62,23 @@ def _read_state_dict(path: Path, what: str) -> Dict[str, torch.Tensor]:
     return obj
 
 
-def _download(url: str, dest: Path, timeout: float) -> None:
-    """Fetch ``url`` to ``dest`` atomically; checks the SHA-256 prefix in the file name if any."""
+def _download(url: str, dest: Path, timeout: float, say: Optional[Callable[[str], None]] = None) -> None:
+    """Fetch ``url`` to ``dest`` atomically; checks the SHA-256 prefix in the file name if any.
+    ``say`` receives progress lines (about every 10 %)."""
     m = _HASH_IN_NAME.search(dest.name)
     sha = hashlib.sha256()
     with atomic_writer(dest) as f, urllib.request.urlopen(url, timeout=timeout) as r:  # noqa: S310
+        total = int(r.headers.get("Content-Length") or 0)
+        done, next_report = 0, 0.1
+        if say:
+            say(f"downloading {url}" + (f" ({total / 1e6:.0f} MB)" if total else ""))
         while chunk := r.read(1 << 20):
             f.write(chunk)
             sha.update(chunk)
+            done += len(chunk)
+            if say and total and done / total >= next_report:
+                say(f"  {dest.name}: {100 * done / total:.0f} % of {total / 1e6:.0f} MB")
+                next_report += 0.1
         if m and not sha.hexdigest().startswith(m.group(1)):
             raise OSError(f"checksum mismatch (sha256 {sha.hexdigest()[:12]}..., expected {m.group(1)}...)")
 
@@ -76,20 +86,22 @@ def _download(url: str, dest: Path, timeout: float) -> None:
 def load_pretrained_state_dict(filename: str, url: str, explicit_path: Optional[str | os.PathLike] = None,
                                what: str = "VGG19 ImageNet weights", hint: Optional[str] = None,
                                download: Optional[bool] = None,
-                               timeout: float = DOWNLOAD_TIMEOUT_S) -> Dict[str, torch.Tensor]:
+                               timeout: float = DOWNLOAD_TIMEOUT_S,
+                               say: Optional[Callable[[str], None]] = None) -> Dict[str, torch.Tensor]:
     """The state dict stored as ``filename`` (published at ``url``); see the module docstring.
 
     ``hint`` completes the error message with the caller's way of providing the file (e.g.
-    "pass it with --vgg-weights FILE"). Raises :class:`PretrainedWeightsUnavailable`.
+    "pass it with --vgg-weights FILE"); ``say`` receives download progress lines. Raises
+    :class:`PretrainedWeightsUnavailable`.
     """
     if explicit_path:
         p = Path(explicit_path).expanduser()
         if not p.is_file():
             raise PretrainedWeightsUnavailable(f"{what}: file '{p}' does not exist")
-        return _read_state_dict(p, what)
+        return read_state_dict(p, what)
     cached = hub_checkpoint_dir() / filename
     if cached.is_file():
-        return _read_state_dict(cached, what)
+        return read_state_dict(cached, what)
     how = f"download {url} on a machine with internet and copy it to {cached}"
     if hint:
         how += f", or {hint}"
@@ -97,9 +109,9 @@ def load_pretrained_state_dict(filename: str, url: str, explicit_path: Optional[
         raise PretrainedWeightsUnavailable(f"{what} are not available: not in the torch hub cache ({cached}) "
                                            f"and downloads are disabled; {how}")
     try:
-        _download(url, cached, timeout)
+        _download(url, cached, timeout, say)
     except (urllib.error.URLError, OSError, TimeoutError, ValueError) as e:
         reason = getattr(e, "reason", None) or str(e) or type(e).__name__
         raise PretrainedWeightsUnavailable(f"{what} are not available: not in the torch hub cache ({cached}) and "
                                            f"the download from {url} failed ({str(reason)[:120]}); {how}") from None
-    return _read_state_dict(cached, what)
+    return read_state_dict(cached, what)
