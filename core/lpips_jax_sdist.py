@@ -85,7 +85,7 @@ class _ArraysOnlyUnpickler(pickle.Unpickler):
 
 
 def restricted_loads(data: bytes, source: str = "pickle") -> Any:
-    """Unpickle ``data`` allowing only numpy arrays inside dicts/lists/tuples of plain values.
+    """Unpickle ``data`` (protocol 3/4, as numpy pickles arrays) allowing only nested dicts of numpy arrays.
 
     Raises :class:`UnsafePickleError` for any other global (e.g. ``os.system``) and
     :class:`SdistWeightsError` for a truncated/corrupt pickle or object-dtype arrays."""

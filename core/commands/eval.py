@@ -35,9 +35,11 @@ def add_parser(sub) -> None:
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or mps (default: auto)")
     p.add_argument("--chunk-size", type=int, default=30000, help="query points per model call (default: %(default)s)")
     p.add_argument("--lpips-alexnet", metavar="FILE",
-                   help="ImageNet AlexNet weights (torchvision alexnet-owt-7be5be79.pth) for LPIPS")
+                   help="ImageNet AlexNet weights for LPIPS (torchvision's alexnet-owt-7be5be79.pth or the file "
+                        "`cisr weights fetch` makes; default: looked up in torch's hub cache, else downloaded)")
     p.add_argument("--lpips-linear", metavar="FILE",
-                   help="LPIPS v0.1 linear layers (the lpips package's weights/v0.1/alex.pth)")
+                   help="LPIPS v0.1 linear layers (the lpips package's weights/v0.1/alex.pth; `cisr weights fetch` "
+                        "puts them in the hub cache)")
     p.add_argument("--niqe-model", metavar="FILE", help="NIQE pristine model .npz (default: the bundled one)")
     p.add_argument("--fit-niqe", nargs="+", metavar="DIR",
                    help="fit a NIQE pristine model on the HR images in these folders (training images, "

@@ -19,7 +19,8 @@ def add_parser(sub) -> None:
     p.add_argument("--max-minutes", type=float, help="stop (with a checkpoint) after this many minutes of this run")
     p.add_argument("--out", help="output folder for checkpoints and logs (default runs/<name>)")
     p.add_argument("--vgg-weights", metavar="FILE",
-                   help="torchvision VGG19 ImageNet state dict (vgg19-dcbbb7d3.pth) for the perceptual loss")
+                   help="ImageNet VGG state dict for perceptual_opt.type vgg19 (torchvision's vgg19-dcbbb7d3.pth) or "
+                        "vgg16 (vgg16-397923af.pth, or the file `cisr weights fetch` makes)")
     p.add_argument("--init", metavar="CKPT", help="stage 2: stage-1 checkpoint to start from (overrides train.init_g)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or mps (default auto)")
     p.add_argument("--data", nargs="+", metavar="DIR", help="training image folders (override datasets.train.dirs)")

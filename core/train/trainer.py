@@ -44,7 +44,7 @@ from ..errors import CisrError
 from .config import TrainConfigError
 from .data import ImageBank, PairSampler, iteration_rng, to_image
 from .forward import TrainForward
-from .losses import PerceptualTerm, l1_loss, ragan_d_loss, ragan_g_loss
+from .losses import PerceptualTerm, l1_loss, make_perceptual_term, ragan_d_loss, ragan_g_loss
 
 LAST = "last.pth"
 LOG = "log.jsonl"
@@ -213,17 +213,7 @@ class Trainer:
     # -- set-up helpers ------------------------------------------------------------------
     def _make_perceptual(self, vgg_weights: Optional[str]) -> PerceptualTerm:
         p = self.cfg["perceptual_opt"]
-        if p["type"] == "vgg19" and float(p["weight"]) != 0:
-            from ..pretrained import load_pretrained_state_dict
-            sd = load_pretrained_state_dict(VGG19_FILENAME, VGG19_URL, explicit_path=vgg_weights,
-                                            what="VGG19 ImageNet weights (for the perceptual loss)",
-                                            hint="pass the file with --vgg-weights FILE, or choose "
-                                                 "a weight-free perceptual_opt.type (\"fft+gradient\", \"gradient\", "
-                                                 "\"fft\") or \"none\" in the config")
-            self.perceptual_source = str(vgg_weights or "torch hub cache")
-            return PerceptualTerm("vgg19", sd, p["layer"])
-        self.perceptual_source = None
-        return PerceptualTerm(p["type"] if float(p["weight"]) != 0 else "none")
+        return make_perceptual_term(p["type"], p["weight"], p["layer"], vgg_weights, say=self.log)
 
     def _init_generator(self, path: str) -> None:
         obj = read_checkpoint(path)
@@ -329,18 +319,11 @@ class Trainer:
         per = self.perceptual.kind
         if per != "none":
             losses["perceptual"] = {"type": per, "weight": float(c["perceptual_opt"]["weight"])}
-            if per == "vgg19":
-                losses["perceptual"]["layer"] = c["perceptual_opt"]["layer"]
+            if self.perceptual.layer:
+                losses["perceptual"]["layer"] = self.perceptual.layer
         if self.net_d is not None:
             losses["gan"] = {"type": "ragan", "weight": float(c["gan_opt"]["weight"])}
-        per_desc = {"vgg19": f"VGG19 {c['perceptual_opt']['layer']} features (before activation), ImageNet weights "
-                             f"from {self.perceptual_source}",
-                    "fft": "L1 between Fourier amplitude spectra of SR and HR patches (no pretrained weights)",
-                    "gradient": "L1 between horizontal/vertical pixel differences of SR and HR patches "
-                                "(no pretrained weights)",
-                    "fft+gradient": "L1 between Fourier amplitude spectra plus L1 between horizontal/vertical "
-                                    "pixel differences of SR and HR patches (no pretrained weights)",
-                    "none": "none"}[per]
+        per_desc = self.perceptual.description
         dcfg = c["datasets"]["train"]
         data = self.bank.describe()
         data.update({"degradation": f"{dcfg['degradation']} (antialiased) downsampling of random HR crops, "

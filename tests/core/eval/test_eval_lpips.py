@@ -8,8 +8,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from cisr_zoom.core import imagenet_weights as W
 from cisr_zoom.core.eval import lpips as L
 from cisr_zoom.core.models.alexnet import AlexNet, features_state_dict
+from cisr_zoom.core.models.vgg16 import VGG16Features
 from cisr_zoom.core.pretrained import PretrainedWeightsUnavailable
 
 # torchvision's alexnet state dict: names and shapes (the published file's format)
@@ -42,7 +44,7 @@ def offline_hub(tmp_path, monkeypatch):
     old = torch.hub.get_dir()
     torch.hub.set_dir(str(tmp_path / "hub"))
     monkeypatch.setenv("CISR_NO_DOWNLOAD", "1")
-    monkeypatch.setattr(L, "_lpips_package_file", lambda: None)
+    monkeypatch.setattr(W, "_lpips_package_file", lambda name: None)
     yield tmp_path / "hub" / "checkpoints"
     torch.hub.set_dir(old)
 
@@ -142,3 +144,54 @@ def test_load_lpips_from_explicit_files(tmp_path, random_features_net, offline_h
     torch.save({"features.0.weight": torch.zeros(3)}, tmp_path / "bad.pth")
     with pytest.raises(PretrainedWeightsUnavailable, match="do not fit"):
         L.load_lpips(tmp_path / "bad.pth", tmp_path / "alex.pth")
+
+
+def test_lpips_vgg_arithmetic_matches_direct_recomputation():
+    torch.manual_seed(2)
+    net = VGG16Features("relu5_3")
+    for p in net.parameters():
+        torch.nn.init.normal_(p, 0.0, 0.05)
+    lins = [torch.rand(1, c, 1, 1) for c in (64, 128, 256, 512, 512)]
+    model = L.LPIPS(net.eval(), lins)
+    x0 = torch.rand(1, 3, 48, 40)
+    x1 = (x0 + 0.1 * torch.randn_like(x0)).clamp(0, 1)
+    shift = torch.tensor([-0.030, -0.088, -0.188]).view(1, 3, 1, 1)
+    scale = torch.tensor([0.458, 0.448, 0.450]).view(1, 3, 1, 1)
+
+    def taps(x):      # relu1_2, relu2_2, relu3_3, relu4_3, relu5_3: blocks of 2, 2, 3, 3, 3 convs
+        x, out, convs = ((x * 2 - 1) - shift) / scale, [], iter(m for m in net.features if isinstance(m, torch.nn.Conv2d))
+        for block, n in enumerate((2, 2, 3, 3, 3)):
+            if block:
+                x = F.max_pool2d(x, 2, 2)
+            for _ in range(n):
+                conv = next(convs)
+                x = torch.relu(F.conv2d(x, conv.weight, conv.bias, padding=1))
+            out.append(x)
+        return out
+
+    want = torch.zeros(1)
+    for a, b, w in zip(taps(x0), taps(x1), lins):
+        na = a / (torch.sqrt((a ** 2).sum(1, keepdim=True)) + 1e-10)
+        nb = b / (torch.sqrt((b ** 2).sum(1, keepdim=True)) + 1e-10)
+        want += torch.einsum("bchw,c->bhw", (na - nb) ** 2, w.flatten()).mean(dim=(1, 2))
+    torch.testing.assert_close(model(x0, x1), want, rtol=1e-5, atol=1e-7)
+
+
+def test_lpips_readme_examples_with_fetched_weights(shared_dir, monkeypatch):
+    """The LPIPS README's example distances, where `cisr weights fetch` has filled the hub cache."""
+    import numpy as np
+    from PIL import Image
+    cache = W.hub_checkpoint_dir()
+    need = [cache / W.CONVERTED[k].filename for k in ("alexnet", "vgg16")]
+    if not all(p.is_file() for p in need):
+        pytest.skip("run `cisr weights fetch` first (needs the converted AlexNet/VGG16 in the hub cache)")
+    d = shared_dir / "data" / "lpips-examples"
+
+    def im(name):
+        a = np.asarray(Image.open(d / name).convert("RGB"), dtype=np.float32) / 255.0
+        return torch.from_numpy(a).permute(2, 0, 1)[None]
+    ref, p0, p1 = im("ex_ref.png"), im("ex_p0.png"), im("ex_p1.png")
+    for net, want in (("alex", (0.722, 0.138)), ("vgg", (0.569, 0.422))):
+        m = L.load_lpips(net=net, download=False)
+        got = (float(m(ref, p0)), float(m(ref, p1)))
+        assert got == pytest.approx(want, abs=5e-4), net

@@ -116,3 +116,72 @@ def stage1_ckpt(tmp_path, train_images, make_config):
     cfg = make_config("liif", datasets={"train": {"dirs": [str(train_images)]}})
     Trainer(cfg, tmp_path / "s1", max_iters=1, log=lambda s: None).run()
     return tmp_path / "s1" / "last.pth"
+
+
+# -- VGG16 (the network `cisr weights fetch` provides) -------------------------------------------
+
+VGG16_CONVS_TO_3_3 = [(0, 64, 3), (2, 64, 64), (5, 128, 64), (7, 128, 128), (10, 256, 128), (12, 256, 256),
+                      (14, 256, 256)]
+
+
+@pytest.fixture(scope="module")
+def fake_vgg16_file(tmp_path_factory):
+    """Random He-initialised VGG16 convolutions up to conv3_3 in torchvision's layout (loading
+    and training-loop plumbing only; never used for a reported number)."""
+    g = torch.Generator().manual_seed(1)
+    sd = {}
+    for i, cout, cin in VGG16_CONVS_TO_3_3:
+        sd[f"features.{i}.weight"] = torch.randn(cout, cin, 3, 3, generator=g) * (2.0 / (9 * cin)) ** 0.5
+        sd[f"features.{i}.bias"] = torch.zeros(cout)
+    path = tmp_path_factory.mktemp("vgg16") / "vgg16-features-test.pth"
+    torch.save(sd, path)
+    return path
+
+
+def test_vgg16_default_layer_is_conv5_3_before_activation():
+    from cisr_zoom.core.models.vgg16 import VGG16Features, layer_names
+    names = layer_names()
+    assert names["conv5_3"] == 28 and names["relu5_3"] == 29 and names["pool4"] == 23
+    net = VGG16Features()
+    assert net.layer == "conv5_3" and len(net.features) == 29 and isinstance(net.features[-1], torch.nn.Conv2d)
+
+
+def test_vgg16_layer_names_are_validated(make_config):
+    from cisr_zoom.core.train.config import TrainConfigError
+    with pytest.raises(TrainConfigError, match="conv5_4"):
+        make_config("cisrgan", perceptual_opt={"type": "vgg16", "layer": "conv5_4"})
+    make_config("cisrgan", perceptual_opt={"type": "vgg16", "layer": "conv3_3"})
+
+
+def test_stage2_with_vgg16_runs_and_lowers_its_loss(tmp_path, fake_vgg16_file, train_images, make_config,
+                                                    stage1_ckpt):
+    import json
+    cfg = make_config("cisrgan", perceptual_opt={"type": "vgg16", "weight": 1.0, "layer": "conv3_3"},
+                      datasets={"train": {"dirs": [str(train_images)]}},
+                      train={"init_g": str(stage1_ckpt), "log_every": 1, "checkpoint_every": 100})
+    t = Trainer(cfg, tmp_path / "out", vgg_weights=str(fake_vgg16_file), max_iters=40, log=lambda s: None)
+    res = t.run()
+    log = [json.loads(x) for x in (tmp_path / "out" / "log.jsonl").read_text().splitlines()]
+    per = [e["l_percep"] for e in log]
+    assert len(per) == 40
+    first, last = sum(per[:8]) / 8, sum(per[-8:]) / 8
+    print(f"l_percep first 8 {first:.4f}, last 8 {last:.4f}")
+    assert last < 0.9 * first, (first, last)
+    meta = t.meta(0.0, res.last_losses)
+    assert meta["losses"]["perceptual"] == {"type": "vgg16", "weight": 1.0, "layer": "conv3_3"}
+    assert meta["perceptual_term"].startswith("VGG16 conv3_3 features (before activation)")
+    assert str(fake_vgg16_file) in meta["perceptual_term"]
+    card = torch.load(tmp_path / "out" / "last.pth", weights_only=True)["meta"]
+    assert card["losses"]["perceptual"]["type"] == "vgg16"
+
+
+def test_stage2_with_vgg16_refuses_clearly_without_weights(tmp_path, monkeypatch, train_images, make_config):
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "empty_hub"))
+    monkeypatch.setenv("CISR_NO_DOWNLOAD", "1")
+    cfg = make_config("cisrgan", perceptual_opt={"type": "vgg16"},
+                      datasets={"train": {"dirs": [str(train_images)]}}, train={"init_g": "unused.pth"})
+    with pytest.raises(PretrainedWeightsUnavailable) as e:
+        Trainer(cfg, tmp_path / "out", log=lambda s: None)
+    msg = str(e.value)
+    assert "\n" not in msg and "cisr weights fetch" in msg and "--vgg-weights" in msg and '"fft"' in msg
+    assert not (tmp_path / "out").exists()
