@@ -91,7 +91,7 @@ def test_model_output_is_the_query_at_hr_pixel_centres(tiny_liif):
 def test_cli_with_a_checkpoint_and_all_output_formats(tmp_path, tiny_set, tiny_liif, tiny_liif_spec, capsys, monkeypatch):
     monkeypatch.setenv("CISR_NO_DOWNLOAD", "1")
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))   # an empty hub cache
-    monkeypatch.setattr("cisr_zoom.core.eval.lpips._lpips_package_file", lambda: None)
+    monkeypatch.setattr("cisr_zoom.core.imagenet_weights._lpips_package_file", lambda name: None)
     ckpt = tmp_path / "tiny.pth"
     save_checkpoint(ckpt, tiny_liif, tiny_liif_spec)
     for suffix in (".json", ".md", ".csv"):
