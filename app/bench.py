@@ -87,7 +87,7 @@ def main(argv=None) -> int:
 
     from cisr_zoom.resources import RESOURCES_DIR
     from .model_catalog import BICUBIC, ModelCatalog
-    from .viewer.geometry import visible_level_rect
+    from cisr_zoom.core.render.levels import visible_level_rect
     from .viewer.scene import Scene
     from .viewer.zoom_view import ZoomView
     from .worker import RenderBridge
@@ -270,7 +270,7 @@ def main(argv=None) -> int:
 
             # context: the renderer alone, one tile (the view's tile size) at the last level and
             # one 256x256 tile, features cached
-            from .viewer.geometry import PixelRect, level_rect_region
+            from cisr_zoom.core.render.levels import PixelRect, level_rect_region
             vis = visible_level_rect(scene.image.size, view.current_level(), view.vp.visible_image_rect())
             cy, cx = (vis.top + vis.bottom) // 2, (vis.left + vis.right) // 2
             context = {}

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import List, Optional
 
 from PySide6.QtCore import QByteArray, QPointF, Qt, QTimer
-from PySide6.QtGui import QAction, QActionGroup, QCursor, QIcon, QKeySequence
+from PySide6.QtGui import QAction, QActionGroup, QCursor, QKeySequence
 from PySide6.QtWidgets import (QComboBox, QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox,
                                QProgressBar, QSizePolicy, QToolBar, QWidget)
 
@@ -93,8 +93,7 @@ class MainWindow(QMainWindow):
         self.scene.renderError.connect(lambda m: self.statusBar().showMessage(m, 8000))
         self.view.viewChanged.connect(self._update_zoom_label)
         self.view.hoverChanged.connect(self._update_pos_label)
-        for v in [self.view] + self.compare.views():
-            v.progressChanged.connect(self._update_progress)
+        self.scene.progressChanged.connect(self._update_progress)
         self.compare.useAsMain.connect(self.set_main_source)
         self.compare.sourcesChanged.connect(self._remember_sources)
         self.compare_dock.visibilityChanged.connect(self._on_compare_visibility)
@@ -397,7 +396,7 @@ class MainWindow(QMainWindow):
         """Load ``path`` on the worker; outstanding renders are cancelled at once."""
         self._epoch_counter += 1
         self._wanted_epoch = self._epoch_counter
-        for v in self.scene.views():
+        for v in self._views():
             v.cancel_all()
         self.statusBar().showMessage(f"Opening {path}…")
         self.bridge.load_image(str(path), self._wanted_epoch)
@@ -435,7 +434,7 @@ class MainWindow(QMainWindow):
         if not Path(path).exists():
             self.settings.remove_recent(path)
             self._rebuild_recent_menu()
-        for v in self.scene.views():
+        for v in self._views():
             v.schedule_request()  # the previous image stays: resume its rendering
         self.show_error("Cannot open image", message)
 
@@ -477,10 +476,11 @@ class MainWindow(QMainWindow):
     def _update_pos_label(self, pos) -> None:
         self.pos_label.setText("" if pos is None else f"x {pos[0]:.1f}  y {pos[1]:.1f}")
 
+    def _views(self):
+        return [self.view] + self.compare.views()
+
     def _update_progress(self, *_):
-        views = [self.view] + self.compare.views()
-        done = sum(v.batch_done for v in views)
-        total = sum(v.batch_total for v in views)
+        done, total = self.scene.planner.progress()
         if total > 0 and done < total:
             self.progress.setMaximum(total)
             self.progress.setValue(done)
@@ -519,7 +519,7 @@ class MainWindow(QMainWindow):
         else:
             self.settings["export_dir"] = str(Path(path).parent)
             self.statusBar().showMessage(f"Exported {path}", 8000)
-        for v in self.scene.views():
+        for v in self._views():
             v.schedule_request()
 
     # ------------------------------------------------------------------ messages --------
@@ -630,7 +630,7 @@ class MainWindow(QMainWindow):
         self._save_timings()
         if self.export_dialog is not None:
             self.export_dialog.cancel_export()
-        for v in self.scene.views():
+        for v in self._views():
             v.cancel_all()
         self.bridge.close()
         super().closeEvent(ev)

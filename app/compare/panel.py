@@ -129,9 +129,6 @@ class ComparePanel(QWidget):
     def views(self) -> List[ZoomView]:
         return [p.view for p in self.panes]
 
-    def visible_panes(self) -> List[ComparePane]:
-        return [p for p in self.panes if not p.isHidden()]
-
     def set_active(self, active: bool) -> None:
         """A hidden panel requests nothing (its views cancel their work)."""
         for p in self.panes:

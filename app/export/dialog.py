@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Optional, Tuple
 
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import QTimer, Signal
 from PySide6.QtWidgets import (QButtonGroup, QCheckBox, QComboBox, QDialog, QDoubleSpinBox, QFileDialog,
                                QFormLayout, QGridLayout, QGroupBox, QHBoxLayout, QLabel, QLineEdit,
                                QProgressBar, QPushButton, QRadioButton, QSpinBox, QStackedWidget,
@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (QButtonGroup, QCheckBox, QComboBox, QDialog, QDou
 
 from ..model_catalog import BICUBIC
 from ..viewer.scene import Scene
-from ..viewer.viewport import ImageRect
+from cisr_zoom.core.render.levels import ImageRect
 
 FORMATS = {"PNG": ".png", "JPEG": ".jpg", "TIFF": ".tif"}
 SUFFIX_FORMAT = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".tif": "TIFF", ".tiff": "TIFF"}

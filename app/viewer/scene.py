@@ -1,20 +1,24 @@
 """Scene: the GUI-side state shared by all views of one image.
 
 Holds the opened image (:class:`~cisr_zoom.app.worker.ImageData`), the :class:`TileLayer`
-of rendered pixels, handles to the render sessions (created on the worker, only passed back
-to it), and routes the worker's tiles to the view that asked for them. GUI thread only.
+of rendered pixels, handles to the render sources (made on the worker, only passed back to
+it) and the :class:`~cisr_zoom.core.render.planner.RequestPlanner` of every view's requests.
+Tiles flow once: worker -> :meth:`Scene._on_tile` (the planner drops stale ones) -> the
+tile layer -> ``tileAdded`` (views showing that source repaint there). GUI thread only.
 """
 
 from __future__ import annotations
 
-import itertools
-from typing import Dict, Optional
+from typing import Dict, List, Optional, Tuple
 
 from PySide6.QtCore import QObject, Signal
 
+from cisr_zoom.core.render.levels import PixelRect
+from cisr_zoom.core.render.planner import RequestKey, RequestPlanner, SlotState
+
 from ..model_catalog import ModelCatalog
 from ..worker import ImageData, RenderBridge
-from .tile_layer import TileLayer
+from .tile_layer import TileLayer, qimage_from_rgb8
 
 
 #: Output tile side per device type: about a quarter second of work for an EDSR-baseline LIIF
@@ -27,6 +31,7 @@ class Scene(QObject):
     imageChanged = Signal()            # a new image is shown (views reset)
     sessionsChanged = Signal()         # a session became ready or failed: views request again
     tileAdded = Signal(str, int, object)   # source, level, PixelRect: views showing it repaint there
+    progressChanged = Signal(str, int, int)  # view id, tiles done, tiles asked since its last batch
     renderError = Signal(str)          # one-line message for the status bar
 
     def __init__(self, bridge: RenderBridge, catalog: ModelCatalog, tile_budget_bytes: int, parent=None):
@@ -39,8 +44,7 @@ class Scene(QObject):
         self._sessions: Dict[str, object] = {}
         self._pending: set = set()
         self._errors: Dict[str, str] = {}
-        self._views: Dict[str, object] = {}
-        self._generations = itertools.count(1)
+        self.planner = RequestPlanner(self._cached_rects)
         #: measured render cost per source, seconds per output megapixel (for export estimates)
         self.seconds_per_mp: Dict[str, float] = {}
         self.tile_size = TILE_SIZE_BY_DEVICE["cpu"]
@@ -50,23 +54,9 @@ class Scene(QObject):
         bridge.sessionReady.connect(self._on_session)
         bridge.sessionFailed.connect(self._on_session_failed)
 
-    # -- views ---------------------------------------------------------------------------
-    def register_view(self, view_id: str, view) -> None:
-        self._views[view_id] = view
-
-    def unregister_view(self, view_id: str) -> None:
-        self._views.pop(view_id, None)
-
-    def views(self):
-        return list(self._views.values())
-
-    def next_generation(self) -> int:
-        return next(self._generations)
-
     # -- image ---------------------------------------------------------------------------
     def set_image(self, data: ImageData) -> None:
-        for v in self.views():
-            v.cancel_all()
+        self._cancel(self.planner.set_image(data.size))
         self.tile_layer.clear()
         self.image = data
         self.epoch = data.epoch
@@ -91,8 +81,7 @@ class Scene(QObject):
 
     def reset_sessions(self) -> None:
         """Device or precision changed: drop session handles and outstanding requests."""
-        for v in self.views():
-            v.cancel_all()
+        self._cancel(self.planner.cancel_all())
         self._sessions.clear()
         self._pending.clear()
         self._errors.clear()
@@ -120,25 +109,56 @@ class Scene(QObject):
         kind = label.split(" ")[0].lower()
         self.tile_size = TILE_SIZE_BY_DEVICE.get(kind, TILE_SIZE_BY_DEVICE["cpu"])
 
+    # -- requests ----------------------------------------------------------------------
+    def _cached_rects(self, source: str, level: int, rect: PixelRect) -> List[PixelRect]:
+        return [p.rect for p in self.tile_layer.patches(source, level, rect, touch=False)]
+
+    def _cancel(self, keys) -> None:
+        for key in keys:
+            self.bridge.cancel(key)
+        for view in self.planner.views():
+            self.progressChanged.emit(view, *self.planner.progress(view))
+
+    def request(self, slots: List[SlotState], focus: Tuple[float, float], tile_size: int) -> None:
+        """Plan the slots of one view and hand the requests to the worker (the view's
+        progress restarts)."""
+        for slot in slots:
+            plan = self.planner.plan(slot, focus, tile_size, ready=lambda s: self.session(s) is not None)
+            for key in plan.cancelled:
+                self.bridge.cancel(key)
+            for req in plan.requests:
+                self.bridge.submit(self._sessions[slot.source], req)
+        if slots:
+            view = slots[0].view
+            self.progressChanged.emit(view, *self.planner.start_batch(view))
+
+    def cancel_view(self, view: str) -> None:
+        """Cancel every request of ``view``."""
+        for key in self.planner.cancel_view(view):
+            self.bridge.cancel(key)
+        self.progressChanged.emit(view, 0, 0)
+
+    def is_complete(self, slots: List[SlotState]) -> bool:
+        return self.planner.is_complete(slots, failed=lambda s: bool(self.source_error(s)))
+
     # -- tiles ---------------------------------------------------------------------------
     def _on_tile(self, tile) -> None:
-        view = self._views.get(tile.key[0]) if isinstance(tile.key, tuple) else None
-        if view is None:
-            return
-        source = view.accept_tile(tile)
-        if source is None:
+        placed = self.planner.accept(tile)
+        if placed is None:
             return  # stale: dropped
+        self.tile_layer.add(placed.source, placed.level, placed.rect, qimage_from_rgb8(tile.pixels))
         seconds = tile.seconds
         if seconds > 0:
             mp = tile.pixels.shape[0] * tile.pixels.shape[1] / 1e6
             if mp >= 0.02:   # whole tiles, not slivers dominated by overheads
                 spm = seconds / mp
-                old = self.seconds_per_mp.get(source)
-                self.seconds_per_mp[source] = spm if old is None else 0.7 * old + 0.3 * spm
+                old = self.seconds_per_mp.get(placed.source)
+                self.seconds_per_mp[placed.source] = spm if old is None else 0.7 * old + 0.3 * spm
+        self.progressChanged.emit(placed.key.view, *self.planner.progress(placed.key.view))
+        self.tileAdded.emit(placed.source, placed.level, placed.rect)
 
     def _on_done(self, key, message, cancelled: bool) -> None:
-        view = self._views.get(key[0]) if isinstance(key, tuple) else None
-        if view is not None:
-            view.request_done(key, message, cancelled)
+        if isinstance(key, RequestKey) and self.planner.finish(key):
+            self.progressChanged.emit(key.view, *self.planner.progress(key.view))
         if message:
             self.renderError.emit(f"render failed: {message}")

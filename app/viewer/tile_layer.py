@@ -15,7 +15,7 @@ from typing import Dict, Iterable, List, Optional, Tuple
 import numpy as np
 from PySide6.QtGui import QImage
 
-from .geometry import PixelRect, subtract_all
+from cisr_zoom.core.render.levels import PixelRect, subtract_all
 
 DEFAULT_BUDGET_BYTES = 384 * 2 ** 20
 

@@ -20,42 +20,14 @@ zoom anchored at a point of the image keeps that point exactly under the cursor.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import Tuple
+
+from cisr_zoom.core.render.levels import ImageRect
 
 #: Largest zoom, in physical screen pixels per image pixel.
 MAX_PHYSICAL_SCALE = 128.0
 #: Zooming out stops at this physical scale, or at "fit" if the image is larger than that.
 MIN_PHYSICAL_SCALE = 1.0 / 8.0
-
-
-@dataclass(frozen=True)
-class ImageRect:
-    """An axis-aligned rectangle in image coordinates (floats, edges)."""
-
-    x0: float
-    y0: float
-    x1: float
-    y1: float
-
-    @property
-    def width(self) -> float:
-        return self.x1 - self.x0
-
-    @property
-    def height(self) -> float:
-        return self.y1 - self.y0
-
-    def intersect(self, other: "ImageRect") -> "ImageRect | None":
-        x0, y0 = max(self.x0, other.x0), max(self.y0, other.y0)
-        x1, y1 = min(self.x1, other.x1), min(self.y1, other.y1)
-        if x1 <= x0 or y1 <= y0:
-            return None
-        return ImageRect(x0, y0, x1, y1)
-
-    def contains(self, other: "ImageRect", tol: float = 0.0) -> bool:
-        return (other.x0 >= self.x0 - tol and other.y0 >= self.y0 - tol
-                and other.x1 <= self.x1 + tol and other.y1 <= self.y1 + tol)
 
 
 class Viewport:
@@ -71,10 +43,6 @@ class Viewport:
         self.fit()
 
     # -- state ---------------------------------------------------------------------------
-    def state(self) -> tuple:
-        """Everything that determines the mapping (for change detection)."""
-        return (self.image_w, self.image_h, self.view_w, self.view_h, self.dpr, self.scale, self.cx, self.cy)
-
     def set_image_size(self, image_size: Tuple[int, int]) -> None:
         """A new image: fit it."""
         self.image_h, self.image_w = max(1, int(image_size[0])), max(1, int(image_size[1]))

@@ -1,17 +1,11 @@
-"""ZoomView: paints the image at any zoom from the best pixels available, and turns input
-into :class:`Viewport` changes and render requests.
+"""ZoomView: one view of the image; turns input into :class:`Viewport` changes.
 
-Painting (never waits): the smooth-scaled preview of the image (a box-filtered pyramid when
-zoomed out), then super-resolved patches of other levels of the same source (farthest first),
-then the patches of the current level on top. When the current level covers the visible
-area, only its patches are drawn.
-
-Requests: a short settle (``settle_ms`` without view changes) after each change, each
-*slot* (a source drawn in part of the view: the whole view, one side of the split, or the
-part of a comparison pane that shows the main view's region) asks for exactly the level
-pixels that are visible and not cached yet, as rectangles, nearest to the middle first.
-In-flight requests still entirely visible are kept; every other one is cancelled. Each
-request has its own generation number; tiles of a generation no longer live are dropped.
+After a short settle (``settle_ms`` without view changes) it tells the scene what each
+*slot* shows (a source drawn in part of the view: the whole view, one side of the split, or
+the part of a comparison pane that shows the main view's region); the scene's
+:class:`~cisr_zoom.core.render.planner.RequestPlanner` decides what to render and tracks it.
+Painting is :class:`~.painter.ViewPainter`'s job; the view repaints where the scene reports
+a new tile of a source it shows.
 
 A *follower* view (comparison pane) shows its leader's region fitted into itself; its input
 is forwarded to the leader, so all views stay synchronised.
@@ -20,44 +14,30 @@ is forwarded to the leader, so all views stay synchronised.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Tuple
+from dataclasses import dataclass
+from typing import List, Optional, Tuple
 
-from PySide6.QtCore import QEvent, QPointF, QRect, QRectF, Qt, QTimer, Signal
-from PySide6.QtGui import QColor, QFont, QPainter, QPainterPath, QPen, QTransform
+from PySide6.QtCore import QEvent, QPointF, QRectF, Qt, QTimer, Signal
+from PySide6.QtGui import QPainter
 from PySide6.QtWidgets import QAbstractScrollArea
 
-from cisr_zoom.core.render.tiles import plan_tiles
-from cisr_zoom.core.render.worker import RenderRequest
+from cisr_zoom.core.render.levels import ImageRect, PixelRect, level_for_scale, level_size
+from cisr_zoom.core.render.planner import InFlight, SlotState
 
-from .geometry import (PixelRect, bounding_rect, level_for_scale, level_rect_region, level_size,
-                       order_centre_first, visible_level_rect)
+from .painter import ViewPainter
 from .scene import Scene
-from .tile_layer import qimage_from_rgb8
-from .viewport import ImageRect, Viewport
+from .viewport import Viewport
 
-BACKGROUND = QColor(38, 38, 40)
 WHEEL_STEP = 2.0 ** (1.0 / 3.0)      # zoom per wheel notch (120 units): three notches per octave
-MAX_REQUESTS_PER_SLOT = 8            # more missing pieces than this are merged into one rectangle
 DIVIDER_GRAB_PX = 7
 
 
-@dataclass
-class InFlight:
-    key: tuple
-    generation: int
-    source: str
-    level: int
-    rect: PixelRect
-    n_tiles: int
-    n_done: int = 0
-
-
-@dataclass
+@dataclass(frozen=True)
 class RenderSlot:
+    """A source drawn in part of the view: ``index`` 0 (whole view or left side) or 1 (right)."""
+
     index: int
     source: Optional[str]
-    live: Dict[int, InFlight] = field(default_factory=dict)
 
 
 class ZoomView(QAbstractScrollArea):
@@ -78,15 +58,13 @@ class ZoomView(QAbstractScrollArea):
         self.leader: Optional[ZoomView] = None
         self.label_overlay = False          # draw the source name(s) over the image
         self.message: Optional[str] = None  # banner text (e.g. no model available)
-        self.batch_done = 0
-        self.batch_total = 0
+        self.painter = ViewPainter(self)
         self._auto_fit = True
         self._drag_pos: Optional[QPointF] = None
         self._drag_divider = False
         self._syncing = False
         self._pan_rest = (0.0, 0.0)
         self._focus: Optional[Tuple[float, float]] = None   # image point of the last zoom anchor
-        self._overlay_rects: List[QRectF] = []   # where overlays were painted last (logical px)
         self._settle = QTimer(self)
         self._settle.setSingleShot(True)
         self._settle.setInterval(settle_ms)
@@ -99,10 +77,10 @@ class ZoomView(QAbstractScrollArea):
         self.setFrameShape(QAbstractScrollArea.Shape.NoFrame)
         self.horizontalScrollBar().valueChanged.connect(self._on_hscroll)
         self.verticalScrollBar().valueChanged.connect(self._on_vscroll)
-        scene.register_view(view_id, self)
         scene.imageChanged.connect(self._on_image_changed)
         scene.sessionsChanged.connect(self.schedule_request)
         scene.tileAdded.connect(self._on_tile_added)
+        scene.progressChanged.connect(self._on_progress)
 
     # ------------------------------------------------------------------ configuration ---
     @property
@@ -133,9 +111,6 @@ class ZoomView(QAbstractScrollArea):
         leader.viewChanged.connect(self._follow)
         leader.settled.connect(self.request_visible)
         self._follow()
-
-    def set_settle_ms(self, ms: int) -> None:
-        self._settle.setInterval(ms)
 
     # ------------------------------------------------------------------ view changes ----
     def _on_image_changed(self) -> None:
@@ -233,7 +208,7 @@ class ZoomView(QAbstractScrollArea):
         (labels, divider, banner stay where they are on screen)."""
         vp = self.viewport()
         vp.scroll(dx, dy)
-        for r in self._overlay_rects:
+        for r in self.painter.overlay_rects:
             vp.update(r.toAlignedRect().adjusted(-1, -1, 1, 1))
             vp.update(r.translated(dx, dy).toAlignedRect().adjusted(-1, -1, 1, 1))
 
@@ -324,63 +299,22 @@ class ZoomView(QAbstractScrollArea):
         return self.vp.screen_to_image(sx, sy)
 
     # ------------------------------------------------------------------ requests --------
+    def slot_states(self) -> List[SlotState]:
+        """What each slot shows now, for the scene's planner."""
+        k = self.current_level()
+        return [SlotState(self.view_id, slot.index, slot.source, k, self.slot_visible_image_rect(slot))
+                for slot in self.slots]
+
     def request_visible(self) -> None:
-        """Ask the worker for the visible, uncached level pixels of every slot (see module doc)."""
+        """Ask the scene for the visible, uncached level pixels of every slot."""
         self._settle.stop()
         if self.scene.image is None:
             return
         if self.leader is not None and not self.isVisible():
             self.cancel_all()   # a hidden comparison pane asks for nothing
             return
-        for slot in self.slots:
-            self._request_slot(slot)
-        self.batch_done = 0
-        self.batch_total = sum(i.n_tiles - i.n_done for i in self.live_requests())
-        self.progressChanged.emit(self.batch_done, self.batch_total)
+        self.scene.request(self.slot_states(), self._focus_point(), self.tile_size)
         self.settled.emit()
-
-    def _request_slot(self, slot: RenderSlot) -> None:
-        img = self.scene.image
-        k = self.current_level()
-        vis = self.slot_visible_image_rect(slot)
-        want = None
-        if k > 0 and vis is not None and slot.source is not None:
-            want = visible_level_rect(img.size, k, vis)
-        for gen, inf in list(slot.live.items()):
-            if want is None or inf.level != k or inf.source != slot.source or not want.contains(inf.rect):
-                self.scene.bridge.cancel(inf.key)
-                del slot.live[gen]
-        if want is None:
-            return
-        session = self.scene.session(slot.source)
-        if session is None:
-            return
-        in_flight = [i.rect for i in slot.live.values()]
-        missing = self.scene.tile_layer.missing(slot.source, k, want, in_flight)
-        if len(missing) > MAX_REQUESTS_PER_SLOT:
-            missing = [bounding_rect(missing)]
-        # Where the user looks (the zoom anchor, else the middle) comes first, as a small
-        # focus tile of its own, so the first super-resolved pixels appear quickly even where
-        # a full tile takes long (CPU); the rest follows nearest first.
-        H, W = level_size(img.size, k)
-        fx, fy = self._focus_point()
-        cy, cx = min(max(fy * H / img.size[0], want.top), want.bottom), min(max(fx * W / img.size[1], want.left), want.right)
-        half = max(16, self.tile_size // 4)
-        focus = PixelRect(int(cy) - half, int(cx) - half, int(cy) + half, int(cx) + half).intersect(want)
-        ordered = order_centre_first(missing, cy, cx)
-        if focus is not None and self.scene.tile_layer.missing(slot.source, k, focus, in_flight) == [focus]:
-            rest = [q for piece in missing for q in piece.subtract(focus)]
-            if len(rest) <= MAX_REQUESTS_PER_SLOT + 3:
-                ordered = [focus] + order_centre_first(rest, cy, cx)
-        for r in ordered:
-            gen = self.scene.next_generation()
-            key = (self.view_id, slot.index, gen)
-            region = level_rect_region(img.size, k, r)
-            req = RenderRequest(generation=gen, key=key, region=region, out_size=(r.height, r.width),
-                                tile_size=self.tile_size)
-            n = len(plan_tiles(region, (r.height, r.width), self.tile_size))
-            slot.live[gen] = InFlight(key, gen, slot.source, k, r, n)
-            self.scene.bridge.submit(session, req)
 
     def _focus_point(self) -> Tuple[float, float]:
         """Image point the user is looking at: the anchor of the last zoom, else the middle."""
@@ -391,65 +325,33 @@ class ZoomView(QAbstractScrollArea):
 
     def cancel_all(self) -> None:
         self._settle.stop()
-        for slot in self.slots:
-            for inf in slot.live.values():
-                self.scene.bridge.cancel(inf.key)
-            slot.live.clear()
-        self.batch_done = self.batch_total = 0
-        self.progressChanged.emit(0, 0)
+        self.scene.cancel_view(self.view_id)
 
     def live_requests(self) -> List[InFlight]:
-        return [i for s in self.slots for i in s.live.values()]
+        return self.scene.planner.live(self.view_id)
+
+    @property
+    def progress(self) -> Tuple[int, int]:
+        """``(tiles done, tiles asked)`` since the last settle."""
+        return self.scene.planner.progress(self.view_id)
 
     def is_complete(self) -> bool:
         """Nothing pending, and every slot's visible pixels at the current level are rendered
         (slots without a source, at level 0, or whose source failed to load are skipped)."""
-        if self._settle.isActive() or self.live_requests():
+        if self._settle.isActive():
             return False
-        k = self.current_level()
-        for slot in self.slots:
-            vis = self.slot_visible_image_rect(slot)
-            if k == 0 or slot.source is None or vis is None or self.scene.source_error(slot.source):
-                continue
-            if not self.scene.tile_layer.covers(slot.source, k, visible_level_rect(self.scene.image.size, k, vis)):
-                return False
-        return True
+        return self.scene.image is not None and self.scene.is_complete(self.slot_states())
 
-    def accept_tile(self, tile) -> Optional[str]:
-        """Store a tile of a live request (returns its source), or drop a stale one (None)."""
-        key = tile.key
-        if not (isinstance(key, tuple) and len(key) == 3 and 0 <= key[1] < len(self.slots)):
-            return None
-        inf = self.slots[key[1]].live.get(tile.generation)
-        if inf is None or inf.key != key:
-            return None
-        spec = tile.spec
-        rect = PixelRect(inf.rect.top + spec.top, inf.rect.left + spec.left,
-                         inf.rect.top + spec.top + spec.height, inf.rect.left + spec.left + spec.width)
-        if tuple(tile.pixels.shape[:2]) != (spec.height, spec.width) or not inf.rect.contains(rect):
-            return None
-        self.scene.tile_layer.add(inf.source, inf.level, rect, qimage_from_rgb8(tile.pixels))
-        inf.n_done += 1
-        self.batch_done += 1
-        self.progressChanged.emit(self.batch_done, max(self.batch_total, self.batch_done))
-        self.scene.tileAdded.emit(inf.source, inf.level, rect)
-        return inf.source
-
-    def request_done(self, key, message, cancelled: bool) -> None:
-        if isinstance(key, tuple) and 0 <= key[1] < len(self.slots):
-            inf = self.slots[key[1]].live.get(key[2])
-            if inf is not None and inf.key == key:
-                del self.slots[key[1]].live[key[2]]
-                if not self.live_requests():
-                    self.batch_done = self.batch_total
-                self.progressChanged.emit(self.batch_done, self.batch_total)
+    def _on_progress(self, view_id: str, done: int, total: int) -> None:
+        if view_id == self.view_id:
+            self.progressChanged.emit(done, total)
 
     def _on_tile_added(self, source: str, level: int, rect: PixelRect) -> None:
         """Repaint where a new tile of a source shown here lands."""
         if source not in self.sources or self.scene.image is None:
             return
         H, W = level_size(self.scene.image.size, level)
-        t = self._image_transform(W, H)
+        t = self.painter.image_transform(W, H)
         r = t.mapRect(QRectF(rect.left, rect.top, rect.width, rect.height))
         self.viewport().update(r.toAlignedRect().adjusted(-2, -2, 2, 2))
 
@@ -473,172 +375,8 @@ class ZoomView(QAbstractScrollArea):
             p.end()
 
     def paint(self, p: QPainter, area: Optional[QRectF] = None) -> None:
-        """Paint the view with ``p`` (a widget or an offscreen image of the view's size);
-        ``area`` (logical pixels, default: everything) bounds what needs painting."""
-        w, h = float(self.viewport().width()), float(self.viewport().height())
-        full = QRectF(0, 0, w, h)
-        area = full if area is None else area.intersected(full)
-        self._overlay_rects = []
-        p.fillRect(area, BACKGROUND)
-        img = self.scene.image
-        if img is None:
-            if self.leader is None:
-                self._paint_centred_text(p, "Open an image (Ctrl+O) or drop one here")
-            return
-        p.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, True)
-        if self.leader is not None:
-            self._paint_preview(p)
-        for slot in self.slots:
-            r = self.slot_screen_rect(slot).intersected(area)
-            if r.isEmpty():
-                continue
-            p.save()
-            p.setClipRect(r)
-            self._paint_slot(p, slot, r)
-            p.restore()
-        self._paint_overlays(p, w, h)
-
-    def _image_transform(self, img_w: float, img_h: float) -> QTransform:
-        """Transform from the pixel grid of a ``img_w x img_h`` rendition of the whole image to the screen."""
-        vp = self.vp
-        s = vp.scale
-        return QTransform(s * vp.image_w / img_w, 0.0, 0.0, s * vp.image_h / img_h,
-                          vp.view_w / 2 - vp.cx * s, vp.view_h / 2 - vp.cy * s)
-
-    def _paint_slot(self, p: QPainter, slot: RenderSlot, r: QRectF) -> None:
-        """Paint ``slot`` where it meets screen rectangle ``r``."""
-        x0, y0 = self.vp.screen_to_image(r.left(), r.top())
-        x1, y1 = self.vp.screen_to_image(r.right(), r.bottom())
-        vis = ImageRect(x0, y0, x1, y1).intersect(ImageRect(0.0, 0.0, float(self.vp.image_w), float(self.vp.image_h)))
-        if vis is None:
-            return
-        size = self.scene.image.size
-        k = self.current_level()
-        src = slot.source
-        layer = self.scene.tile_layer
-        covered = False
-        if k > 0 and src is not None:
-            want = visible_level_rect(size, k, vis)
-            covered = want is not None and layer.covers(src, k, want)
-        if not covered:
-            if self.leader is None:
-                self._paint_preview(p, vis)
-            if src is not None:
-                others = [lv for lv in layer.levels(src) if lv != k]
-                for lv in sorted(others, key=lambda lv: -abs(lv - k)):
-                    self._paint_level(p, src, lv, vis)
-        if k > 0 and src is not None:
-            self._paint_level(p, src, k, vis)
-
-    def _paint_level(self, p: QPainter, source: str, level: int, vis: ImageRect) -> None:
-        size = self.scene.image.size
-        within = visible_level_rect(size, level, vis)
-        if within is None:
-            return
-        patches = self.scene.tile_layer.patches(source, level, within)
-        if not patches:
-            return
-        H, W = level_size(size, level)
-        p.save()
-        p.setWorldTransform(self._image_transform(W, H))
-        for patch in patches:
-            p.drawImage(QPointF(patch.rect.left, patch.rect.top), patch.image)
-        p.restore()
-
-    def _paint_preview(self, p: QPainter, vis: Optional[ImageRect] = None) -> None:
-        """The image itself, smooth-scaled (a pyramid level when zoomed out), over ``vis``
-        (image coordinates; default: all that is visible)."""
-        data = self.scene.image
-        ps = self.vp.physical_scale
-        j = 0
-        if ps < 1.0:
-            j = min(len(data.pyramid) - 1, int(math.floor(math.log2(1.0 / ps) + 1e-9)))
-        im = data.pyramid[j]
-        iw, ih = im.width(), im.height()
-        vis = vis or self.vp.visible_image_rect()
-        if vis is None:
-            return
-        fx, fy = iw / self.vp.image_w, ih / self.vp.image_h
-        x0 = max(0, int(math.floor(vis.x0 * fx)) - 2)
-        y0 = max(0, int(math.floor(vis.y0 * fy)) - 2)
-        x1 = min(iw, int(math.ceil(vis.x1 * fx)) + 2)
-        y1 = min(ih, int(math.ceil(vis.y1 * fy)) + 2)
-        src = QRectF(x0, y0, x1 - x0, y1 - y0)
-        p.save()
-        p.setWorldTransform(self._image_transform(iw, ih))
-        p.drawImage(src, im, src)
-        p.restore()
-
-    def _paint_overlays(self, p: QPainter, w: float, h: float) -> None:
-        cat = self.scene.catalog
-        if self.leader is not None:
-            self._overlay_rects.append(QRectF(0, 0, w, h))
-            r = self.slot_screen_rect(self.slots[0])
-            path = QPainterPath()
-            path.addRect(QRectF(0, 0, w, h))
-            inner = QPainterPath()
-            inner.addRect(r)
-            p.fillPath(path.subtracted(inner), QColor(0, 0, 0, 120))
-        if self.split:
-            d = self.divider * w
-            self._overlay_rects.append(QRectF(d - 12, 0, 24, h))
-            p.setPen(QPen(QColor(255, 255, 255, 220), 2))
-            p.drawLine(QPointF(d, 0), QPointF(d, h))
-            p.setBrush(QColor(255, 255, 255, 230))
-            p.setPen(Qt.PenStyle.NoPen)
-            p.drawEllipse(QPointF(d, h / 2), 9, 9)
-            p.setPen(QPen(QColor(60, 60, 60), 2))
-            p.drawLine(QPointF(d - 4, h / 2), QPointF(d - 1, h / 2 - 3))
-            p.drawLine(QPointF(d - 4, h / 2), QPointF(d - 1, h / 2 + 3))
-            p.drawLine(QPointF(d + 4, h / 2), QPointF(d + 1, h / 2 - 3))
-            p.drawLine(QPointF(d + 4, h / 2), QPointF(d + 1, h / 2 + 3))
-            self._paint_label(p, cat.label(self.slots[0].source), QPointF(10, 10), left=True)
-            self._paint_label(p, cat.label(self.slots[1].source), QPointF(w - 10, 10), left=False)
-        elif self.label_overlay:
-            self._paint_label(p, cat.label(self.slots[0].source), QPointF(8, 8), left=True)
-        msg = self.message
-        if msg is None:
-            for slot in self.slots:
-                err = self.scene.source_error(slot.source)
-                if err:
-                    msg = f"{cat.label(slot.source)} could not be used: {err}. Showing a bicubic preview."
-                    break
-        if msg:
-            self._paint_banner(p, msg, w, h)
-
-    def _paint_label(self, p: QPainter, text: str, at: QPointF, left: bool) -> None:
-        f = QFont(self.font())
-        f.setBold(True)
-        p.setFont(f)
-        fm = p.fontMetrics()
-        tw, th = fm.horizontalAdvance(text) + 16, fm.height() + 8
-        x = at.x() if left else at.x() - tw
-        box = QRectF(x, at.y(), tw, th)
-        self._overlay_rects.append(box)
-        p.setPen(Qt.PenStyle.NoPen)
-        p.setBrush(QColor(0, 0, 0, 150))
-        p.drawRoundedRect(box, 5, 5)
-        p.setPen(QColor(255, 255, 255))
-        p.drawText(box, Qt.AlignmentFlag.AlignCenter, text)
-
-    def _paint_banner(self, p: QPainter, text: str, w: float, h: float) -> None:
-        fm = p.fontMetrics()
-        margin = 12
-        box = QRectF(margin, 0, w - 2 * margin, 0)
-        br = fm.boundingRect(QRect(0, 0, int(box.width()) - 20, 1000), int(Qt.TextFlag.TextWordWrap), text)
-        box.setTop(h - margin - br.height() - 14)
-        box.setHeight(br.height() + 14)
-        self._overlay_rects.append(box)
-        p.setPen(Qt.PenStyle.NoPen)
-        p.setBrush(QColor(120, 70, 0, 210))
-        p.drawRoundedRect(box, 6, 6)
-        p.setPen(QColor(255, 255, 255))
-        p.drawText(box.adjusted(10, 7, -10, -7), int(Qt.TextFlag.TextWordWrap | Qt.AlignmentFlag.AlignVCenter), text)
-
-    def _paint_centred_text(self, p: QPainter, text: str) -> None:
-        p.setPen(QColor(180, 180, 185))
-        p.drawText(QRectF(0, 0, self.viewport().width(), self.viewport().height()),
-                   Qt.AlignmentFlag.AlignCenter, text)
+        """Paint the view with ``p`` (see :meth:`ViewPainter.paint`)."""
+        self.painter.paint(p, area)
 
     # ------------------------------------------------------------------ input -----------
     def wheelEvent(self, ev) -> None:

@@ -19,7 +19,7 @@ from PySide6.QtCore import QPoint, QPointF, Qt
 from PySide6.QtGui import QImage, QMouseEvent, QWheelEvent
 from PySide6.QtWidgets import QApplication
 
-from cisr_zoom.app.viewer.geometry import level_size, visible_level_rect
+from cisr_zoom.core.render.levels import visible_level_rect
 from cisr_zoom.core.imageio import save_image
 
 
@@ -150,7 +150,7 @@ def test_worker_only_receives_visible_coordinates(make_window, test_image, qtbot
     seen = record_submits(win.bridge.worker)
     win.view.zoom_at(5.0, 120.0, 150.0)
     wait_idle(qtbot, views)
-    assert any(r.key[0] == "main" for r in seen) and any(r.key[0].startswith("pane") for r in seen)
+    assert any(r.key.view == "main" for r in seen) and any(r.key.view.startswith("pane") for r in seen)
     _assert_inside(seen, win)
     n = len(seen)
     win.view.pan_by(-90.0, 40.0)
@@ -162,7 +162,7 @@ def test_worker_only_receives_visible_coordinates(make_window, test_image, qtbot
     want = visible_level_rect(win.scene.image.size, k, win.view.vp.visible_image_rect())
     assert win.scene.tile_layer.covers(win.main_source, k, want)
     # a pure pan only asks for the newly revealed pixels
-    new_px = sum(r.out_size[0] * r.out_size[1] for r in seen[n:] if r.key[0] == "main")
+    new_px = sum(r.out_size[0] * r.out_size[1] for r in seen[n:] if r.key.view == "main")
     assert new_px < want.area * 0.75
 
 
@@ -176,13 +176,13 @@ def test_pan_supersedes_and_cancels_the_old_request(make_window, test_image, qtb
     done = []
     win.bridge.requestDone.connect(lambda key, err, cancelled: done.append((key, err, cancelled)))
     accepted = []
-    original_accept = view.accept_tile
+    original_accept = win.scene.planner.accept
 
     def spy(tile):
         res = original_accept(tile)
         accepted.append((tile.generation, res is not None))
         return res
-    view.accept_tile = spy
+    win.scene.planner.accept = spy
     view.zoom_at(6.0, 200.0, 200.0)
     level = view.current_level()
     qtbot.waitUntil(lambda: bool(view.live_requests()), timeout=5000)
@@ -198,9 +198,9 @@ def test_pan_supersedes_and_cancels_the_old_request(make_window, test_image, qtb
     by_key = {k: (err, cancelled) for k, err, cancelled in done}
     assert all(by_key[k] == (None, True) for k in old), "the old request was not cancelled"
     assert all(by_key[k] == (None, False) for k in new)
-    old_gens = {k[2] for k in old}
+    old_gens = {k.id for k in old}
     assert not any(ok for g, ok in accepted if g in old_gens), "a tile of the superseded request was used"
-    assert any(ok for g, ok in accepted if g in {k[2] for k in new})
+    assert any(ok for g, ok in accepted if g in {k.id for k in new})
     want = visible_level_rect(win.scene.image.size, view.current_level(), view.vp.visible_image_rect())
     assert win.scene.tile_layer.covers(win.main_source, view.current_level(), want)
 

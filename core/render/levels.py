@@ -1,4 +1,4 @@
-"""Render levels and integer pixel rectangles on a level's output grid (pure Python).
+"""Render levels, integer pixel rectangles on a level's output grid, and image rectangles.
 
 A *level* ``k`` is a discrete zoom ``2 ** (k / 4)`` physical output pixels per image pixel
 (four levels per octave). Its full output grid is ``round(h * 2**(k/4)) x round(w * 2**(k/4))``
@@ -14,9 +14,8 @@ from dataclasses import dataclass
 from typing import Iterable, List, Optional, Tuple
 
 import numpy as np
-from cisr_zoom.core.coords import region_of_pixels, scale_to_size
 
-from .viewport import ImageRect
+from ..coords import region_of_pixels, scale_to_size
 
 LEVELS_PER_OCTAVE = 4
 #: Highest level: 2**(28/4) = 128x.
@@ -39,6 +38,36 @@ def level_size(image_size: Tuple[int, int], level: int) -> Tuple[int, int]:
     """``(H, W)`` of the level's full output grid for an ``(h, w)`` image."""
     s = level_scale(level)
     return scale_to_size(image_size, (s, s))
+
+
+@dataclass(frozen=True)
+class ImageRect:
+    """An axis-aligned rectangle in image coordinates: input pixels, origin at the image's
+    top-left corner, pixel ``(i, j)`` covering ``[j, j+1) x [i, i+1)`` (floats, edges)."""
+
+    x0: float
+    y0: float
+    x1: float
+    y1: float
+
+    @property
+    def width(self) -> float:
+        return self.x1 - self.x0
+
+    @property
+    def height(self) -> float:
+        return self.y1 - self.y0
+
+    def intersect(self, other: "ImageRect") -> "ImageRect | None":
+        x0, y0 = max(self.x0, other.x0), max(self.y0, other.y0)
+        x1, y1 = min(self.x1, other.x1), min(self.y1, other.y1)
+        if x1 <= x0 or y1 <= y0:
+            return None
+        return ImageRect(x0, y0, x1, y1)
+
+    def contains(self, other: "ImageRect", tol: float = 0.0) -> bool:
+        return (other.x0 >= self.x0 - tol and other.y0 >= self.y0 - tol
+                and other.x1 <= self.x1 + tol and other.y1 <= self.y1 + tol)
 
 
 @dataclass(frozen=True, order=True)
