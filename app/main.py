@@ -28,7 +28,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="cisr-zoom", description="Continuous arbitrary-scale image zoom "
                                 "rendered by implicit neural networks (LIIF, CiSRGAN).")
     p.add_argument("image", nargs="?", help="image to open (default: the last one, or a bundled sample)")
-    p.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"],
+    from cisr_zoom.core.devices import DEVICE_CHOICES
+    p.add_argument("--device", choices=DEVICE_CHOICES,
                    help="compute device (default: the one chosen last time, else auto)")
     p.add_argument("--model", action="append", default=[], metavar="CHECKPOINT",
                    help="also offer this checkpoint file (this session only; repeatable)")

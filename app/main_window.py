@@ -18,7 +18,7 @@ from PySide6.QtGui import QAction, QActionGroup, QCursor, QKeySequence
 from PySide6.QtWidgets import (QComboBox, QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox,
                                QProgressBar, QSizePolicy, QToolBar, QWidget)
 
-from cisr_zoom.core.devices import available_devices
+from cisr_zoom.core.devices import DEVICE_CHOICES, available_devices
 from cisr_zoom.core.imageio import READABLE_SUFFIXES
 
 from .compare.panel import ComparePanel
@@ -161,8 +161,9 @@ class MainWindow(QMainWindow):
         self.model_menu = mb.addMenu("&Model")
         self.device_menu = mb.addMenu("&Device")
         self.device_group = QActionGroup(self)
-        for name in ("auto", "cpu", "cuda", "mps"):
-            a = QAction({"auto": "&Automatic", "cpu": "&CPU", "cuda": "CU&DA (NVIDIA GPU)", "mps": "&MPS (Apple GPU)"}[name], self)
+        labels = {"auto": "&Automatic", "cpu": "&CPU", "cuda": "CU&DA (NVIDIA GPU)", "mps": "&MPS (Apple GPU)"}
+        for name in DEVICE_CHOICES:
+            a = QAction(labels.get(name, name), self)
             a.setCheckable(True)
             a.setData(name)
             a.setEnabled(name == "auto" or name in available_devices())

@@ -29,6 +29,7 @@ from PySide6.QtCore import QObject, Qt, Signal, Slot
 from PySide6.QtGui import QImage
 
 from cisr_zoom.core.checkpoint import load_checkpoint
+from cisr_zoom.core.coords import region_of_rect
 from cisr_zoom.core.errors import CisrError
 from cisr_zoom.core.imageio import load_image, to_uint8
 from cisr_zoom.core.render.session import RenderCancelled
@@ -276,7 +277,7 @@ class RenderBridge(QObject):
             h, w = s.lr_size
             lr = max(4, min(h, w, 32))             # a 32x32 LR patch in the middle
             y0, x0 = (h - lr) // 2, (w - lr) // 2
-            region = (-1 + 2 * y0 / h, -1 + 2 * x0 / w, -1 + 2 * (y0 + lr) / h, -1 + 2 * (x0 + lr) / w)
+            region = region_of_rect((h, w), y0, x0, y0 + lr, x0 + lr)
             side = int(min(512, max(64, lr * scale)))
             t0 = time.perf_counter()
             s.render(region, (side, side))

@@ -63,8 +63,35 @@ def scale_to_size(lr_size: Tuple[int, int], scale: Tuple[float, float]) -> Tuple
     return max(1, int(round(h * scale[0]))), max(1, int(round(w * scale[1])))
 
 
+# -- pixel rectangles -> regions: the only place these conversions are written ----------------
+
+def _along(v0: float, v1: float, k: float, n: float) -> float:
+    """Edge ``k`` of ``n`` equal pixels covering ``[v0, v1]`` (exactly ``v0``/``v1`` at the ends)."""
+    if k == 0:
+        return v0
+    if k == n:
+        return v1
+    return v0 + (v1 - v0) * k / n
+
+
+def region_of_rect(size: Tuple[float, float], y0: float, x0: float, y1: float, x1: float) -> Region:
+    """The region of the pixel rectangle with edges ``[y0, y1) x [x0, x1)`` (pixel units, may
+    be fractional or outside the image) of a grid of ``size = (h, w)`` pixels spanning the
+    whole image (an image in its own pixels, or a full-image output grid)."""
+    h, w = size
+    return (_along(-1.0, 1.0, y0, h), _along(-1.0, 1.0, x0, w), _along(-1.0, 1.0, y1, h), _along(-1.0, 1.0, x1, w))
+
+
 def region_of_pixels(full_size: Tuple[int, int], top: int, left: int, height: int, width: int) -> Region:
     """The region covered by output pixels ``[top, top+height) x [left, left+width)``
     of a full output grid of size ``full_size = (H, W)`` spanning the whole image."""
-    H, W = full_size
-    return (-1 + 2 * top / H, -1 + 2 * left / W, -1 + 2 * (top + height) / H, -1 + 2 * (left + width) / W)
+    return region_of_rect(full_size, top, left, top + height, left + width)
+
+
+def sub_region(region: Region, out_size: Tuple[int, int], top: int, left: int, height: int, width: int) -> Region:
+    """The part of ``region`` covered by output pixels ``[top, top+height) x [left, left+width)``
+    of an ``out_size = (H, W)`` grid over it."""
+    y0, x0, y1, x1 = region
+    H, W = out_size
+    return (_along(y0, y1, top, H), _along(x0, x1, left, W), _along(y0, y1, top + height, H),
+            _along(x0, x1, left + width, W))

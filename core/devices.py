@@ -1,8 +1,10 @@
-"""Device choice: ``auto`` picks CUDA when present, else Apple MPS, else the CPU."""
+"""Device choice: ``auto`` picks CUDA when present, else Apple MPS, else the CPU.
+
+:data:`DEVICE_CHOICES` is the one list of device names (CLI options, the app's Device menu);
+torch is imported only when a device is looked up, so reading the list is cheap.
+"""
 
 from __future__ import annotations
-
-import torch
 
 from .errors import CisrError
 
@@ -10,6 +12,7 @@ DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
 
 
 def available_devices() -> list[str]:
+    import torch
     out = ["cpu"]
     if torch.cuda.is_available():
         out.insert(0, "cuda")
@@ -19,8 +22,10 @@ def available_devices() -> list[str]:
     return out
 
 
-def pick_device(name: str = "auto") -> torch.device:
-    """``auto`` -> cuda, mps or cpu (first available); an explicit name must be available."""
+def pick_device(name: str = "auto"):
+    """``auto`` -> cuda, mps or cpu (first available), as a ``torch.device``; an explicit name
+    must be available."""
+    import torch
     name = (name or "auto").lower()
     if name == "auto":
         if torch.cuda.is_available():

@@ -124,8 +124,10 @@ def load_image(path: str | os.PathLike, max_pixels: int = MAX_INPUT_PIXELS) -> L
 
 
 def to_uint8(rgb: np.ndarray) -> np.ndarray:
-    """Float ``[0, 1]`` -> uint8 with rounding (values outside are clipped)."""
-    return (np.clip(rgb, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+    """Float ``[0, 1]`` -> uint8: ``round(255 x)`` (halves up) after clipping, computed in float64
+    so that it is exact for float32 input. The one 8-bit quantisation of the project (display
+    tiles, export, image files, evaluation)."""
+    return np.floor(np.clip(np.asarray(rgb, np.float64), 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
 
 
 def save_image(path: str | os.PathLike, rgb: np.ndarray, alpha: Optional[np.ndarray] = None, **params) -> None:

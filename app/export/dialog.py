@@ -21,12 +21,15 @@ from PySide6.QtWidgets import (QButtonGroup, QCheckBox, QComboBox, QDialog, QDou
                                QProgressBar, QPushButton, QRadioButton, QSpinBox, QStackedWidget,
                                QVBoxLayout, QWidget)
 
+from cisr_zoom.core.coords import region_of_rect
+from cisr_zoom.core.errors import CisrError
+from cisr_zoom.core.render.export import EXPORT_FORMATS, ExportFormat, export_format_of
+
 from ..model_catalog import BICUBIC
 from ..viewer.scene import Scene
 from cisr_zoom.core.render.levels import ImageRect
 
-FORMATS = {"PNG": ".png", "JPEG": ".jpg", "TIFF": ".tif"}
-SUFFIX_FORMAT = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".tif": "TIFF", ".tiff": "TIFF"}
+FORMATS = {f.label: f for f in EXPORT_FORMATS}
 MAX_SIDE = 1_000_000
 
 
@@ -53,6 +56,13 @@ def format_seconds(s: float) -> str:
         return f"{s / 60:.0f} min"
     return f"{s / 3600:.1f} h"
 
+
+
+def _format_of_path(path) -> Optional[ExportFormat]:
+    try:
+        return export_format_of(path)
+    except CisrError:
+        return None
 
 class ExportDialog(QDialog):
     exportFinished = Signal(str, object, bool)   # path, error message or None, cancelled
@@ -226,7 +236,7 @@ class ExportDialog(QDialog):
         if self.area_view.isChecked() and self.view_rect is not None:
             h, w = self.scene.image.size
             r = self.view_rect
-            return (-1 + 2 * r.y0 / h, -1 + 2 * r.x0 / w, -1 + 2 * r.y1 / h, -1 + 2 * r.x1 / w)
+            return region_of_rect((h, w), r.y0, r.x0, r.y1, r.x1)
         return (-1.0, -1.0, 1.0, 1.0)
 
     def output_size(self) -> Tuple[int, int]:
@@ -309,7 +319,7 @@ class ExportDialog(QDialog):
         self.quality_label.setEnabled(is_jpeg)
         p = self.path_edit.text().strip()
         if p:
-            self.path_edit.setText(str(Path(p).with_suffix(FORMATS[name])))
+            self.path_edit.setText(str(Path(p).with_suffix(FORMATS[name].suffixes[0])))
         self._refresh_info()
 
     def _suggest_name(self):
@@ -324,15 +334,15 @@ class ExportDialog(QDialog):
 
     def _browse(self):
         fmt = self.format_combo.currentText()
-        filters = "PNG image (*.png);;JPEG image (*.jpg *.jpeg);;TIFF image (*.tif *.tiff)"
-        selected = {"PNG": "PNG image (*.png)", "JPEG": "JPEG image (*.jpg *.jpeg)", "TIFF": "TIFF image (*.tif *.tiff)"}[fmt]
-        path, _ = QFileDialog.getSaveFileName(self, "Export to", self.path_edit.text(), filters, selected)
+        filters = ";;".join(f.file_filter for f in EXPORT_FORMATS)
+        path, _ = QFileDialog.getSaveFileName(self, "Export to", self.path_edit.text(), filters,
+                                              FORMATS[fmt].file_filter)
         if path:
-            suffix = Path(path).suffix.lower()
-            if suffix in SUFFIX_FORMAT:
-                self.format_combo.setCurrentText(SUFFIX_FORMAT[suffix])
+            found = _format_of_path(path)
+            if found is not None:
+                self.format_combo.setCurrentText(found.label)
             else:
-                path = path + FORMATS[fmt]
+                path = path + FORMATS[fmt].suffixes[0]
             self.path_edit.setText(path)
 
     def output_path(self) -> Path:
@@ -381,8 +391,9 @@ class ExportDialog(QDialog):
         if not p:
             return "Choose an output file."
         path = self.output_path()
-        if path.suffix.lower() not in SUFFIX_FORMAT:
-            return "The file name must end in .png, .jpg or .tif."
+        if _format_of_path(path) is None:
+            return "The file name must end in " + ", ".join(f.suffixes[0] for f in EXPORT_FORMATS[:-1]) \
+                + f" or {EXPORT_FORMATS[-1].suffixes[0]}."
         if not path.parent.is_dir():
             return f"The folder {path.parent} does not exist."
         if not os.access(path.parent, os.W_OK):
@@ -395,7 +406,7 @@ class ExportDialog(QDialog):
             return
         H, W = self.output_size()
         path = self.output_path()
-        fmt = SUFFIX_FORMAT[path.suffix.lower()]
+        fmt = _format_of_path(path).name
         self._running = True
         self._started_at = time.monotonic()
         self._fraction = 0.0

@@ -22,6 +22,7 @@ from __future__ import annotations
 import math
 from typing import Tuple
 
+from cisr_zoom.core.coords import region_of_rect
 from cisr_zoom.core.render.levels import ImageRect
 
 #: Largest zoom, in physical screen pixels per image pixel.
@@ -106,8 +107,7 @@ class Viewport:
 
     def image_to_unit(self, r: ImageRect) -> Tuple[float, float, float, float]:
         """``r`` as a ``core.coords`` region ``(y0, x0, y1, x1)`` in ``[-1, 1]``."""
-        return (-1.0 + 2.0 * r.y0 / self.image_h, -1.0 + 2.0 * r.x0 / self.image_w,
-                -1.0 + 2.0 * r.y1 / self.image_h, -1.0 + 2.0 * r.x1 / self.image_w)
+        return region_of_rect((self.image_h, self.image_w), r.y0, r.x0, r.y1, r.x1)
 
     # -- changes -------------------------------------------------------------------------
     def fit(self) -> None:

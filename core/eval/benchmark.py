@@ -39,7 +39,7 @@ import torch
 from ..coords import FULL_REGION, make_cell, make_coord
 from ..devices import cpu_name
 from ..errors import CisrError
-from ..imageio import READABLE_SUFFIXES, load_image
+from ..imageio import READABLE_SUFFIXES, load_image, to_uint8
 from ..render.session import RenderSession
 from . import metrics as M
 from .bicubic import imresize, modcrop
@@ -91,11 +91,6 @@ def make_pair(hr: np.ndarray, scale: int) -> Tuple[np.ndarray, np.ndarray]:
     hr = modcrop(hr, scale)
     h, w = hr.shape[:2]
     return hr, imresize(hr, size=(h // scale, w // scale))
-
-
-def to_uint8(img: np.ndarray) -> np.ndarray:
-    """Float ``[0, 1]`` -> 8 bits: ``round(255 x)`` after clamping."""
-    return np.clip(np.floor(np.asarray(img, np.float64) * 255.0 + 0.5), 0, 255).astype(np.uint8)
 
 
 # -- methods ---------------------------------------------------------------------------------

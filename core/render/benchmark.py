@@ -38,7 +38,7 @@ import numpy as np
 import torch
 
 from ..devices import cpu_name
-from ..coords import make_cell, make_coord
+from ..coords import make_cell, make_coord, region_of_rect
 from ..models.liif import liif_spec
 from ..precision import PRECISIONS, cpu_has_native_bf16, int8_available, resolve_precision
 from .session import RenderSession
@@ -123,10 +123,6 @@ def sample_image(size: Optional[Tuple[int, int]] = None) -> np.ndarray:
     if size is not None:
         img = img.resize((size[1], size[0]), Image.BICUBIC)
     return np.asarray(img, dtype=np.float32) / 255.0
-
-
-def _region_of_lr(h: int, w: int, y0: int, x0: int, y1: int, x1: int):
-    return (-1 + 2 * y0 / h, -1 + 2 * x0 / w, -1 + 2 * y1 / h, -1 + 2 * x1 / w)
 
 
 def _time(fn: Callable[[], Any], sync: Callable[[], None]) -> Tuple[float, Any]:
@@ -221,7 +217,7 @@ def bench_seams(model, device, image, lr_tile: int, box: int) -> Dict[str, Any]:
         whole = s.decoder.precompute(s.model.encode(x).feat)[0].permute(1, 2, 0).to(tiled.dtype)
     feat_err = float((tiled - whole).abs().max())
     # an output region straddling tile seams (and the image border), scale 2
-    region = _region_of_lr(h, w, 0, lr_tile // 2, lr_tile * 3 // 2, lr_tile * 3 // 2)
+    region = region_of_rect((h, w), 0, lr_tile // 2, lr_tile * 3 // 2, lr_tile * 3 // 2)
     size = (lr_tile * 3, lr_tile * 2)
     rgb_err = float(np.abs(s.render(region, size) - s.render_reference(region, size)).max())
     return {"image": [h, w], "lr_tile": lr_tile, "encode_box": box, "halo": s.halo,
@@ -238,7 +234,7 @@ def bench_first_tile(model, device, sizes: List[Tuple[int, int]], view=(800, 128
     def view_region(h, w, dy=0.0, dx=0.0):
         cy, cx = h / 2 + dy, w / 2 + dx
         hh, hw = vh / scale / 2, vw / scale / 2
-        return (-1 + 2 * (cy - hh) / h, -1 + 2 * (cx - hw) / w, -1 + 2 * (cy + hh) / h, -1 + 2 * (cx + hw) / w)
+        return region_of_rect((h, w), cy - hh, cx - hw, cy + hh, cx + hw)
 
     warm_session = None
     for (h, w) in sizes:
@@ -276,7 +272,7 @@ def bench_cuda_viewport(model, device, sync) -> Optional[Dict[str, Any]]:
         return None
     img = sample_image((1500, 2000))
     out: Dict[str, Any] = {"viewport": [1080, 1920], "scale": 4.0}
-    region = _region_of_lr(1500, 2000, 750 - 135, 1000 - 240, 750 + 135, 1000 + 240)
+    region = region_of_rect((1500, 2000), 750 - 135, 1000 - 240, 750 + 135, 1000 + 240)
     for p in ["float32", resolve_precision("auto", device)]:
         s = RenderSession(model, img, device=device, precision=p)
         s.prefetch(region, max_fraction=1.0)

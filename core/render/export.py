@@ -24,16 +24,18 @@ import os
 import struct
 import tempfile
 import zlib
+from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Callable, Optional, Tuple
 
 import numpy as np
 
+from ..coords import sub_region
 from ..errors import CisrError
 from ..atomic import new_file_mode
+from ..imageio import to_uint8
 from .session import RenderCancelled
 from .sources import RenderSource
-from .tiles import sub_region
 
 #: JPEG exports are encoded in memory: at most this many output pixels (300 MB of RGB).
 JPEG_MAX_PIXELS = 100_000_000
@@ -44,28 +46,48 @@ STRIP_PIXELS = 4 * 2**20
 #: in large encoder boxes first (bounded LR area per piece, few halos)
 PIECE_COLUMNS = 2048
 
-SUFFIX_FORMATS = {".png": "png", ".tif": "tiff", ".tiff": "tiff", ".jpg": "jpeg", ".jpeg": "jpeg"}
-FORMATS = ("png", "tiff", "jpeg")
+@dataclass(frozen=True)
+class ExportFormat:
+    """``name``: what :func:`export_image` takes; ``label``: what users see; ``suffixes``: the
+    file suffixes, the first one the default."""
+
+    name: str
+    label: str
+    suffixes: Tuple[str, ...]
+
+    @property
+    def file_filter(self) -> str:
+        """A file dialog filter, e.g. ``"JPEG image (*.jpg *.jpeg)"``."""
+        return f"{self.label} image ({' '.join('*' + s for s in self.suffixes)})"
+
+
+#: the export formats, in the order users are offered them (the one table of them)
+EXPORT_FORMATS = (ExportFormat("png", "PNG", (".png",)), ExportFormat("jpeg", "JPEG", (".jpg", ".jpeg")),
+                  ExportFormat("tiff", "TIFF", (".tif", ".tiff")))
+_BY_SUFFIX = {s: f for f in EXPORT_FORMATS for s in f.suffixes}
+
+
+def export_format_of(path=None, fmt: Optional[str] = None) -> ExportFormat:
+    """The :class:`ExportFormat` named by ``fmt`` (a name, label or suffix, any case), else the
+    one of ``path``'s suffix. Raises :class:`CisrError` for unknown ones."""
+    if fmt:
+        key = fmt.lower()
+        found = next((f for f in EXPORT_FORMATS if key in (f.name, f.label.lower())), None) \
+            or _BY_SUFFIX.get(key if key.startswith(".") else "." + key)
+        if found is None:
+            raise CisrError(f"unsupported export format {fmt!r}: choose "
+                            f"{', '.join(f.name for f in EXPORT_FORMATS[:-1])} or {EXPORT_FORMATS[-1].name}")
+        return found
+    suffix = Path(path).suffix.lower()
+    if suffix not in _BY_SUFFIX:
+        raise CisrError(f"cannot export to '{path}': unknown image format '{suffix or '(no suffix)'}' "
+                        f"(use {', '.join('/'.join(f.suffixes) for f in EXPORT_FORMATS)})")
+    return _BY_SUFFIX[suffix]
 
 
 def format_for(path, fmt: Optional[str] = None) -> str:
-    """``png``, ``tiff`` or ``jpeg``, from ``fmt`` or the file suffix."""
-    if fmt:
-        f = fmt.lower().lstrip(".")
-        f = {"tif": "tiff", "jpg": "jpeg"}.get(f, f)
-        if f not in FORMATS:
-            raise CisrError(f"unsupported export format {fmt!r}: choose png, tiff or jpeg")
-        return f
-    suffix = Path(path).suffix.lower()
-    if suffix not in SUFFIX_FORMATS:
-        raise CisrError(f"cannot export to '{path}': unknown image format '{suffix or '(no suffix)'}' "
-                        f"(use .png, .tif/.tiff or .jpg/.jpeg)")
-    return SUFFIX_FORMATS[suffix]
-
-
-def to_uint8(rgb: np.ndarray) -> np.ndarray:
-    """Float ``[0, 1]`` -> uint8 with rounding (same as :func:`cisr_zoom.core.imageio.to_uint8`)."""
-    return (np.clip(rgb, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+    """``png``, ``jpeg`` or ``tiff``, from ``fmt`` or the file suffix (see :func:`export_format_of`)."""
+    return export_format_of(path, fmt).name
 
 
 # -- PNG --------------------------------------------------------------------------------------

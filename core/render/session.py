@@ -26,11 +26,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..coords import make_cell, pixel_centers
+from ..coords import make_cell, make_coord, pixel_centers
 from ..devices import pick_device
 from ..precision import resolve_precision
 from .features import FeatureTiles
-from .query import reference_query
 
 StopFn = Optional[Callable[[], bool]]
 
@@ -279,9 +278,12 @@ class RenderSession:
         once and run the model's ``query`` on every output pixel centre in chunks. ``(H, W, 3)``
         float32 in ``[0, 1]``."""
         H, W = _check_out_size(out_size)
+        region = _check_region(region)
         with self._lock, torch.no_grad():
-            image = self._image.unsqueeze(0).to(self.device)
-            out = reference_query(self.model, image, _check_region(region), (H, W), chunk_size)
+            feats = self.model.encode(self._image.unsqueeze(0).to(self.device))
+            coords = make_coord((H, W), region, device=self.device).unsqueeze(0)
+            cells = make_cell((H, W), region, n=H * W, device=self.device).unsqueeze(0)
+            out = self.model.query(feats, coords, cells, chunk_size=chunk_size)[0].view(H, W, 3)
             return out.clamp(0, 1).cpu().numpy()
 
     def render_alpha(self, region, out_size) -> Optional[np.ndarray]:

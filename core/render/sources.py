@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from ..checkpoint import load_checkpoint
-from ..coords import make_coord
+from ..coords import make_coord, sub_region
 from ..errors import CisrError
 from .session import RenderCancelled, RenderSession
 
@@ -83,7 +83,7 @@ class BicubicSession:
             if should_stop is not None and should_stop():
                 raise RenderCancelled()
             r1 = min(H, r0 + rows)
-            sub = (y0 + (y1 - y0) * r0 / H, x0, y0 + (y1 - y0) * r1 / H, x1)
+            sub = sub_region(region, (H, W), r0, 0, r1 - r0, W)
             grid = make_coord((r1 - r0, W), sub, flatten=False, device=self.device).flip(-1)[None]  # (x, y)
             res = F.grid_sample(self._image, grid, mode="bicubic", padding_mode="border", align_corners=False)
             out[r0:r1] = res[0].permute(1, 2, 0).clamp_(0, 1).cpu().numpy()

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import List, Tuple
 
-Region = Tuple[float, float, float, float]
+from ..coords import Region, sub_region
 
 
 @dataclass(frozen=True)
@@ -21,15 +21,6 @@ class TileSpec:
     height: int
     width: int
     region: Region
-
-
-def sub_region(region: Region, out_size: Tuple[int, int], top: int, left: int, height: int, width: int) -> Region:
-    """The part of ``region`` covered by output pixels ``[top, top+height) x [left, left+width)``
-    of an ``out_size = (H, W)`` grid over it."""
-    y0, x0, y1, x1 = region
-    H, W = out_size
-    sy, sx = (y1 - y0) / H, (x1 - x0) / W
-    return (y0 + sy * top, x0 + sx * left, y0 + sy * (top + height), x0 + sx * (left + width))
 
 
 def plan_tiles(region: Region, out_size: Tuple[int, int], tile_size: int = 256) -> List[TileSpec]:

@@ -29,6 +29,7 @@ from typing import Any, Callable, Deque, Iterator, Optional, Tuple
 import numpy as np
 
 from ..errors import CisrError
+from ..imageio import to_uint8
 from .session import RenderCancelled
 from .sources import RenderSource
 from .tiles import TileSpec, plan_tiles
@@ -69,10 +70,6 @@ def error_message(e: BaseException) -> str:
         return str(e)
     text = (str(e).strip().splitlines() or [""])[0][:300]
     return f"{type(e).__name__}: {text}" if text else type(e).__name__
-
-
-def to_uint8(rgb: np.ndarray) -> np.ndarray:
-    return (np.clip(rgb, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
 
 
 class _Job:

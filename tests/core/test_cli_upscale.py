@@ -12,7 +12,7 @@ from cisr_zoom.core.checkpoint import load_checkpoint, save_checkpoint
 from cisr_zoom.core.cli import main
 from cisr_zoom.core.coords import scale_to_size
 from cisr_zoom.core.imageio import load_image
-from cisr_zoom.core.render.export import to_uint8
+from cisr_zoom.core.imageio import to_uint8
 from cisr_zoom.core.render.session import RenderSession
 
 

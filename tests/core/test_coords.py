@@ -1,7 +1,8 @@
 import pytest
 import torch
 
-from cisr_zoom.core.coords import make_cell, make_coord, pixel_centers, region_of_pixels, scale_to_size
+from cisr_zoom.core.coords import (make_cell, make_coord, pixel_centers, region_of_pixels, region_of_rect,
+                                   scale_to_size, sub_region)
 
 
 def test_pixel_centers_by_hand():
@@ -52,3 +53,17 @@ def test_scale_to_size():
     assert scale_to_size((10, 20), (3.5, 3.5)) == (35, 70)
     assert scale_to_size((3, 3), (2.7, 13)) == (8, 39)
     assert scale_to_size((1, 1), (0.1, 0.1)) == (1, 1)
+
+
+def test_pixel_rectangles_to_regions():
+    # pixels [2, 6) x [0, 3) of an 8 x 6 grid: y from -1 + 4/8 to -1 + 12/8, x from -1 to 0
+    assert region_of_rect((8, 6), 2, 0, 6, 3) == pytest.approx((-0.5, -1.0, 0.5, 0.0))
+    assert region_of_pixels((8, 6), 2, 0, 4, 3) == region_of_rect((8, 6), 2, 0, 6, 3)
+    assert region_of_rect((3, 7), 0, 0, 3, 7) == (-1.0, -1.0, 1.0, 1.0)          # exact at the edges
+    assert region_of_rect((10, 10), -2.5, 0, 12.5, 5) == pytest.approx((-1.5, -1.0, 1.5, 0.0))  # outside, fractional
+    region = (-0.3, -0.7, 0.9, 0.1)
+    assert sub_region(region, (7, 9), 0, 0, 7, 9) == region                         # whole grid: exactly the region
+    top = sub_region(region, (7, 9), 0, 0, 3, 9)
+    bottom = sub_region(region, (7, 9), 3, 0, 4, 9)
+    assert top[2] == bottom[0] and top[0] == region[0] and bottom[2] == region[2]   # pieces tile it exactly
+    assert top[2] == pytest.approx(-0.3 + 1.2 * 3 / 7)

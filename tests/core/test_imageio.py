@@ -130,3 +130,11 @@ def test_written_files_get_normal_permissions(tmp_path):
     finally:
         os.umask(old)
     assert (tmp_path / "p.png").stat().st_mode & 0o777 == 0o644
+
+
+def test_to_uint8_rounds_half_up_exactly_and_clips():
+    from cisr_zoom.core.imageio import to_uint8
+    v = np.array([-0.2, 0.0, 0.5 / 255, 0.49 / 255, 127.5 / 255, 1.0, 1.7], dtype=np.float32)
+    assert to_uint8(v).tolist() == [0, 0, 1, 0, 128, 255, 255]
+    x = np.random.default_rng(0).random(10000).astype(np.float32)
+    assert np.array_equal(to_uint8(x), np.round(x.astype(np.float64) * 255 + 1e-12).astype(np.uint8))

@@ -13,7 +13,7 @@ from cisr_zoom.core.checkpoint import save_checkpoint
 from cisr_zoom.core.eval import benchmark as B
 from cisr_zoom.core.eval import metrics as M
 from cisr_zoom.core.eval.bicubic import imresize
-from cisr_zoom.core.imageio import load_image
+from cisr_zoom.core.imageio import load_image, to_uint8
 from cisr_zoom.resources import RESOURCES_DIR
 
 
@@ -84,7 +84,7 @@ def test_model_output_is_the_query_at_hr_pixel_centres(tiny_liif):
     with torch.no_grad():
         v = tiny_liif.query(tiny_liif.encode(x), coord, cell)[0, 0].clamp(0, 1).numpy()
     np.testing.assert_allclose(a[i, j], v, atol=1e-6)
-    q = B.to_uint8(a)
+    q = to_uint8(a)
     assert q.dtype == np.uint8 and np.abs(q / 255.0 - a).max() <= 0.5 / 255 + 1e-7
 
 

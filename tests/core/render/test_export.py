@@ -11,9 +11,10 @@ from PIL import Image
 
 from cisr_zoom.core.errors import CisrError
 from cisr_zoom.core.imageio import LoadedImage
-from cisr_zoom.core.render.export import JPEG_MAX_PIXELS, export_image, to_uint8
+from cisr_zoom.core.imageio import to_uint8
+from cisr_zoom.core.render.export import JPEG_MAX_PIXELS, export_image
 from cisr_zoom.core.render.session import RenderCancelled, RenderSession
-from cisr_zoom.core.render.tiles import sub_region
+from cisr_zoom.core.coords import sub_region
 
 
 class FakeSession:
@@ -137,3 +138,17 @@ def test_refusals_before_any_work(tmp_path):
     with pytest.raises(CisrError):
         export_image(s, tmp_path / "x.png", (0, 10))
     assert s.calls == [] and _listing(tmp_path) == []
+
+
+def test_one_table_of_export_formats():
+    from cisr_zoom.core.render.export import EXPORT_FORMATS, export_format_of, format_for
+    assert [f.name for f in EXPORT_FORMATS] == ["png", "jpeg", "tiff"]
+    for f in EXPORT_FORMATS:
+        for suffix in f.suffixes:
+            assert export_format_of("out" + suffix.upper()) is f
+        assert format_for("ignored.png", f.label) == format_for("x", f.suffixes[-1]) == f.name
+    assert EXPORT_FORMATS[1].file_filter == "JPEG image (*.jpg *.jpeg)"
+    with pytest.raises(CisrError, match="unsupported export format"):
+        format_for("x.png", "webp")
+    with pytest.raises(CisrError, match=r"use \.png, \.jpg/\.jpeg, \.tif/\.tiff"):
+        format_for("x.bmp")
