@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (QButtonGroup, QCheckBox, QComboBox, QDialog, QDou
                                QProgressBar, QPushButton, QRadioButton, QSpinBox, QStackedWidget,
                                QVBoxLayout, QWidget)
 
-from cisr_zoom.core.coords import region_of_rect
+from cisr_zoom.core.coords import Region, region_of_rect
 from cisr_zoom.core.errors import CisrError
 from cisr_zoom.core.render.export import EXPORT_FORMATS, ExportFormat, export_format_of
 
@@ -231,7 +231,7 @@ class ExportDialog(QDialog):
         h, w = self.scene.image.size
         return float(h), float(w)
 
-    def region(self) -> Tuple[float, float, float, float]:
+    def region(self) -> Region:
         """The chosen area as a ``core.coords`` region ``(y0, x0, y1, x1)``."""
         if self.area_view.isChecked() and self.view_rect is not None:
             h, w = self.scene.image.size

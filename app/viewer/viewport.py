@@ -22,7 +22,7 @@ from __future__ import annotations
 import math
 from typing import Tuple
 
-from cisr_zoom.core.coords import region_of_rect
+from cisr_zoom.core.coords import Region, region_of_rect
 from cisr_zoom.core.render.levels import ImageRect
 
 #: Largest zoom, in physical screen pixels per image pixel.
@@ -105,7 +105,7 @@ class Viewport:
         x0, y0 = self.image_to_screen(r.x0, r.y0)
         return x0, y0, r.width * self.scale, r.height * self.scale
 
-    def image_to_unit(self, r: ImageRect) -> Tuple[float, float, float, float]:
+    def image_to_unit(self, r: ImageRect) -> Region:
         """``r`` as a ``core.coords`` region ``(y0, x0, y1, x1)`` in ``[-1, 1]``."""
         return region_of_rect((self.image_h, self.image_w), r.y0, r.x0, r.y1, r.x1)
 

@@ -15,7 +15,7 @@ from typing import Iterable, List, Optional, Tuple
 
 import numpy as np
 
-from ..coords import region_of_pixels, scale_to_size
+from ..coords import Region, region_of_pixels, scale_to_size
 
 LEVELS_PER_OCTAVE = 4
 #: Highest level: 2**(28/4) = 128x.
@@ -196,7 +196,7 @@ def level_rect_to_image(image_size: Tuple[int, int], level: int, r: PixelRect) -
     return ImageRect(r.left * w / W, r.top * h / H, r.right * w / W, r.bottom * h / H)
 
 
-def level_rect_region(image_size: Tuple[int, int], level: int, r: PixelRect) -> Tuple[float, float, float, float]:
+def level_rect_region(image_size: Tuple[int, int], level: int, r: PixelRect) -> Region:
     """A level rectangle as a ``core.coords`` region ``(y0, x0, y1, x1)`` in ``[-1, 1]``."""
     return region_of_pixels(level_size(image_size, level), r.top, r.left, r.height, r.width)
 

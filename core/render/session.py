@@ -20,13 +20,13 @@ import copy
 import math
 import threading
 from contextlib import contextmanager
-from typing import Callable, Iterator, List, Optional, Sequence, Tuple
+from typing import Callable, Iterator, List, Optional, Tuple
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..coords import make_cell, make_coord, pixel_centers
+from ..coords import Region, make_cell, make_coord, pixel_centers
 from ..devices import pick_device
 from ..precision import resolve_precision
 from .features import FeatureTiles
@@ -85,7 +85,7 @@ def _check_out_size(out_size) -> Tuple[int, int]:
     return H, W
 
 
-def _check_region(region) -> Tuple[float, float, float, float]:
+def _check_region(region) -> Region:
     y0, x0, y1, x1 = (float(v) for v in region)
     if not (y1 > y0 and x1 > x0) or not all(math.isfinite(v) for v in (y0, x0, y1, x1)):
         raise ValueError(f"region must be (y0, x0, y1, x1) with y1 > y0 and x1 > x0, got {region!r}")

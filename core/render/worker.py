@@ -28,6 +28,7 @@ from typing import Any, Callable, Deque, Iterator, Optional, Tuple
 
 import numpy as np
 
+from ..coords import Region
 from ..errors import CisrError
 from ..imageio import to_uint8
 from .session import RenderCancelled
@@ -46,7 +47,7 @@ class RenderRequest:
 
     generation: int
     key: Any
-    region: Tuple[float, float, float, float]
+    region: Region
     out_size: Tuple[int, int]
     tile_size: int = 256
     tiles: Tuple[TileSpec, ...] = field(init=False, repr=False, compare=False)

@@ -227,7 +227,6 @@ def test_descriptor_without_stage_uses_the_architecture(tmp_path, tiny_liif, tin
 
 
 def test_non_decoder_checkpoint_has_no_descriptor(tmp_path):
-    from cisr_zoom.core import models
     disc = models.make({"name": "vgg-discriminator", "args": {}})
     p = tmp_path / "disc.pth"
     save_checkpoint(p, disc, {"name": "vgg-discriminator", "args": {}})
