@@ -93,6 +93,8 @@ def main(argv=None) -> int:
     from .worker import RenderBridge
 
     app = QApplication.instance() or QApplication([sys.argv[0]])
+    from .event_loop import attach_event_loop
+    attach_event_loop(app)   # the window's coroutines advance as Qt processes events
     tmp = Path(tempfile.mkdtemp(prefix="cisr-bench-"))
     model_path, model_desc = pick_model(args.model, tmp)
     image = Path(args.image) if args.image else RESOURCES_DIR / "sample.jpg"
@@ -143,20 +145,18 @@ def main(argv=None) -> int:
 
     def worker_idle():
         """Returns once the worker has finished everything queued before this call."""
-        done = []
-        bridge._job(lambda: None, lambda res, err: done.append(1))
-        wait_until(lambda: done)
+        done = bridge.run(lambda: None)
+        wait_until(done.done)
 
     try:
-        loaded = []
-        bridge.imageLoaded.connect(lambda d: (scene.set_image(d), loaded.append(1)))
-        bridge.imageFailed.connect(lambda p, m: (print(m, file=sys.stderr), loaded.append(0)))
-        bridge.load_image(image, 1)
+        loading = bridge.loop.create_task(bridge.load_image(image, 1))
         view.resize(VIEW_W + 2 * MARGIN, VIEW_H + 2 * MARGIN)
         view.show()
-        wait_until(lambda: loaded)
-        if not loaded[0]:
+        wait_until(loading.done)
+        if loading.exception() is not None:
+            print(loading.exception(), file=sys.stderr)
             return 1
+        scene.set_image(loading.result())
         for src in (source, BICUBIC):
             wait_until(lambda: scene.session(src) is not None or scene.source_error(src), 120)
             if scene.source_error(src):
@@ -239,8 +239,8 @@ def main(argv=None) -> int:
             view.cancel_all()
             session = scene.session(source)
             h, w = scene.image.size
-            bridge._job(lambda: session.prefetch((-1.0, -1.0, 1.0, 1.0), max_fraction=1.0), lambda res, err: None)
-            worker_idle()
+            prefetched = bridge.run(lambda: session.prefetch((-1.0, -1.0, 1.0, 1.0), max_fraction=1.0))
+            wait_until(prefetched.done)
             log("timing wheel -> first tile")
             vw = view.viewport()
             centre = QPointF(VIEW_W / 2, VIEW_H / 2)

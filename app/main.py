@@ -1,6 +1,7 @@
 """Entry point of the desktop application, ``cisr-zoom [IMAGE]``.
 
-Runs the Qt event loop through qasync (so asyncio code can share the GUI thread's loop).
+Runs the Qt event loop through qasync: the GUI's long flows (loading images and models,
+render tiles, export) are coroutines on that loop (see :mod:`cisr_zoom.app.worker`).
 The desktop-integration flags (``--install-desktop``/``--uninstall-desktop``) are handled by
 :func:`cisr_zoom.app.desktop_integration.handle_desktop_flags` before Qt is imported.
 """
@@ -82,12 +83,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             print(f"cisr-zoom: no such checkpoint file: {missing[0]}", file=sys.stderr)
             return 1
         catalog = ModelCatalog(user_paths=[p for p in settings["user_models"] if Path(p).is_file()] + list(args.model))
+    loop = qasync.QEventLoop(app)        # the window's coroutines run on it (see worker.RenderBridge)
+    asyncio.set_event_loop(loop)
     window = MainWindow(settings, catalog=catalog, device=args.device)
     window.show()
     window.open_initial(args.image)
 
-    loop = qasync.QEventLoop(app)
-    asyncio.set_event_loop(loop)
     closed = asyncio.Event()
     app.aboutToQuit.connect(closed.set)
     signal.signal(signal.SIGINT, lambda *_: app.quit())  # Ctrl+C in the terminal closes cleanly

@@ -7,13 +7,14 @@ that does not block the event loop, or in the status bar; the window stays usabl
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import os
 from pathlib import Path
 from typing import List, Optional
 
-from PySide6.QtCore import QByteArray, QPointF, Qt, QTimer
+from PySide6.QtCore import QByteArray, QPointF, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QActionGroup, QCursor, QKeySequence
 from PySide6.QtWidgets import (QComboBox, QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox,
                                QProgressBar, QSizePolicy, QToolBar, QWidget)
@@ -27,7 +28,7 @@ from .model_catalog import BICUBIC, ModelCatalog, is_checkpoint_name
 from .settings import Settings, cache_dir
 from .viewer.scene import Scene
 from .viewer.zoom_view import ZoomView
-from .worker import ImageData, RenderBridge
+from .worker import ImageData, RenderBridge, describe_error
 
 APP_TITLE = "CiSR Zoom"
 NO_MODEL_MESSAGE = ("No super-resolution model is available, so you see a bicubic preview. "
@@ -51,6 +52,8 @@ TIMINGS_FILE = "render-timings.json"
 
 
 class MainWindow(QMainWindow):
+    imageLoaded = Signal(object)       # ImageData, after it is shown (or superseded)
+    imageFailed = Signal(str, str)     # path, message, after the error is shown
     def __init__(self, settings: Settings, catalog: Optional[ModelCatalog] = None,
                  device: Optional[str] = None, settle_ms: int = 80, parent=None):
         super().__init__(parent)
@@ -86,8 +89,6 @@ class MainWindow(QMainWindow):
         self._build_statusbar()
         self._load_timings()
 
-        self.bridge.imageLoaded.connect(self._on_image_loaded)
-        self.bridge.imageFailed.connect(self._on_image_failed)
         self.bridge.deviceChanged.connect(self._on_device_changed)
         self.bridge.deviceFailed.connect(self._on_device_failed)
         self.scene.renderError.connect(lambda m: self.statusBar().showMessage(m, 8000))
@@ -331,21 +332,25 @@ class MainWindow(QMainWindow):
         """Check the checkpoint on the worker; if it loads, remember it and offer it everywhere."""
         path = str(Path(path).expanduser().resolve())
         self.statusBar().showMessage(f"Checking model {path}…")
+        self.bridge.spawn(self._add_checked_model(path))
 
-        def done(error: Optional[str]) -> None:
-            if error is not None:
-                self.show_error("Cannot add model", error)
-                return
-            entry = self.catalog.add_user(path)
-            self.settings["user_models"] = self.catalog.user_paths()
-            self._save_settings()
-            self._refresh_model_choices()
-            if len(self.compare.sources()) < len(self.catalog.default_compare()):
-                self.compare.set_sources(self.catalog.default_compare())   # a free pane shows it
-            if self.main_source is None:
-                self.set_main_source(entry.id)
-            self.statusBar().showMessage(f"Added model {entry.label}", 5000)
-        self.bridge.validate_model(path, done)
+    async def _add_checked_model(self, path: str) -> None:
+        try:
+            await self.bridge.validate_model(path)
+        except asyncio.CancelledError:
+            raise
+        except Exception as e:  # noqa: BLE001 - shown to the user
+            self.show_error("Cannot add model", describe_error(e))
+            return
+        entry = self.catalog.add_user(path)
+        self.settings["user_models"] = self.catalog.user_paths()
+        self._save_settings()
+        self._refresh_model_choices()
+        if len(self.compare.sources()) < len(self.catalog.default_compare()):
+            self.compare.set_sources(self.catalog.default_compare())   # a free pane shows it
+        if self.main_source is None:
+            self.set_main_source(entry.id)
+        self.statusBar().showMessage(f"Added model {entry.label}", 5000)
 
     def remove_model(self, model_id: str) -> None:
         shown = model_id in self.compare.sources()
@@ -365,11 +370,11 @@ class MainWindow(QMainWindow):
     # ------------------------------------------------------------------ devices ---------
     def set_device(self, name: str) -> None:
         self.device_label.setText(f"Device: switching to {name}…")
-        self.bridge.set_device(name)
+        self.bridge.spawn(self.bridge.set_device(name))
 
     def _on_reduced_precision(self, on: bool) -> None:
         self.settings["reduced_precision"] = bool(on)
-        self.bridge.set_device(self.bridge.device_name, reduced_precision=bool(on))
+        self.bridge.spawn(self.bridge.set_device(self.bridge.device_name, reduced_precision=bool(on)))
 
     def _on_device_changed(self, name: str, label: str) -> None:
         self.settings["device"] = name
@@ -400,7 +405,20 @@ class MainWindow(QMainWindow):
         for v in self._views():
             v.cancel_all()
         self.statusBar().showMessage(f"Opening {path}…")
-        self.bridge.load_image(str(path), self._wanted_epoch)
+        self.bridge.spawn(self._load_image(str(path), self._wanted_epoch))
+
+    async def _load_image(self, path: str, epoch: int) -> None:
+        try:
+            data = await self.bridge.load_image(path, epoch)
+        except asyncio.CancelledError:
+            raise
+        except Exception as e:  # noqa: BLE001 - shown to the user
+            message = describe_error(e)
+            self._on_image_failed(path, message)
+            self.imageFailed.emit(path, message)
+            return
+        self._on_image_loaded(data)
+        self.imageLoaded.emit(data)
 
     def open_initial(self, path: Optional[str] = None) -> None:
         """The image given on the command line, else the most recent one, else the bundled sample."""

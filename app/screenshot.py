@@ -43,6 +43,8 @@ def main(argv=None) -> int:
     from .settings import Settings
 
     app = QApplication.instance() or QApplication([sys.argv[0]])
+    from .event_loop import attach_event_loop
+    attach_event_loop(app)   # the window's coroutines advance as Qt processes events
     w_px, h_px = (int(v) for v in args.size.lower().split("x"))
     settings = Settings.load()
     settings["compare_visible"] = True

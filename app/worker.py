@@ -1,15 +1,16 @@
-"""The bridge between the GUI thread and the one render worker thread.
+"""The bridge between the GUI thread and the one render worker thread, as asyncio.
 
 :class:`RenderBridge` (a QObject living on the GUI thread) owns a
 :class:`cisr_zoom.core.render.worker.RenderWorker`. Everything that computes -- decoding an
-image, loading a model, creating a render session, rendering tiles, exporting -- runs on that
-worker thread. Its callbacks reach the GUI thread through an inbox: the worker puts a
-closure in a thread-safe queue and emits an argument-less queued signal; the GUI thread
-drains the queue and emits the public signals from there. No Python object crosses the
-thread boundary inside a Qt signal (PySide6 on Python 3.11 can corrupt the reference count
-of ``None`` passed that way: it crashed the interpreter in a long benchmark run). The
-:class:`~cisr_zoom.core.render.sources.SessionPool` (models, render sources, the current image)
-is only ever touched by jobs running on the worker thread. Widgets are never touched from the worker.
+image, loading a model, creating a render source, rendering tiles, exporting -- runs on that
+worker thread; the GUI side awaits it on the asyncio loop that qasync runs on Qt's event loop
+(:mod:`cisr_zoom.app.event_loop`). A job's result comes back as an asyncio future, a render
+request's tiles as a :class:`TileStream` (``async for tile in stream``); the worker hands
+them over with ``loop.call_soon_threadsafe`` and nothing else. The
+:class:`~cisr_zoom.core.render.sources.SessionPool` (models, render sources, the current
+image) is only ever touched by jobs running on the worker thread. Widgets are never touched
+from the worker. After :meth:`RenderBridge.close` the thread has ended and every future or
+stream still open is settled (cancelled), so no coroutine waits forever.
 
 Sources: a model id from :class:`~cisr_zoom.app.model_catalog.ModelCatalog`, or ``"bicubic"``.
 An *epoch* numbers the images opened; sessions belong to one epoch, device and precision.
@@ -17,15 +18,15 @@ An *epoch* numbers the images opened; sessions belong to one epoch, device and p
 
 from __future__ import annotations
 
-import queue
+import asyncio
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Set, Tuple
 
 import numpy as np
-from PySide6.QtCore import QObject, Qt, Signal, Slot
+from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QImage
 
 from cisr_zoom.core.checkpoint import load_checkpoint
@@ -34,7 +35,7 @@ from cisr_zoom.core.errors import CisrError
 from cisr_zoom.core.imageio import load_image, to_uint8
 from cisr_zoom.core.render.session import RenderCancelled
 from cisr_zoom.core.render.sources import RenderSource, SessionPool
-from cisr_zoom.core.render.worker import RenderRequest, RenderWorker
+from cisr_zoom.core.render.worker import RenderedTile, RenderRequest, RenderWorker
 
 from .model_catalog import ModelCatalog
 
@@ -50,10 +51,6 @@ def describe_error(e: BaseException) -> str:
     if isinstance(e, MemoryError) or "OutOfMemory" in type(e).__name__ or "out of memory" in text.lower():
         return "out of memory: try a smaller output, the CPU device, or close other programs" + (f" ({text[:160]})" if text else "")
     return f"{type(e).__name__}: {text[:200]}" if text else type(e).__name__
-
-
-def is_cancellation(e: BaseException) -> bool:
-    return isinstance(e, RenderCancelled)
 
 
 @dataclass
@@ -102,79 +99,132 @@ def precision_for(device, reduced: bool) -> str:
     return "auto" if reduced else "float32"
 
 
-class RenderBridge(QObject):
-    """GUI-side handle of the render worker. All signals arrive on the GUI thread."""
+class TileStream:
+    """The tiles of one render request as they reach the GUI loop: ``async for tile in
+    stream``. When the iteration ends, :attr:`error` (a one-line message or None) and
+    :attr:`cancelled` say how the request ended."""
 
-    tileReady = Signal(object)                    # RenderedTile
-    requestDone = Signal(object, object, bool)    # request key, error message or None, cancelled
-    imageLoaded = Signal(object)                  # ImageData
-    imageFailed = Signal(str, str)                # path, message
-    sessionReady = Signal(int, str, object)       # epoch, source, session (opaque on the GUI side)
-    sessionFailed = Signal(int, str, str)         # epoch, source, message
+    def __init__(self, request: RenderRequest):
+        self.request = request
+        self.error: Optional[str] = None
+        self.cancelled = False
+        self.ended = False
+        self._queue: "asyncio.Queue[Optional[RenderedTile]]" = asyncio.Queue()
+
+    def _put(self, tile: RenderedTile) -> None:
+        if not self.ended:
+            self._queue.put_nowait(tile)
+
+    def _end(self, error: Optional[str], cancelled: bool) -> None:
+        if not self.ended:
+            self.ended = True
+            self.error, self.cancelled = error, cancelled
+            self._queue.put_nowait(None)
+
+    def __aiter__(self) -> "TileStream":
+        return self
+
+    async def __anext__(self) -> RenderedTile:
+        tile = await self._queue.get()
+        if tile is None:
+            raise StopAsyncIteration
+        return tile
+
+
+class RenderBridge(QObject):
+    """GUI-side handle of the render worker: coroutines and streams on the GUI loop."""
+
     deviceChanged = Signal(str, str)              # device name, label
     deviceFailed = Signal(str)                    # message
-    exportProgress = Signal(float)                # fraction done, 0..1
-    exportFinished = Signal(str, object, bool)    # path, error message or None, cancelled
-    speedMeasured = Signal(str, float)            # source, seconds per output megapixel
-    _wake = Signal()                              # internal: the inbox has work for the GUI thread
 
     def __init__(self, catalog: ModelCatalog, device: str = "auto", reduced_precision: bool = False,
-                 feature_cache_bytes: int = 512 * 2 ** 20, parent=None):
+                 feature_cache_bytes: int = 512 * 2 ** 20, loop: Optional[asyncio.AbstractEventLoop] = None,
+                 parent=None):
         super().__init__(parent)
         self.catalog = catalog
         self.device_name = device
         self.device_text = "…"
         self.reduced_precision = reduced_precision
+        self._loop = loop or asyncio.get_event_loop()
         self._worker = RenderWorker(name="cisr-render")
         self._pool = SessionPool(feature_cache_bytes)
         self._export_stop = threading.Event()
         self._closed = False
-        self._inbox: "queue.SimpleQueue[Callable[[], None]]" = queue.SimpleQueue()
-        self._wake.connect(self._drain_inbox, Qt.ConnectionType.QueuedConnection)
-        self.set_device(device)
-
-    @Slot()
-    def _drain_inbox(self) -> None:
-        while True:
-            try:
-                fn = self._inbox.get_nowait()
-            except queue.Empty:
-                return
-            try:
-                fn()
-            except BaseException:
-                if not self._inbox.empty():
-                    self._wake.emit()   # the rest still runs
-                raise
+        self._futures: Set[asyncio.Future] = set()
+        self._streams: Set[TileStream] = set()
+        self._tasks: Set[asyncio.Task] = set()
+        self.spawn(self.set_device(device))
 
     @property
     def worker(self) -> RenderWorker:
         """The core render worker (its thread does all the compute)."""
         return self._worker
 
-    # -- plumbing ------------------------------------------------------------------------
-    def _on_gui(self, fn: Callable[[], None]) -> None:
-        """Run ``fn`` on the GUI thread (called from the worker thread)."""
-        if not self._closed:
-            self._inbox.put(fn)
-            self._wake.emit()   # no arguments cross the thread boundary through Qt
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        return self._loop
 
-    def _job(self, fn: Callable[[], Any], done: Callable[[Any, Optional[BaseException]], None]) -> None:
-        """Run ``fn`` on the worker; ``done(result, error)`` then runs on the GUI thread."""
-        def run():
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    # -- plumbing ------------------------------------------------------------------------
+    def spawn(self, coro) -> Optional[asyncio.Task]:
+        """Run ``coro`` as a task on the GUI loop (kept until it ends; cancelled by :meth:`close`)."""
+        if self._closed:
+            coro.close()
+            return None
+        task = self._loop.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    def _to_gui(self, fn: Callable, *args) -> None:
+        """Call ``fn(*args)`` on the GUI loop (from the worker thread)."""
+        if self._closed:
+            return
+        try:
+            self._loop.call_soon_threadsafe(fn, *args)
+        except RuntimeError:   # the loop was closed meanwhile: nobody is waiting any more
+            pass
+
+    def run(self, fn: Callable[[], Any]) -> "asyncio.Future":
+        """Run ``fn()`` on the render thread; await the returned future for its result (its
+        exception is raised there)."""
+        fut = self._loop.create_future()
+        if self._closed:
+            fut.cancel()
+            return fut
+        self._futures.add(fut)
+        fut.add_done_callback(self._futures.discard)
+
+        def settle(result, error) -> None:
+            if fut.done():
+                return
+            if error is None:
+                fut.set_result(result)
+            else:
+                fut.set_exception(error)
+
+        def job():
             try:
-                res, err = fn(), None
-            except BaseException as e:  # noqa: BLE001 - every failure is reported to the user
-                res, err = None, e
-            self._on_gui(lambda: done(res, err))
-        if not self._closed:
-            self._worker.run_job(run)
+                result, error = fn(), None
+            except BaseException as e:  # noqa: BLE001 - every failure goes to the awaiting coroutine
+                result, error = None, e
+            self._to_gui(settle, result, error)
+        self._worker.run_job(job)
+        return fut
 
     def _model_paths(self) -> Dict[str, Path]:
         return {e.id: e.path for e in self.catalog.entries()}
 
+    def _source(self, source: str, epoch: int, reduced: bool) -> RenderSource:
+        """The render source (render thread only)."""
+        return self._pool.source(source, epoch, precision_for(self._pool.device, reduced))
+
     # -- images --------------------------------------------------------------------------
-    def load_image(self, path: str | Path, epoch: int) -> None:
+    async def load_image(self, path: str | Path, epoch: int) -> ImageData:
+        """Decode ``path`` on the worker and make it the current image (numbered ``epoch``)."""
         pool = self._pool
 
         def work():
@@ -182,43 +232,30 @@ class RenderBridge(QObject):
             pyramid = build_pyramid(to_uint8(loaded.rgb))
             pool.set_image(loaded, epoch)
             return ImageData(epoch, Path(path), loaded.size, pyramid, loaded.alpha is not None, loaded.bit_depth)
+        return await self.run(work)
 
-        def done(res, err):
-            if err is None:
-                self.imageLoaded.emit(res)
-            else:
-                self.imageFailed.emit(str(path), describe_error(err))
-        self._job(work, done)
-
-    # -- sessions ------------------------------------------------------------------------
-    def request_session(self, source: str, epoch: int) -> None:
-        pool, paths, reduced = self._pool, self._model_paths(), self.reduced_precision
+    # -- sources -------------------------------------------------------------------------
+    async def open_source(self, source: str, epoch: int) -> RenderSource:
+        """The render source ``source`` of image ``epoch`` (a model is loaded if needed);
+        raises :class:`RenderCancelled` when the image changed meanwhile."""
+        paths, reduced = self._model_paths(), self.reduced_precision
 
         def work():
-            pool.model_paths = paths
-            return pool.source(source, epoch, precision_for(pool.device, reduced))
+            self._pool.model_paths = paths
+            return self._source(source, epoch, reduced)
+        return await self.run(work)
 
-        def done(res, err):
-            if err is None:
-                self.sessionReady.emit(epoch, source, res)
-            elif not is_cancellation(err):
-                self.sessionFailed.emit(epoch, source, describe_error(err))
-        self._job(work, done)
-
-    def validate_model(self, path: str | Path, done: Callable[[Optional[str]], None]) -> None:
-        """Load ``path`` on the worker (CPU) to check it; ``done(error message or None)`` on the GUI thread."""
-        def check():
-            load_checkpoint(path, "cpu")   # raises CheckpointError with a one-line message
-
-        self._job(check, lambda res, err: done(None if err is None else describe_error(err)))
+    async def validate_model(self, path: str | Path) -> None:
+        """Load ``path`` on the worker (CPU) to check it; raises with a one-line message if it does not load."""
+        await self.run(lambda: load_checkpoint(path, "cpu"))
 
     # -- devices -------------------------------------------------------------------------
-    def set_device(self, name: str, reduced_precision: Optional[bool] = None) -> None:
-        """Switch device (``auto``/``cpu``/``cuda``/``mps``); models and sessions are rebuilt lazily."""
+    async def set_device(self, name: str, reduced_precision: Optional[bool] = None) -> None:
+        """Switch device (``auto``/``cpu``/``cuda``/``mps``); models and sources are rebuilt
+        lazily. Announced by ``deviceChanged`` or ``deviceFailed``."""
         pool = self._pool
         if reduced_precision is not None:
             self.reduced_precision = reduced_precision
-
         fell_back = []
 
         def work():
@@ -232,48 +269,53 @@ class RenderBridge(QObject):
                 raise
             pool.set_device(dev)
             return dev
-
-        def done(dev, err):
-            if err is None:
-                self.device_name = name
-                self.device_text = device_label(dev)
-                self.deviceChanged.emit(name, self.device_text)
-                return
-            self.deviceFailed.emit(describe_error(err))
+        try:
+            dev = await self.run(work)
+        except asyncio.CancelledError:
+            raise
+        except Exception as e:  # noqa: BLE001 - reported to the user
+            self.deviceFailed.emit(describe_error(e))
             if fell_back:
                 self.device_name, self.device_text = "cpu", "CPU"
                 self.deviceChanged.emit("cpu", "CPU")
-        self._job(work, done)
+            return
+        self.device_name = name
+        self.device_text = device_label(dev)
+        self.deviceChanged.emit(name, self.device_text)
 
     # -- rendering -----------------------------------------------------------------------
-    def submit(self, session: RenderSource, request: RenderRequest) -> None:
-        def on_tile(tile):
-            self._on_gui(lambda: self.tileReady.emit(tile))
+    def render(self, session: RenderSource, request: RenderRequest) -> TileStream:
+        """Queue ``request`` on the worker; its tiles arrive through the returned stream."""
+        stream = TileStream(request)
+        if self._closed:
+            stream._end(None, True)
+            return stream
+        self._streams.add(stream)
 
         def on_done(generation, error: Optional[str], cancelled: bool):
             if error and "out of memory" in error.lower():
                 error = f"out of memory while rendering; try the CPU device or a smaller window ({error[:160]})"
-            self._on_gui(lambda: self.requestDone.emit(request.key, error or None, bool(cancelled)))
+            self._to_gui(self._end_stream, stream, error or None, bool(cancelled))
 
-        if not self._closed:
-            self._worker.submit(session, request, on_tile, on_done)
+        self._worker.submit(session, request, lambda tile: self._to_gui(stream._put, tile), on_done)
+        return stream
+
+    def _end_stream(self, stream: TileStream, error: Optional[str], cancelled: bool) -> None:
+        self._streams.discard(stream)
+        stream._end(error, cancelled)
 
     def cancel(self, key=None) -> None:
         if not self._closed:
             self._worker.cancel(key)
 
-    @property
-    def closed(self) -> bool:
-        return self._closed
-
-    def measure_speed(self, source: str, epoch: int, scale: float = 4.0) -> None:
-        """Time a small render (features of its area included) for export estimates:
-        emits ``speedMeasured(source, seconds per output megapixel)``. Nothing on failure."""
-        pool, paths, reduced = self._pool, self._model_paths(), self.reduced_precision
+    async def measure_speed(self, source: str, epoch: int, scale: float = 4.0) -> float:
+        """Seconds per output megapixel of a small render (features of its area included),
+        for export estimates."""
+        paths, reduced = self._model_paths(), self.reduced_precision
 
         def work():
-            pool.model_paths = paths
-            s = pool.source(source, epoch, precision_for(pool.device, reduced))
+            self._pool.model_paths = paths
+            s = self._source(source, epoch, reduced)
             h, w = s.lr_size
             lr = max(4, min(h, w, 32))             # a 32x32 LR patch in the middle
             y0, x0 = (h - lr) // 2, (w - lr) // 2
@@ -282,56 +324,48 @@ class RenderBridge(QObject):
             t0 = time.perf_counter()
             s.render(region, (side, side))
             return (time.perf_counter() - t0) / (side * side / 1e6)
-
-        def done(res, err):
-            if err is None:
-                self.speedMeasured.emit(source, float(res))
-        self._job(work, done)
+        return float(await self.run(work))
 
     # -- export --------------------------------------------------------------------------
-    def export(self, source: str, epoch: int, path: str | Path, out_size: Tuple[int, int],
-               region=(-1.0, -1.0, 1.0, 1.0), fmt: Optional[str] = None, jpeg_quality: int = 95) -> None:
+    async def export(self, source: str, epoch: int, path: str | Path, out_size: Tuple[int, int],
+                     region=(-1.0, -1.0, 1.0, 1.0), fmt: Optional[str] = None, jpeg_quality: int = 95,
+                     progress: Optional[Callable[[float], None]] = None) -> None:
+        """Export on the worker; ``progress(fraction done, 0..1)`` runs on the GUI loop after
+        each strip. Raises :class:`RenderCancelled` after :meth:`cancel_export` (nothing is
+        left on disk), or the export's error."""
         from cisr_zoom.core.render.export import export_image
-        pool, paths, reduced = self._pool, self._model_paths(), self.reduced_precision
+        paths, reduced = self._model_paths(), self.reduced_precision
         self._export_stop.clear()
         stop = self._export_stop
 
-        def progress(*args):
-            if len(args) >= 2 and args[1]:
-                frac = float(args[0]) / float(args[1])
-            elif args:
-                frac = float(args[0])
-            else:
-                return
-            frac = min(max(frac, 0.0), 1.0)
-            self._on_gui(lambda: self.exportProgress.emit(frac))
+        def on_rows(done: int, total: int) -> None:
+            if progress is not None and total:
+                self._to_gui(progress, min(max(done / total, 0.0), 1.0))
 
         def work():
             if stop.is_set():
                 raise RenderCancelled()
-            pool.model_paths = paths
-            session = pool.source(source, epoch, precision_for(pool.device, reduced))
-            export_image(session, path, out_size, region=region, fmt=fmt, jpeg_quality=jpeg_quality,
-                         progress=progress, should_stop=stop.is_set)
-
-        def done(res, err):
-            if err is None:
-                self.exportFinished.emit(str(path), None, False)
-            elif is_cancellation(err):
-                self.exportFinished.emit(str(path), None, True)
-            else:
-                self.exportFinished.emit(str(path), describe_error(err), False)
-        self._job(work, done)
+            self._pool.model_paths = paths
+            export_image(self._source(source, epoch, reduced), path, out_size, region=region, fmt=fmt,
+                         jpeg_quality=jpeg_quality, progress=on_rows, should_stop=stop.is_set)
+        await self.run(work)
 
     def cancel_export(self) -> None:
         self._export_stop.set()
 
     # -- shutdown ------------------------------------------------------------------------
     def close(self, timeout: float = 5.0) -> None:
-        """Cancel everything and join the worker thread."""
+        """Cancel everything, join the worker thread, and settle what is still awaited."""
         if self._closed:
             return
         self._export_stop.set()
         self._worker.cancel()
         self._closed = True
         self._worker.close(timeout)
+        for stream in list(self._streams):
+            stream._end(None, True)
+        self._streams.clear()
+        for fut in list(self._futures):
+            fut.cancel()
+        for task in list(self._tasks):
+            task.cancel()

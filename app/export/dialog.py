@@ -10,6 +10,7 @@ the main window keeps working.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
 from pathlib import Path
@@ -24,10 +25,12 @@ from PySide6.QtWidgets import (QButtonGroup, QCheckBox, QComboBox, QDialog, QDou
 from cisr_zoom.core.coords import Region, region_of_rect
 from cisr_zoom.core.errors import CisrError
 from cisr_zoom.core.render.export import EXPORT_FORMATS, ExportFormat, export_format_of
+from cisr_zoom.core.render.levels import ImageRect
+from cisr_zoom.core.render.session import RenderCancelled
 
 from ..model_catalog import BICUBIC
 from ..viewer.scene import Scene
-from cisr_zoom.core.render.levels import ImageRect
+from ..worker import describe_error
 
 FORMATS = {f.label: f for f in EXPORT_FORMATS}
 MAX_SIDE = 1_000_000
@@ -66,6 +69,7 @@ def _format_of_path(path) -> Optional[ExportFormat]:
 
 class ExportDialog(QDialog):
     exportFinished = Signal(str, object, bool)   # path, error message or None, cancelled
+    progressed = Signal(float)                   # fraction of the export done, 0..1
 
     def __init__(self, scene: Scene, view_rect: Optional[ImageRect], view_scale: float,
                  default_source: Optional[str], export_dir: Optional[str] = None, parent=None):
@@ -214,9 +218,6 @@ class ExportDialog(QDialog):
         self.export_button.clicked.connect(self.start_export)
         self.close_button.clicked.connect(self.reject)
         self.cancel_button.clicked.connect(self.cancel_export)
-        self.bridge.exportProgress.connect(self._on_progress)
-        self.bridge.exportFinished.connect(self._on_finished)
-        self.bridge.speedMeasured.connect(self._on_speed)
         self._eta_timer = QTimer(self)
         self._eta_timer.setInterval(500)
         self._eta_timer.timeout.connect(self._update_eta)
@@ -371,7 +372,7 @@ class ExportDialog(QDialog):
             parts.append("estimating time…")
             if src not in self._measuring and self.scene.image is not None:
                 self._measuring.add(src)
-                self.bridge.measure_speed(src, self.scene.epoch, max(1.0, self.view_scale))
+                self.bridge.spawn(self._measure_speed(src, self.scene.epoch, max(1.0, self.view_scale)))
         problem = self.problem()
         if problem:
             parts.append(f"<b>{problem}</b>")
@@ -379,6 +380,17 @@ class ExportDialog(QDialog):
             parts.append("the file exists and will be replaced")
         self.info_label.setText("; ".join(parts[:2]) + ("<br>" + "<br>".join(parts[2:]) if parts[2:] else ""))
         self.export_button.setEnabled(problem is None and not self._running)
+
+    async def _measure_speed(self, source: str, epoch: int, scale: float) -> None:
+        """Time a small render of ``source`` for the estimate (none shown if it fails)."""
+        try:
+            seconds_per_mp = await self.bridge.measure_speed(source, epoch, scale)
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # noqa: BLE001 - the estimate is optional
+            self._measuring.discard(source)
+            return
+        self._on_speed(source, seconds_per_mp)
 
     def _on_speed(self, source: str, seconds_per_mp: float):
         self._measuring.discard(source)
@@ -417,8 +429,22 @@ class ExportDialog(QDialog):
         self.pages.setCurrentIndex(1)
         self.cancel_button.setEnabled(True)
         self._eta_timer.start()
-        self.bridge.export(self.source(), self.scene.epoch, path, (H, W), region=self.region(),
-                           fmt=fmt, jpeg_quality=self.quality_spin.value())
+        self.bridge.spawn(self._export(path, (H, W), fmt))
+
+    async def _export(self, path: Path, out_size: Tuple[int, int], fmt: str) -> None:
+        """The export, awaited on the GUI loop: progress as it goes, then the outcome."""
+        error, cancelled = None, False
+        try:
+            await self.bridge.export(self.source(), self.scene.epoch, path, out_size, region=self.region(),
+                                     fmt=fmt, jpeg_quality=self.quality_spin.value(), progress=self._on_progress)
+        except RenderCancelled:
+            cancelled = True
+        except asyncio.CancelledError:          # the window is closing: the worker stopped it
+            self._on_finished(str(path), None, True)
+            raise
+        except Exception as e:  # noqa: BLE001 - shown in the dialog
+            error = describe_error(e)
+        self._on_finished(str(path), error, cancelled)
 
     def cancel_export(self) -> None:
         if self._running:
@@ -432,6 +458,7 @@ class ExportDialog(QDialog):
 
     def _on_progress(self, fraction: float) -> None:
         if self._running:
+            self.progressed.emit(fraction)
             self._fraction = fraction
             self.progress_bar.setValue(int(round(fraction * 1000)))
             self._update_eta()

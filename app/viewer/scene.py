@@ -3,21 +3,26 @@
 Holds the opened image (:class:`~cisr_zoom.app.worker.ImageData`), the :class:`TileLayer`
 of rendered pixels, handles to the render sources (made on the worker, only passed back to
 it) and the :class:`~cisr_zoom.core.render.planner.RequestPlanner` of every view's requests.
-Tiles flow once: worker -> :meth:`Scene._on_tile` (the planner drops stale ones) -> the
-tile layer -> ``tileAdded`` (views showing that source repaint there). GUI thread only.
+Tiles flow once: worker -> the request's :class:`~cisr_zoom.app.worker.TileStream`, read by
+one coroutine per request (:meth:`Scene._receive`) -> the planner (drops stale tiles) -> the
+tile layer -> ``tileAdded`` (views showing that source repaint there). Render sources are
+opened by coroutines too (:meth:`Scene._open_source`). GUI thread only.
 """
 
 from __future__ import annotations
 
+import asyncio
 from typing import Dict, List, Optional, Tuple
 
 from PySide6.QtCore import QObject, Signal
 
 from cisr_zoom.core.render.levels import PixelRect
 from cisr_zoom.core.render.planner import RequestKey, RequestPlanner, SlotState
+from cisr_zoom.core.render.session import RenderCancelled
+from cisr_zoom.core.render.worker import RenderRequest
 
 from ..model_catalog import ModelCatalog
-from ..worker import ImageData, RenderBridge
+from ..worker import ImageData, RenderBridge, TileStream, describe_error
 from .tile_layer import TileLayer, qimage_from_rgb8
 
 
@@ -32,6 +37,7 @@ class Scene(QObject):
     sessionsChanged = Signal()         # a session became ready or failed: views request again
     tileAdded = Signal(str, int, object)   # source, level, PixelRect: views showing it repaint there
     progressChanged = Signal(str, int, int)  # view id, tiles done, tiles asked since its last batch
+    requestEnded = Signal(object, object, bool)  # RequestKey, error message or None, cancelled
     renderError = Signal(str)          # one-line message for the status bar
 
     def __init__(self, bridge: RenderBridge, catalog: ModelCatalog, tile_budget_bytes: int, parent=None):
@@ -49,10 +55,6 @@ class Scene(QObject):
         self.seconds_per_mp: Dict[str, float] = {}
         self.tile_size = TILE_SIZE_BY_DEVICE["cpu"]
         bridge.deviceChanged.connect(self._on_device)
-        bridge.tileReady.connect(self._on_tile)
-        bridge.requestDone.connect(self._on_done)
-        bridge.sessionReady.connect(self._on_session)
-        bridge.sessionFailed.connect(self._on_session_failed)
 
     # -- image ---------------------------------------------------------------------------
     def set_image(self, data: ImageData) -> None:
@@ -73,8 +75,21 @@ class Scene(QObject):
         s = self._sessions.get(source)
         if s is None and source not in self._pending and source not in self._errors:
             self._pending.add(source)
-            self.bridge.request_session(source, self.epoch)
+            self.bridge.spawn(self._open_source(source, self.epoch))
         return s
+
+    async def _open_source(self, source: str, epoch: int) -> None:
+        try:
+            session = await self.bridge.open_source(source, epoch)
+        except RenderCancelled:
+            self._pending.discard(source)      # the image changed meanwhile
+            return
+        except asyncio.CancelledError:
+            raise
+        except Exception as e:  # noqa: BLE001 - shown to the user
+            self._on_session_failed(epoch, source, describe_error(e))
+            return
+        self._on_session(epoch, source, session)
 
     def source_error(self, source: Optional[str]) -> Optional[str]:
         return self._errors.get(source or "")
@@ -127,7 +142,8 @@ class Scene(QObject):
             for key in plan.cancelled:
                 self.bridge.cancel(key)
             for req in plan.requests:
-                self.bridge.submit(self._sessions[slot.source], req)
+                stream = self.bridge.render(self._sessions[slot.source], req)
+                self.bridge.spawn(self._receive(stream))
         if slots:
             view = slots[0].view
             self.progressChanged.emit(view, *self.planner.start_batch(view))
@@ -142,6 +158,12 @@ class Scene(QObject):
         return self.planner.is_complete(slots, failed=lambda s: bool(self.source_error(s)))
 
     # -- tiles ---------------------------------------------------------------------------
+    async def _receive(self, stream: TileStream) -> None:
+        """Take in the tiles of one request, then its end."""
+        async for tile in stream:
+            self._on_tile(tile)
+        self._on_done(stream.request, stream.error, stream.cancelled)
+
     def _on_tile(self, tile) -> None:
         placed = self.planner.accept(tile)
         if placed is None:
@@ -157,8 +179,10 @@ class Scene(QObject):
         self.progressChanged.emit(placed.key.view, *self.planner.progress(placed.key.view))
         self.tileAdded.emit(placed.source, placed.level, placed.rect)
 
-    def _on_done(self, key, message, cancelled: bool) -> None:
+    def _on_done(self, request: RenderRequest, message: Optional[str], cancelled: bool) -> None:
+        key = request.key
         if isinstance(key, RequestKey) and self.planner.finish(key):
             self.progressChanged.emit(key.view, *self.planner.progress(key.view))
+        self.requestEnded.emit(key, message, cancelled)
         if message:
             self.renderError.emit(f"render failed: {message}")

@@ -17,6 +17,13 @@ from cisr_zoom.app.qt_compat import protect_none_refcount  # noqa: E402
 protect_none_refcount()   # PySide6 6.12 on Python 3.11 loses references to None (see qt_compat)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def gui_event_loop(qapp):
+    """The asyncio loop the app's coroutines run on (qasync on the Qt loop qtbot drives)."""
+    from cisr_zoom.app.event_loop import attach_event_loop
+    return attach_event_loop(qapp)
+
+
 @pytest.fixture(autouse=True)
 def isolated_dirs(tmp_path, monkeypatch):
     """Settings and caches of the app under test go to a temporary folder."""
@@ -83,7 +90,7 @@ def make_window(qtbot, tiny_checkpoints):
         w.show()
         qtbot.waitExposed(w)
         if image is not None:
-            with qtbot.waitSignal(w.bridge.imageLoaded, timeout=20000):
+            with qtbot.waitSignal(w.imageLoaded, timeout=20000):
                 w.open_image(image)
             qtbot.waitUntil(lambda: w.scene.image is not None, timeout=5000)
         return w

@@ -8,14 +8,14 @@ nothing), and a corrupt file reported while the app stays usable.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
-import time
 
 import numpy as np
 import pytest
 from PIL import Image
-from PySide6.QtCore import QPoint, QPointF, Qt
+from PySide6.QtCore import QPoint, QPointF, Qt, QTimer
 from PySide6.QtGui import QImage, QMouseEvent, QWheelEvent
 from PySide6.QtWidgets import QApplication
 
@@ -174,7 +174,7 @@ def test_pan_supersedes_and_cancels_the_old_request(make_window, test_image, qtb
     gate = threading.Event()
     win.bridge.worker.run_job(lambda: gate.wait(30))   # hold the worker so requests queue up
     done = []
-    win.bridge.requestDone.connect(lambda key, err, cancelled: done.append((key, err, cancelled)))
+    win.scene.requestEnded.connect(lambda key, err, cancelled: done.append((key, err, cancelled)))
     accepted = []
     original_accept = win.scene.planner.accept
 
@@ -327,11 +327,19 @@ def test_cancelled_export_leaves_nothing(make_window, test_image, qtbot, tmp_pat
     with qtbot.waitSignal(d.exportFinished, timeout=60000) as sig:
         qtbot.mouseClick(d.export_button, Qt.MouseButton.LeftButton)
         assert d.running and d.pages.currentIndex() == 1
-        qtbot.waitSignal(win.bridge.exportProgress, timeout=30000).wait()
-        ticks = []
-        t = time.monotonic()
-        qtbot.waitUntil(lambda: ticks.append(1) or len(ticks) > 2, timeout=2000)  # the GUI keeps running
-        assert time.monotonic() - t < 2.0
+        # the GUI keeps running during the export: a timer ticks after progress came in,
+        # while the export still runs (were it computed on the GUI thread, the ticks would
+        # only come once it had finished)
+        events = []
+        d.progressed.connect(lambda f: events.append("progress"))
+        ticker = QTimer()
+        ticker.timeout.connect(lambda: events.append(("tick", d.running)))
+        ticker.start(5)
+        qtbot.waitUntil(lambda: "progress" in events and any(e != "progress" for e in events[events.index("progress"):]),
+                        timeout=30000)
+        ticker.stop()
+        first = events.index("progress")
+        assert any(e == ("tick", True) for e in events[first:])
         qtbot.mouseClick(d.cancel_button, Qt.MouseButton.LeftButton)
     path, error, cancelled = sig.args
     assert cancelled and error is None
@@ -345,7 +353,7 @@ def test_corrupt_image_shows_an_error_and_the_app_stays_usable(make_window, test
     win = make_window(test_image, compare=False)
     bad = tmp_path / "broken.png"
     bad.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4)
-    with qtbot.waitSignal(win.bridge.imageFailed, timeout=20000):
+    with qtbot.waitSignal(win.imageFailed, timeout=20000):
         win.open_image(bad)
     box = win.last_message_box
     assert box is not None and box.isVisible()
@@ -359,7 +367,7 @@ def test_corrupt_image_shows_an_error_and_the_app_stays_usable(make_window, test
     assert k > 0 and win.scene.tile_layer.levels(win.main_source)
     other = tmp_path / "other.png"
     save_image(other, np.full((40, 50, 3), 0.25, np.float32))
-    with qtbot.waitSignal(win.bridge.imageLoaded, timeout=20000):
+    with qtbot.waitSignal(win.imageLoaded, timeout=20000):
         win.open_image(other)
     assert win.scene.image.size == (40, 50)
     recent = json.loads(win.settings.path.read_text())["recent_files"]
@@ -401,15 +409,37 @@ def test_no_model_shows_a_message_and_the_preview(make_window, test_image, qtbot
     assert grab_rgb(win.view.viewport()).std() > 5
 
 
-def test_closing_during_rendering_stops_the_worker_promptly(make_window, test_image, qtbot):
+def test_closing_during_rendering_leaves_no_thread_and_no_waiting_coroutine(make_window, test_image, qtbot,
+                                                                           gui_event_loop):
     win = make_window(test_image, size=(1400, 900))
     wait_session(qtbot, win)
     win.view.zoom_at(12.0)
     qtbot.waitUntil(lambda: bool(win.view.live_requests()), timeout=5000)
-    t = time.monotonic()
+    assert render_threads() and _pending_tasks(gui_event_loop)      # tiles are being awaited
+    win.close()
+    assert not render_threads()                                    # joined before close() returned
+    qtbot.waitUntil(lambda: not _pending_tasks(gui_event_loop), timeout=5000)
+
+
+def test_closing_during_export_leaves_no_thread_and_no_file(make_window, test_image, qtbot, tmp_path,
+                                                           gui_event_loop):
+    win = make_window(test_image, compare=False)
+    out = tmp_path / "exports"
+    out.mkdir()
+    d = win.open_export_dialog()
+    d.format_combo.setCurrentText("PNG")
+    d.set_output_size(3000, 2200, keep_aspect=False)
+    d.path_edit.setText(str(out / "big.png"))
+    with qtbot.waitSignal(d.progressed, timeout=30000):
+        qtbot.mouseClick(d.export_button, Qt.MouseButton.LeftButton)
     win.close()
     assert not render_threads()
-    assert time.monotonic() - t < 5.0
+    qtbot.waitUntil(lambda: not _pending_tasks(gui_event_loop), timeout=5000)
+    assert list(out.iterdir()) == []
+
+
+def _pending_tasks(loop):
+    return [t for t in asyncio.all_tasks(loop) if not t.done()]
 
 
 def test_hidpi_tiles_are_rendered_at_physical_pixel_density(make_window, test_image, qtbot):
@@ -479,7 +509,7 @@ def test_drop_opens_images_and_adds_models(make_window, test_image, tiny_checkpo
     mime.setUrls([QUrl.fromLocalFile(str(test_image)), QUrl.fromLocalFile(str(extra))])
     ev = QDropEvent(QPointF(50, 50), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
                     Qt.KeyboardModifier.NoModifier)
-    with qtbot.waitSignal(win.bridge.imageLoaded, timeout=20000):
+    with qtbot.waitSignal(win.imageLoaded, timeout=20000):
         win.dropEvent(ev)
     qtbot.waitUntil(lambda: any(e.path == extra.resolve() for e in win.catalog.entries()), timeout=20000)
     assert win.scene.image.path == test_image
@@ -502,7 +532,7 @@ def test_unavailable_device_falls_back_to_cpu(qtbot, tiny_checkpoints, test_imag
     qtbot.waitUntil(lambda: win.last_message_box is not None, timeout=20000)
     assert "cuda" in win.last_message_box.text()
     qtbot.waitUntil(lambda: win.bridge.device_name == "cpu", timeout=20000)
-    with qtbot.waitSignal(win.bridge.imageLoaded, timeout=20000):
+    with qtbot.waitSignal(win.imageLoaded, timeout=20000):
         win.open_image(test_image)
     win.view.zoom_at(3.0)
     wait_idle(qtbot, [win.view])
