@@ -42,6 +42,30 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+#: how often the idle event loop lets Python run its signal handlers (ms)
+SIGNAL_POLL_MS = 200
+
+
+def install_stop_signals(app, window):
+    """SIGINT (Ctrl+C), SIGTERM and SIGHUP close the window as its close button does (settings
+    saved, export cancelled, threads stopped), busy or idle. Python runs signal handlers only
+    when the interpreter gets control, which an idle Qt loop never gives it: a timer does.
+    Returns the timer (keep a reference)."""
+    from PySide6.QtCore import QTimer
+
+    from cisr_zoom.core.signals import STOP_SIGNALS
+
+    def stop(signum, frame):
+        QTimer.singleShot(0, lambda: (window.close(), app.quit()))
+
+    for s in STOP_SIGNALS:
+        signal.signal(s, stop)
+    timer = QTimer(app)
+    timer.timeout.connect(lambda: None)
+    timer.start(SIGNAL_POLL_MS)
+    return timer
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     di = _desktop_integration()
@@ -91,7 +115,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
     closed = asyncio.Event()
     app.aboutToQuit.connect(closed.set)
-    signal.signal(signal.SIGINT, lambda *_: app.quit())  # Ctrl+C in the terminal closes cleanly
+    signal_timer = install_stop_signals(app, window)  # noqa: F841  (kept alive while the loop runs)
     with loop:
         loop.run_until_complete(closed.wait())
     return 0

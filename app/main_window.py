@@ -19,7 +19,9 @@ from PySide6.QtGui import QAction, QActionGroup, QCursor, QKeySequence
 from PySide6.QtWidgets import (QComboBox, QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox,
                                QProgressBar, QSizePolicy, QToolBar, QWidget)
 
+from cisr_zoom.core.atomic import atomic_write_text
 from cisr_zoom.core.devices import DEVICE_CHOICES, available_devices
+from cisr_zoom.core.errors import error_message
 from cisr_zoom.core.imageio import READABLE_SUFFIXES
 
 from .compare.panel import ComparePanel
@@ -28,7 +30,7 @@ from .model_catalog import BICUBIC, ModelCatalog, is_checkpoint_name
 from .settings import Settings, cache_dir
 from .viewer.scene import Scene
 from .viewer.zoom_view import ZoomView
-from .worker import ImageData, RenderBridge, describe_error
+from .worker import ImageData, RenderBridge
 
 APP_TITLE = "CiSR Zoom"
 NO_MODEL_MESSAGE = ("No super-resolution model is available, so you see a bicubic preview. "
@@ -340,7 +342,7 @@ class MainWindow(QMainWindow):
         except asyncio.CancelledError:
             raise
         except Exception as e:  # noqa: BLE001 - shown to the user
-            self.show_error("Cannot add model", describe_error(e))
+            self.show_error("Cannot add model", error_message(e))
             return
         entry = self.catalog.add_user(path)
         self.settings["user_models"] = self.catalog.user_paths()
@@ -413,7 +415,7 @@ class MainWindow(QMainWindow):
         except asyncio.CancelledError:
             raise
         except Exception as e:  # noqa: BLE001 - shown to the user
-            message = describe_error(e)
+            message = error_message(e)
             self._on_image_failed(path, message)
             self.imageFailed.emit(path, message)
             return
@@ -601,7 +603,7 @@ class MainWindow(QMainWindow):
         try:
             self.settings.save()
         except OSError as e:
-            self.statusBar().showMessage(f"Cannot save settings to {self.settings.path}: {e.strerror or e}", 8000)
+            self.statusBar().showMessage(f"Settings not saved: {error_message(e)}", 8000)
 
     def _timings_path(self) -> Path:
         return cache_dir() / TIMINGS_FILE
@@ -632,10 +634,7 @@ class MainWindow(QMainWindow):
                 data = {}
             for src, v in self.scene.seconds_per_mp.items():
                 data[self._timings_key(src)] = v
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(path.name + ".tmp")
-            tmp.write_text(json.dumps(data, indent=1))
-            os.replace(tmp, path)
+            atomic_write_text(path, json.dumps(data, indent=1))
         except OSError:
             pass  # a cache: losing it only costs a re-measurement
 

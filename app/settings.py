@@ -2,9 +2,12 @@
 
 ``CISR_ZOOM_CONFIG_DIR`` and ``CISR_ZOOM_CACHE_DIR`` override the platformdirs locations
 (tests, portable installs). Writes are atomic (temporary file in the same folder, then
-rename). A settings file that cannot be parsed is moved aside to ``settings.json.corrupt``
-and replaced by defaults; :attr:`Settings.warning` then holds a one-line message for the user.
-Values of the wrong type are replaced by their defaults one by one.
+rename). The file is untrusted input: one that cannot be parsed, is larger than
+:data:`MAX_SETTINGS_BYTES` or nested deeper than :data:`MAX_DEPTH` is moved aside to
+``settings.json.corrupt`` and replaced by defaults; :attr:`Settings.warning` then holds a
+one-line message for the user. Values of the wrong type (or strings longer than
+:data:`MAX_STRING`) are replaced by their defaults one by one; lists are cut to their limits
+(:data:`LIST_LIMITS`) as they are read.
 """
 
 from __future__ import annotations
@@ -16,11 +19,18 @@ from typing import Any, Dict, List, Optional
 
 import platformdirs
 
-from cisr_zoom.core.atomic import atomic_write_bytes
+from cisr_zoom.core.atomic import atomic_write_bytes, rename_file
 
 APP_NAME = "cisr-zoom"
 SETTINGS_FILE = "settings.json"
 MAX_RECENT = 10
+#: a settings file is a few kB; far larger is not ours (16 MiB still holds 500 000 recent files, cut on load)
+MAX_SETTINGS_BYTES = 16 << 20
+#: the file is a flat object of scalars and lists of strings (depth 2)
+MAX_DEPTH = 4
+#: longest string value kept (paths, base64 window state)
+MAX_STRING = 65536
+LIST_LIMITS = {"recent_files": MAX_RECENT, "user_models": 100, "compare_models": 16}
 
 
 def config_dir() -> Path:
@@ -51,12 +61,27 @@ DEFAULTS: Dict[str, Any] = {
 }
 
 
+def _depth(value: Any, limit: int) -> int:
+    """Nesting depth of ``value`` (scalars 0), counted no further than ``limit + 1``."""
+    stack, deepest = [(value, 0)], 0
+    while stack:
+        v, d = stack.pop()
+        deepest = max(deepest, d)
+        if deepest > limit:
+            break
+        if isinstance(v, dict):
+            stack.extend((x, d + 1) for x in v.values())
+        elif isinstance(v, list):
+            stack.extend((x, d + 1) for x in v)
+    return deepest
+
+
 def _type_ok(key: str, value: Any) -> bool:
     default = DEFAULTS[key]
-    if key in ("recent_files", "user_models", "compare_models"):
-        return isinstance(value, list) and all(isinstance(v, str) for v in value)
+    if key in LIST_LIMITS:
+        return isinstance(value, list) and all(isinstance(v, str) and len(v) <= MAX_STRING for v in value)
     if key in ("main_model", "split_model", "window_geometry", "window_state", "export_dir"):
-        return value is None or isinstance(value, str)
+        return value is None or (isinstance(value, str) and len(value) <= MAX_STRING)
     if isinstance(default, bool):
         return isinstance(value, bool)
     if isinstance(default, int):
@@ -76,13 +101,20 @@ class Settings:
         if not s.path.exists():
             return s
         try:
+            size = s.path.stat().st_size
+            if size > MAX_SETTINGS_BYTES:
+                raise ValueError(f"{size:,} bytes, more than a settings file can be")
             data = json.loads(s.path.read_text(encoding="utf-8"))
             if not isinstance(data, dict):
                 raise ValueError("top level is not an object")
-        except (OSError, UnicodeDecodeError, ValueError) as e:
+            if _depth(data, MAX_DEPTH) > MAX_DEPTH:
+                raise ValueError(f"nested deeper than {MAX_DEPTH} levels")
+        except (OSError, UnicodeDecodeError, ValueError, RecursionError, MemoryError) as e:
+            if isinstance(e, RecursionError):
+                e = ValueError("nested too deeply")
             backup = s.path.with_name(s.path.name + ".corrupt")
             try:
-                os.replace(s.path, backup)
+                rename_file(s.path, backup)
                 where = f"; the old file was kept as {backup.name}"
             except OSError:
                 where = ""
@@ -94,7 +126,7 @@ class Settings:
             if key not in DEFAULTS:
                 continue
             if _type_ok(key, value):
-                s.values[key] = value
+                s.values[key] = value[:LIST_LIMITS[key]] if key in LIST_LIMITS else value
             else:
                 bad.append(key)
         if bad:

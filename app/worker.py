@@ -31,7 +31,7 @@ from PySide6.QtGui import QImage
 
 from cisr_zoom.core.checkpoint import load_checkpoint
 from cisr_zoom.core.coords import region_of_rect
-from cisr_zoom.core.errors import CisrError
+from cisr_zoom.core.errors import CisrError, error_message
 from cisr_zoom.core.imageio import load_image, to_uint8
 from cisr_zoom.core.render.session import RenderCancelled
 from cisr_zoom.core.render.sources import RenderSource, SessionPool
@@ -41,16 +41,6 @@ from .model_catalog import ModelCatalog
 
 #: Smallest side of the coarsest preview pyramid level.
 PYRAMID_MIN_SIDE = 64
-
-
-def describe_error(e: BaseException) -> str:
-    """A one-line message for the user."""
-    if isinstance(e, CisrError):
-        return str(e)
-    text = (str(e).strip().splitlines() or [""])[0]
-    if isinstance(e, MemoryError) or "OutOfMemory" in type(e).__name__ or "out of memory" in text.lower():
-        return "out of memory: try a smaller output, the CPU device, or close other programs" + (f" ({text[:160]})" if text else "")
-    return f"{type(e).__name__}: {text[:200]}" if text else type(e).__name__
 
 
 @dataclass
@@ -274,7 +264,7 @@ class RenderBridge(QObject):
         except asyncio.CancelledError:
             raise
         except Exception as e:  # noqa: BLE001 - reported to the user
-            self.deviceFailed.emit(describe_error(e))
+            self.deviceFailed.emit(error_message(e))
             if fell_back:
                 self.device_name, self.device_text = "cpu", "CPU"
                 self.deviceChanged.emit("cpu", "CPU")
@@ -293,8 +283,6 @@ class RenderBridge(QObject):
         self._streams.add(stream)
 
         def on_done(generation, error: Optional[str], cancelled: bool):
-            if error and "out of memory" in error.lower():
-                error = f"out of memory while rendering; try the CPU device or a smaller window ({error[:160]})"
             self._to_gui(self._end_stream, stream, error or None, bool(cancelled))
 
         self._worker.submit(session, request, lambda tile: self._to_gui(stream._put, tile), on_done)

@@ -29,6 +29,7 @@ from . import models
 from .atomic import atomic_writer
 from .errors import CheckpointError
 from .models.decoder import ImplicitDecoder, ModelDescriptor
+from .model_check import check_entry
 
 FORMAT = "cisr-zoom/1"
 CHECKPOINT_SUFFIXES = (".pth", ".pt", ".ckpt")
@@ -137,19 +138,15 @@ def _is_official(entry: Dict[str, Any], meta: Any) -> bool:
 
 
 def build_model(entry: Dict[str, Any], source: str = "checkpoint") -> torch.nn.Module:
-    """Instantiate ``entry`` (``{"name", "args", "sd"}``) as a float32 model in eval mode."""
-    sd = {k: (v.float() if torch.is_tensor(v) and v.is_floating_point() else v) for k, v in entry["sd"].items()}
-    # official EDSR: unused mean-shift layers
-    sd = {k: v for k, v in sd.items() if ".sub_mean." not in f".{k}" and ".add_mean." not in f".{k}"}
+    """Instantiate ``entry`` (``{"name", "args", "sd"}``) as a float32 model in eval mode,
+    after :func:`~.model_check.check_entry` has validated it without allocating anything."""
     try:
-        model = models.make({"name": entry["name"], "args": entry.get("args") or {}})
-    except (KeyError, TypeError, ValueError) as e:
-        raise CheckpointError(f"cannot build model from {source}: {e}") from None
-    try:
-        model.load_state_dict(sd, strict=True)
-    except RuntimeError as e:
-        first = str(e).strip().splitlines()[0]
-        raise CheckpointError(f"cannot load weights from {source}: they do not fit the architecture ({first})") from None
+        sd = check_entry(entry)
+    except CheckpointError as e:
+        raise CheckpointError(f"cannot load {source}: {e}") from None
+    sd = {k: (v.float() if v.is_floating_point() else v) for k, v in sd.items()}
+    model = models.make({"name": entry["name"], "args": entry.get("args") or {}})
+    model.load_state_dict(sd, strict=True)
     return model.float().eval()
 
 

@@ -2,7 +2,10 @@
 
 Each subcommand lives in :mod:`cisr_zoom.core.commands` as a module with
 ``add_parser(subparsers)`` and ``run(args) -> int``. Errors that are the user's to fix
-(:class:`CisrError`) print one line to stderr and exit with status 1.
+(:class:`CisrError`, usage errors, OS errors such as a full disk, out of memory) print one
+line to stderr (:func:`~.errors.error_message`) and exit with status 1. SIGINT, SIGTERM and
+SIGHUP stop cleanly (:mod:`.signals`): temporary files are removed, the status is 128 + the
+signal number.
 """
 
 from __future__ import annotations
@@ -12,15 +15,37 @@ import importlib
 import sys
 from typing import Optional, Sequence
 
-from .errors import CisrError
+from .errors import CisrError, error_message, is_out_of_memory
 
 #: subcommand modules, in the order ``cisr --help`` lists them
 COMMANDS = ("upscale", "eval", "train", "bench", "info", "weights")
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """An ``ArgumentParser`` whose usage errors are one line on stderr and exit status 1."""
+
+    argv: Sequence[str] = ()
+
+    def error(self, message: str):
+        hint = dash_file_hint(OneLineParser.argv)
+        self.exit(1, f"{self.prog}: error: {hint or message} (see '{self.prog} --help')\n")
+
+
+def dash_file_hint(argv: Sequence[str]) -> Optional[str]:
+    """A message for an existing file whose name starts with '-' (argparse takes it for an option)."""
+    from pathlib import Path
+    for a in argv:
+        if a == "--":
+            return None
+        if a.startswith("-") and a != "-" and "=" not in a and Path(a).exists():
+            return (f"'{a}' looks like an option, but it is a file name: write ./{a}, or put '--' "
+                    f"before the file names")
+    return None
+
+
 def build_parser() -> argparse.ArgumentParser:
     from cisr_zoom import __version__
-    parser = argparse.ArgumentParser(prog="cisr", description="CiSR Zoom: arbitrary-scale super-resolution "
+    parser = OneLineParser(prog="cisr", description="CiSR Zoom: arbitrary-scale super-resolution "
                                      "with LIIF and CiSRGAN.")
     parser.add_argument("--version", action="version", version=f"cisr-zoom {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -37,16 +62,36 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
+    from .atomic import remove_temporary_files
+    from .signals import StopSignal, exit_status, stop_on_signals
+
+    argv = sys.argv[1:] if argv is None else list(argv)
+    OneLineParser.argv = argv
     parser = build_parser()
-    args = parser.parse_args(argv)
     try:
-        return int(args.func(args) or 0)
-    except CisrError as e:
-        print(f"cisr {args.command}: error: {e}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print(f"cisr {args.command}: interrupted", file=sys.stderr)
-        return 130
+        args = parser.parse_args(argv)
+    except SystemExit as e:       # --help, --version, usage errors (one line, status 1)
+        return e.code if isinstance(e.code, int) else 1
+    with stop_on_signals():
+        try:
+            return int(args.func(args) or 0)
+        except KeyboardInterrupt as e:
+            remove_temporary_files()
+            why = f" ({e.name})" if isinstance(e, StopSignal) else ""
+            print(f"cisr {_command(argv)}: interrupted{why}", file=sys.stderr)
+            return exit_status(e)
+        except (CisrError, OSError, RecursionError) as e:
+            print(f"cisr {_command(argv)}: error: {error_message(e)}", file=sys.stderr)
+            return 1
+        except BaseException as e:
+            if not is_out_of_memory(e):
+                raise
+            print(f"cisr {_command(argv)}: error: {error_message(e)}", file=sys.stderr)
+            return 1
+
+
+def _command(argv: Sequence[str]) -> str:
+    return next((a for a in argv if a in COMMANDS), "")
 
 
 if __name__ == "__main__":

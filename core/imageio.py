@@ -20,12 +20,15 @@ from typing import Optional
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from .atomic import new_file_mode
+from .atomic import atomic_writer
 from .errors import ImageLoadError
 
 #: Largest input accepted, in pixels (a 16k x 12.5k photograph). Larger files are refused
 #: before decoding, which also stops decompression bombs.
 MAX_INPUT_PIXELS = 200_000_000
+# Pillow's own bomb check (a warning above 89.5 MP by default, an error at twice its limit)
+# is aligned with ours, so legal images up to MAX_INPUT_PIXELS decode.
+Image.MAX_IMAGE_PIXELS = MAX_INPUT_PIXELS
 READABLE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".bmp", ".gif", ".ppm", ".pgm", ".pnm", ".tga")
 
 
@@ -107,7 +110,7 @@ def load_image(path: str | os.PathLike, max_pixels: int = MAX_INPUT_PIXELS) -> L
     except ImageLoadError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise _fail(path, "image too large (decompression bomb protection)") from None
+        raise _fail(path, f"image too large (more than the limit of {MAX_INPUT_PIXELS / 1e6:.0f} MP)") from None
     except UnidentifiedImageError:
         raise _fail(path, "not an image file, or a format Pillow cannot read") from None
     except (OSError, SyntaxError, ValueError, EOFError) as e:
@@ -131,8 +134,7 @@ def to_uint8(rgb: np.ndarray) -> np.ndarray:
 
 
 def save_image(path: str | os.PathLike, rgb: np.ndarray, alpha: Optional[np.ndarray] = None, **params) -> None:
-    """Write a float ``[0, 1]`` (or uint8) image atomically: temporary name in the same folder, then rename."""
-    import tempfile
+    """Write a float ``[0, 1]`` (or uint8) image atomically (:func:`~.atomic.atomic_writer`)."""
     path = Path(path)
     arr = rgb if rgb.dtype == np.uint8 else to_uint8(rgb)
     if alpha is not None:
@@ -144,13 +146,5 @@ def save_image(path: str | os.PathLike, rgb: np.ndarray, alpha: Optional[np.ndar
         raise ImageLoadError(f"cannot write '{path}': unknown image format '{path.suffix}'")
     if fmt == "JPEG" and img.mode == "RGBA":
         img = img.convert("RGB")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
-    os.close(fd)
-    try:
-        img.save(tmp, format=fmt, **params)
-        os.chmod(tmp, new_file_mode(path))
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_writer(path) as f:
+        img.save(f, format=fmt, **params)

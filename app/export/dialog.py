@@ -23,14 +23,13 @@ from PySide6.QtWidgets import (QButtonGroup, QCheckBox, QComboBox, QDialog, QDou
                                QVBoxLayout, QWidget)
 
 from cisr_zoom.core.coords import Region, region_of_rect
-from cisr_zoom.core.errors import CisrError
+from cisr_zoom.core.errors import CisrError, error_message
 from cisr_zoom.core.render.export import EXPORT_FORMATS, ExportFormat, export_format_of
 from cisr_zoom.core.render.levels import ImageRect
 from cisr_zoom.core.render.session import RenderCancelled
 
 from ..model_catalog import BICUBIC
 from ..viewer.scene import Scene
-from ..worker import describe_error
 
 FORMATS = {f.label: f for f in EXPORT_FORMATS}
 MAX_SIDE = 1_000_000
@@ -443,7 +442,7 @@ class ExportDialog(QDialog):
             self._on_finished(str(path), None, True)
             raise
         except Exception as e:  # noqa: BLE001 - shown in the dialog
-            error = describe_error(e)
+            error = error_message(e)
         self._on_finished(str(path), error, cancelled)
 
     def cancel_export(self) -> None:

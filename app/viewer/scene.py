@@ -16,13 +16,14 @@ from typing import Dict, List, Optional, Tuple
 
 from PySide6.QtCore import QObject, Signal
 
+from cisr_zoom.core.errors import error_message
 from cisr_zoom.core.render.levels import PixelRect
 from cisr_zoom.core.render.planner import RequestKey, RequestPlanner, SlotState
 from cisr_zoom.core.render.session import RenderCancelled
 from cisr_zoom.core.render.worker import RenderRequest
 
 from ..model_catalog import ModelCatalog
-from ..worker import ImageData, RenderBridge, TileStream, describe_error
+from ..worker import ImageData, RenderBridge, TileStream
 from .tile_layer import TileLayer, qimage_from_rgb8
 
 
@@ -87,7 +88,7 @@ class Scene(QObject):
         except asyncio.CancelledError:
             raise
         except Exception as e:  # noqa: BLE001 - shown to the user
-            self._on_session_failed(epoch, source, describe_error(e))
+            self._on_session_failed(epoch, source, error_message(e))
             return
         self._on_session(epoch, source, session)
 

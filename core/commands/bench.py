@@ -8,6 +8,7 @@ import json
 
 def add_parser(sub) -> None:
     from ..devices import DEVICE_CHOICES
+    from ..validate import THREADS, arg_number
     p = sub.add_parser("bench", help="benchmark the renderer (query, encoder, first tile, export memory); prints JSON",
                        description="Benchmark the viewport renderer: query throughput of the reference LIIF query, "
                                    "the fast path in float32 and in reduced precision (ratios measured in the same "
@@ -18,7 +19,7 @@ def add_parser(sub) -> None:
                    "liif-edsr-baseline, else a freshly initialised paper-size LIIF)")
     p.add_argument("--device", default="auto", choices=DEVICE_CHOICES)
     p.add_argument("--quick", action="store_true", help="smaller sizes, fewer rounds, 5000x3750 export")
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    p.add_argument("--threads", type=arg_number("--threads", THREADS), default=None, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--export-size", default=None, metavar="WxH",
                    help="export size (default 20000x15000; 5000x3750 with --quick)")
     p.add_argument("--no-export", action="store_true", help="skip the export memory measurement")
@@ -34,8 +35,6 @@ def run(args) -> int:
     from ..errors import CisrError
     from ..render.benchmark import run_benchmark
     from .upscale import parse_size
-    if args.threads is not None and args.threads < 1:
-        raise CisrError(f"invalid --threads {args.threads}")
     from ..render.benchmark import SECTIONS
     H, W = parse_size(args.export_size or ("5000x3750" if args.quick else "20000x15000"))
     only = [s.strip() for s in args.only.split(",") if s.strip()] if args.only else None
@@ -48,13 +47,6 @@ def run(args) -> int:
     text = json.dumps(result, indent=2)
     print(text)
     if args.output:
-        from pathlib import Path
-        import os
-        import tempfile
-        out = Path(args.output)
-        fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.resolve().parent)
-        with os.fdopen(fd, "w") as f:
-            f.write(text + "\n")
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, out)
+        from ..atomic import atomic_write_text
+        atomic_write_text(args.output, text + "\n")
     return 0

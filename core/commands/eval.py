@@ -13,6 +13,7 @@ BENCHMARK_NAMES = ("set5", "set14", "b100", "bsd100", "urban100", "manga109", "d
 
 
 def add_parser(sub) -> None:
+    from ..validate import POSITIVE_INT, arg_number
     p = sub.add_parser("eval", help="score bicubic and models on HR image sets (PSNR, SSIM, NIQE, LPIPS)",
                        description="Make LR inputs from HR images with MATLAB-compatible bicubic, "
                                    "super-resolve them and print a table (rows: model x metric, "
@@ -31,9 +32,9 @@ def add_parser(sub) -> None:
                    help="scoring convention; auto: div2k when the folder name contains DIV2K, else benchmark")
     p.add_argument("--out", "-o", metavar="FILE", help="save the results: .json (with per-image values), "
                    ".md or .csv; with --fit-niqe: the .npz to write")
-    p.add_argument("--limit", type=int, metavar="N", help="only the first N images of each set (sorted by name)")
+    p.add_argument("--limit", type=arg_number("--limit", POSITIVE_INT), metavar="N", help="only the first N images of each set (sorted by name)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or mps (default: auto)")
-    p.add_argument("--chunk-size", type=int, default=30000, help="query points per model call (default: %(default)s)")
+    p.add_argument("--chunk-size", type=arg_number("--chunk-size", POSITIVE_INT), default=30000, help="query points per model call (default: %(default)s)")
     p.add_argument("--lpips-alexnet", metavar="FILE",
                    help="ImageNet AlexNet weights for LPIPS (torchvision's alexnet-owt-7be5be79.pth or the file "
                         "`cisr weights fetch` makes; default: looked up in torch's hub cache, else downloaded)")
@@ -58,18 +59,13 @@ def _progress(quiet: bool):
 
 def _parse_scales(text: str) -> list[int]:
     from ..errors import CisrError
+    from ..validate import Rule, parse_number
     out = []
     for part in text.split(","):
         part = part.strip().lower().lstrip("x")
         if not part:
             continue
-        try:
-            v = float(part)
-        except ValueError:
-            raise CisrError(f"bad scale {part!r}: give whole numbers like 2,3,4") from None
-        if v != int(v) or v < 1:
-            raise CisrError(f"scale {part} is not a whole number >= 1 (benchmarks crop HR to a multiple of it)")
-        out.append(int(v))
+        out.append(parse_number("--scales", part, Rule(1, 1000, integer=True)))
     if not out:
         raise CisrError("no scales given")
     return out
@@ -119,10 +115,6 @@ def run(args) -> int:
         return fit_niqe(args.fit_niqe, args.out, args.allow_test_sets, args.quiet)
     if not args.data:
         raise CisrError("give --data DIR (a folder of HR images or one containing HR/)")
-    if args.limit is not None and args.limit < 1:
-        raise CisrError("--limit must be at least 1")
-    if args.chunk_size < 1:
-        raise CisrError("--chunk-size must be at least 1")
     if args.out and Path(args.out).suffix.lower() not in (".json", ".md", ".csv"):
         raise CisrError(f"cannot save results as '{Path(args.out).name}': use a .json, .md or .csv file name")
     scales = _parse_scales(args.scales)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 
 def add_parser(sub) -> None:
+    from ..validate import NON_NEGATIVE_INT, POSITIVE, THREADS, arg_number
     p = sub.add_parser("train", help="train LIIF (stage 1) or CiSRGAN (stage 2) from a TOML config",
                        description="Train LIIF (stage 1) or CiSRGAN (stage 2). Shipped configs: "
                                    "edsr-baseline-liif, rdn-liif, cisrgan-edsr-baseline, cisrgan-rdn, "
@@ -15,8 +16,8 @@ def add_parser(sub) -> None:
                                    "torchrun --nproc_per_node N -m cisr_zoom.core.cli train --config ...")
     p.add_argument("--config", required=True, help="TOML config file, or the name of a shipped config")
     p.add_argument("--resume", action="store_true", help="continue from <out>/last.pth")
-    p.add_argument("--max-iters", type=int, help="stop after this many iterations in all (overrides the config)")
-    p.add_argument("--max-minutes", type=float, help="stop (with a checkpoint) after this many minutes of this run")
+    p.add_argument("--max-iters", type=arg_number("--max-iters", NON_NEGATIVE_INT), help="stop after this many iterations in all (overrides the config)")
+    p.add_argument("--max-minutes", type=arg_number("--max-minutes", POSITIVE), help="stop (with a checkpoint) after this many minutes of this run")
     p.add_argument("--out", help="output folder for checkpoints and logs (default runs/<name>)")
     p.add_argument("--vgg-weights", metavar="FILE",
                    help="ImageNet VGG state dict for perceptual_opt.type vgg19 (torchvision's vgg19-dcbbb7d3.pth) or "
@@ -24,7 +25,7 @@ def add_parser(sub) -> None:
     p.add_argument("--init", metavar="CKPT", help="stage 2: stage-1 checkpoint to start from (overrides train.init_g)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or mps (default auto)")
     p.add_argument("--data", nargs="+", metavar="DIR", help="training image folders (override datasets.train.dirs)")
-    p.add_argument("--threads", type=int, help="torch CPU threads (overrides train.threads)")
+    p.add_argument("--threads", type=arg_number("--threads", THREADS), help="torch CPU threads (overrides train.threads)")
     p.set_defaults(func=run)
 
 
@@ -40,6 +41,9 @@ def run(args) -> int:
     if args.threads:
         cfg["train"]["threads"] = args.threads
     out = Path(args.out) if args.out else Path("runs") / cfg["name"]
+    if out.exists() and not out.is_dir():
+        from ..errors import UsageError
+        raise UsageError(f"--out '{out}' is a file; give a folder for checkpoints and logs")
     result = train(cfg, out, resume=args.resume, max_iters=args.max_iters, max_minutes=args.max_minutes,
                    vgg_weights=args.vgg_weights, device=args.device, data_dirs=args.data)
     if result.is_main:

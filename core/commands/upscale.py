@@ -9,17 +9,24 @@ PNG and TIFF outputs.
 
 from __future__ import annotations
 
+import math
 import sys
 import time
 from pathlib import Path
 from typing import Tuple
 
 DEFAULT_MODEL = "liif-edsr-baseline"
+#: largest scale factor accepted (per axis); far beyond what any INN was trained for
+MAX_SCALE = 1000.0
+#: largest output side in pixels (PNG's own limit is 2**31 - 1)
+MAX_SIDE = 2**31 - 1
 
 
 def add_parser(sub) -> None:
     from ..devices import DEVICE_CHOICES
     from ..precision import PRECISION_CHOICES
+    from ..render.export import MAX_OUTPUT_PIXELS, MAX_OUTPUT_SIDE
+    from ..validate import POSITIVE_INT, QUALITY, arg_number
     p = sub.add_parser("upscale", help="upscale an image by any factor (2.7, 13, 30, or SY,SX)",
                        description="Upscale an image with a LIIF/CiSRGAN model. The output is written in "
                                    "strips (bounded memory) and appears only when complete.")
@@ -33,9 +40,14 @@ def add_parser(sub) -> None:
     p.add_argument("--device", default="auto", choices=DEVICE_CHOICES, help="compute device (default: auto)")
     p.add_argument("--precision", default="float32", choices=PRECISION_CHOICES,
                    help="float32 (default, exact); bfloat16/float16 on GPUs; int8 on CPUs; auto: best reduced")
-    p.add_argument("--tile", type=int, default=None, metavar="N",
+    p.add_argument("--tile", type=arg_number("--tile", POSITIVE_INT), default=None, metavar="N",
                    help="render chunk of N x N output pixels (default: by device); smaller uses less memory")
-    p.add_argument("--jpeg-quality", type=int, default=95, metavar="Q", help="JPEG quality 1-100 (default 95)")
+    p.add_argument("--jpeg-quality", type=arg_number("--jpeg-quality", QUALITY), default=95, metavar="Q",
+                   help="JPEG quality 1-100 (default 95)")
+    p.add_argument("--force", action="store_true",
+                   help=f"render PNG/TIFF outputs above {MAX_OUTPUT_PIXELS // 10**6:,} megapixels or "
+                        f"{MAX_OUTPUT_SIDE:,} pixels a side (streamed, bounded memory, but hours of work "
+                        f"and a file of many GB)")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress output")
     p.set_defaults(func=run)
 
@@ -50,8 +62,8 @@ def parse_scale(text: str) -> Tuple[float, float]:
         raise CisrError(f"invalid --scale {text!r}: expected a number like 2.7 or two like 2,3.5") from None
     if len(vals) == 1:
         vals = vals * 2
-    if len(vals) != 2 or not all(v > 0 and v < 1e6 for v in vals):
-        raise CisrError(f"invalid --scale {text!r}: expected one or two positive numbers")
+    if len(vals) != 2 or not all(math.isfinite(v) and 0 < v <= MAX_SCALE for v in vals):
+        raise CisrError(f"invalid --scale {text!r}: expected one or two positive numbers up to {MAX_SCALE:g}")
     return vals[0], vals[1]
 
 
@@ -65,6 +77,8 @@ def parse_size(text: str) -> Tuple[int, int]:
         raise CisrError(f"invalid --size {text!r}: expected WIDTHxHEIGHT, e.g. 3840x2160") from None
     if w < 1 or h < 1:
         raise CisrError(f"invalid --size {text!r}: both sides must be at least 1 pixel")
+    if max(w, h) > MAX_SIDE:
+        raise CisrError(f"invalid --size {text!r}: at most {MAX_SIDE} pixels a side")
     return h, w
 
 
@@ -74,17 +88,13 @@ def run(args) -> int:
     from ..devices import pick_device
     from ..errors import CisrError
     from ..imageio import load_image
-    from ..render.export import check_export, export_image, format_for
+    from ..render.export import check_export, check_output_ceiling, export_image, format_for
     from ..render.session import RenderSession
 
     out = Path(args.output).expanduser()
     format_for(out)                                   # unknown suffix: fail before any work
     scale = parse_scale(args.scale) if args.scale else None
     size = parse_size(args.size) if args.size else None
-    if args.tile is not None and args.tile < 1:
-        raise CisrError(f"invalid --tile {args.tile}: must be at least 1")
-    if not 1 <= args.jpeg_quality <= 100:
-        raise CisrError(f"invalid --jpeg-quality {args.jpeg_quality}: must be 1-100")
     if Path(args.input).expanduser().resolve() == out.resolve():
         raise CisrError(f"refusing to overwrite the input '{args.input}' with the output")
 
@@ -92,6 +102,7 @@ def run(args) -> int:
     h, w = image.size
     out_size = size if size is not None else scale_to_size((h, w), scale)
     fmt, out_size = check_export(out, out_size)
+    check_output_ceiling(out_size, fmt, force=args.force)
 
     model_name = args.model
     if model_name is None:

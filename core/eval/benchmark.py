@@ -27,7 +27,6 @@ import json
 import math
 import os
 import platform
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +35,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 import torch
 
+from ..atomic import atomic_write_text
 from ..coords import FULL_REGION, make_cell, make_coord
 from ..devices import cpu_name
 from ..errors import CisrError
@@ -399,16 +399,4 @@ def write_results(path: str | os.PathLike, results: Sequence[DatasetResult], inf
         text = format_csv(results)
     else:
         raise CisrError(f"cannot save results as '{path.name}': use a .json, .md or .csv file name")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)   # mkstemp makes 0600 files
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    atomic_write_text(path, text)

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import os
 import struct
-import tempfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,7 +31,7 @@ import numpy as np
 
 from ..coords import sub_region
 from ..errors import CisrError
-from ..atomic import new_file_mode
+from ..atomic import atomic_writer
 from ..imageio import to_uint8
 from .session import RenderCancelled
 from .sources import RenderSource
@@ -40,6 +39,10 @@ from .sources import RenderSource
 #: JPEG exports are encoded in memory: at most this many output pixels (300 MB of RGB).
 JPEG_MAX_PIXELS = 100_000_000
 JPEG_MAX_SIDE = 65500
+#: largest output rendered without ``force``: 500 megapixels (1.5 GB of pixels, hours of CPU
+#: work) and 100 000 pixels a side; a stated ceiling, not a memory limit (strips are streamed)
+MAX_OUTPUT_PIXELS = 500_000_000
+MAX_OUTPUT_SIDE = 100_000
 #: output pixels per rendered strip (about 48 MB of float32 RGB)
 STRIP_PIXELS = 4 * 2**20
 #: a strip is rendered in pieces of at most this many columns, each prefetching its features
@@ -290,6 +293,18 @@ def check_export(path, out_size, fmt: Optional[str] = None) -> Tuple[str, Tuple[
     return f, (H, W)
 
 
+def check_output_ceiling(out_size: Tuple[int, int], fmt: str, force: bool = False) -> None:
+    """Refuse outputs above :data:`MAX_OUTPUT_PIXELS` or :data:`MAX_OUTPUT_SIDE` unless ``force``
+    (PNG/TIFF only: they are streamed, so exceeding it costs time and disk, not memory)."""
+    H, W = int(out_size[0]), int(out_size[1])
+    if (H * W <= MAX_OUTPUT_PIXELS and max(H, W) <= MAX_OUTPUT_SIDE) or (force and fmt in ("png", "tiff")):
+        return
+    raise CisrError(f"the output would be {W}x{H} = {H * W / 1e6:,.0f} megapixels, above the limit of "
+                    f"{MAX_OUTPUT_PIXELS // 10**6:,} MP and {MAX_OUTPUT_SIDE:,} pixels a side (about "
+                    f"{3 * H * W / 1e9:,.1f} GB of pixels); choose a smaller --scale/--size, or pass --force "
+                    f"to render it as PNG or TIFF")
+
+
 def export_image(session: RenderSource, path, out_size, region=(-1.0, -1.0, 1.0, 1.0), fmt: Optional[str] = None,
                  jpeg_quality: int = 95, progress: Optional[Callable[[int, int], None]] = None,
                  should_stop: Optional[Callable[[], bool]] = None, *, strip_rows: Optional[int] = None,
@@ -307,41 +322,27 @@ def export_image(session: RenderSource, path, out_size, region=(-1.0, -1.0, 1.0,
     has_alpha = keep_alpha and f != "jpeg" and session.alpha is not None
     channels = 4 if has_alpha else 3
     rows = int(strip_rows) if strip_rows else max(1, min(512, STRIP_PIXELS // W))
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.resolve().parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            if f == "png":
-                writer = PngStreamWriter(fh, W, H, channels, level=compress_level)
-            elif f == "tiff":
-                writer = TiffStreamWriter(fh, W, H, channels, level=compress_level, bigtiff=bigtiff)
-            else:
-                writer = JpegWriter(fh, W, H, jpeg_quality)
-            for top in range(0, H, rows):
-                if should_stop is not None and should_stop():
-                    raise RenderCancelled()
-                n = min(rows, H - top)
-                px = np.empty((n, W, channels), dtype=np.uint8)
-                for left in range(0, W, PIECE_COLUMNS):
-                    wp = min(PIECE_COLUMNS, W - left)
-                    sub = sub_region(region, (H, W), top, left, n, wp)
-                    session.prefetch(sub, should_stop=should_stop)
-                    px[:, left:left + wp, :3] = to_uint8(session.render(sub, (n, wp), should_stop=should_stop))
-                    if has_alpha:
-                        px[:, left:left + wp, 3] = to_uint8(session.render_alpha(sub, (n, wp)))
-                writer.write_rows(px)
-                del px
-                if progress is not None:
-                    progress(top + n, H)
-            writer.close()
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, new_file_mode(path))
-        os.replace(tmp, path)
-    except BaseException as e:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        if isinstance(e, OSError):
-            raise CisrError(f"cannot write '{path}': {e.strerror or e}") from None
-        raise
+    with atomic_writer(path, suffix=".part") as fh:
+        if f == "png":
+            writer = PngStreamWriter(fh, W, H, channels, level=compress_level)
+        elif f == "tiff":
+            writer = TiffStreamWriter(fh, W, H, channels, level=compress_level, bigtiff=bigtiff)
+        else:
+            writer = JpegWriter(fh, W, H, jpeg_quality)
+        for top in range(0, H, rows):
+            if should_stop is not None and should_stop():
+                raise RenderCancelled()
+            n = min(rows, H - top)
+            px = np.empty((n, W, channels), dtype=np.uint8)
+            for left in range(0, W, PIECE_COLUMNS):
+                wp = min(PIECE_COLUMNS, W - left)
+                sub = sub_region(region, (H, W), top, left, n, wp)
+                session.prefetch(sub, should_stop=should_stop)
+                px[:, left:left + wp, :3] = to_uint8(session.render(sub, (n, wp), should_stop=should_stop))
+                if has_alpha:
+                    px[:, left:left + wp, 3] = to_uint8(session.render_alpha(sub, (n, wp)))
+            writer.write_rows(px)
+            del px
+            if progress is not None:
+                progress(top + n, H)
+        writer.close()

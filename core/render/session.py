@@ -28,6 +28,7 @@ import torch.nn.functional as F
 
 from ..coords import Region, make_cell, make_coord, pixel_centers
 from ..devices import pick_device
+from ..errors import is_out_of_memory
 from ..precision import resolve_precision
 from .features import FeatureTiles
 
@@ -40,14 +41,6 @@ MIN_CHUNK = 256
 
 class RenderCancelled(Exception):
     """Raised inside a render when its ``should_stop()`` returned True."""
-
-
-def is_out_of_memory(err: BaseException) -> bool:
-    """A device out-of-memory error (CUDA's OutOfMemoryError, or MPS/other 'out of memory')."""
-    oom = getattr(torch, "OutOfMemoryError", None)
-    if oom is not None and isinstance(err, oom):
-        return True
-    return isinstance(err, RuntimeError) and "out of memory" in str(err).lower()
 
 
 def _free_device_memory(device: torch.device) -> None:

@@ -29,7 +29,7 @@ from typing import Any, Callable, Deque, Iterator, Optional, Tuple
 import numpy as np
 
 from ..coords import Region
-from ..errors import CisrError
+from ..errors import error_message
 from ..imageio import to_uint8
 from .session import RenderCancelled
 from .sources import RenderSource
@@ -63,14 +63,6 @@ class RenderedTile:
     spec: TileSpec
     pixels: np.ndarray   # (h, w, 3) uint8
     seconds: float = 0.0  # time spent rendering this tile (wall clock, render thread)
-
-
-def error_message(e: BaseException) -> str:
-    """One line for the user: a :class:`CisrError`'s text, else ``Type: first line``."""
-    if isinstance(e, CisrError):
-        return str(e)
-    text = (str(e).strip().splitlines() or [""])[0][:300]
-    return f"{type(e).__name__}: {text}" if text else type(e).__name__
 
 
 class _Job:

@@ -68,7 +68,8 @@ import tomllib
 from pathlib import Path
 from typing import Any, Dict
 
-from ..errors import CisrError
+from ..errors import CisrError, UsageError
+from ..validate import Rule, check_number_list, check_numbers
 
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
 STAGES = ("liif", "cisrgan")
@@ -94,6 +95,33 @@ DEFAULTS: Dict[str, Any] = {
 
 #: sections whose keys are free-form (passed through to a model)
 _FREE = {("network_g", "encoder_args")}
+
+#: ranges of the numeric keys (checked by :func:`cisr_zoom.core.validate.check_numbers`)
+NUMBER_RULES = {
+    "seed": Rule(0, 2**63 - 1, integer=True),
+    "network_g.hidden": Rule(1, 8192, integer=True),
+    "network_g.n_hidden": Rule(0, 64, integer=True),
+    "network_d.num_feat": Rule(1, 4096, integer=True),
+    "network_d.input_size": Rule(1, 4096, integer=True),
+    "network_d.num_down": Rule(0, 12, integer=True),
+    "datasets.train.lr_patch": Rule(1, 4096, integer=True),
+    "datasets.train.scale_min": Rule(1, 1000),
+    "datasets.train.scale_max": Rule(1, 1000),
+    "datasets.train.n_points": Rule(1, 2**24, integer=True),
+    "datasets.train.patch_size": Rule(1, 4096, integer=True),
+    "datasets.train.batch_size": Rule(1, 65536, integer=True),
+    "train.max_iters": Rule(0, 2**31 - 1, integer=True),
+    "train.lr_g": Rule(0, 10, lo_open=True),
+    "train.lr_d": Rule(0, 10, lo_open=True),
+    "train.gamma": Rule(0, 1, lo_open=True),
+    "train.checkpoint_every": Rule(0, 2**31 - 1, integer=True),
+    "train.snapshot_every": Rule(0, 2**31 - 1, integer=True),
+    "train.log_every": Rule(0, 2**31 - 1, integer=True),
+    "train.threads": Rule(0, 1024, integer=True),
+    "pixel_opt.weight": Rule(0, 1e6),
+    "perceptual_opt.weight": Rule(0, 1e6),
+    "gan_opt.weight": Rule(0, 1e6),
+}
 
 
 class TrainConfigError(CisrError):
@@ -152,6 +180,17 @@ def load_config(path: str | Path) -> Dict[str, Any]:
 
 
 def validate(cfg: Dict[str, Any]) -> None:
+    try:
+        check_numbers(cfg, NUMBER_RULES)
+        check_number_list("train.betas", cfg["train"]["betas"], Rule(0, 1, integer=False), length=2)
+        if not all(b < 1 for b in cfg["train"]["betas"]):
+            raise UsageError(f"train.betas must be two numbers in [0, 1), got {cfg['train']['betas']!r}")
+        check_number_list("train.milestones", cfg["train"]["milestones"], Rule(1, 2**31 - 1, integer=True))
+    except UsageError as e:
+        raise TrainConfigError(str(e)) from None
+    if cfg["datasets"]["train"]["scale_min"] > cfg["datasets"]["train"]["scale_max"]:
+        raise TrainConfigError("datasets.train.scale_min must not exceed scale_max")
+    _check_generator(cfg)
     if cfg["stage"] not in STAGES:
         raise TrainConfigError(f"stage must be one of {', '.join(STAGES)}, got {cfg['stage']!r}")
     data = cfg["datasets"]["train"]
@@ -185,3 +224,16 @@ def validate(cfg: Dict[str, Any]) -> None:
         raise TrainConfigError("a perceptual loss needs datasets.train.sample = 'patches'")
     if cfg["train"]["max_iters"] < 0:
         raise TrainConfigError("train.max_iters must be >= 0")
+
+
+def _check_generator(cfg: Dict[str, Any]) -> None:
+    """network_g builds (encoder name and arguments), checked on the meta device (no memory)."""
+    from .. import models
+    from ..model_check import build_meta_model
+    g = cfg["network_g"]
+    spec = models.liif_spec(encoder=g["encoder"], hidden=int(g["hidden"]), n_hidden=int(g["n_hidden"]),
+                            image_skip=bool(g["image_skip"]), encoder_args=dict(g["encoder_args"]))
+    try:
+        build_meta_model(spec, "network_g")
+    except CisrError as e:
+        raise TrainConfigError(str(e)) from None

@@ -38,7 +38,10 @@ from torch import nn
 
 from ..devices import cpu_name
 from .. import models
+from ..atomic import append_text, atomic_write_text, make_dirs
 from ..checkpoint import read_checkpoint, save_checkpoint
+from ..model_check import check_entry
+from ..signals import STOP_SIGNALS
 from ..devices import pick_device
 from ..errors import CisrError
 from .config import TrainConfigError
@@ -222,8 +225,8 @@ class Trainer:
         if got != {"name": self.spec_g["name"], "args": self.spec_g["args"]}:
             raise TrainError(f"train.init_g '{path}' holds a different generator ({json.dumps(got)[:200]}) than "
                              f"network_g describes")
-        sd = {k: v.float() if v.is_floating_point() else v for k, v in entry["sd"].items()}
-        self.net_g.load_state_dict(sd)
+        sd = check_entry(entry, f"train.init_g '{path}'")
+        self.net_g.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in sd.items()})
         self.init_from = str(path)
 
     def _load_resume(self, path: Path) -> None:
@@ -234,7 +237,7 @@ class Trainer:
         if {"name": entry["name"], "args": entry.get("args") or {}} != \
                 {"name": self.spec_g["name"], "args": self.spec_g["args"]}:
             raise TrainError(f"cannot resume from '{path}': its generator differs from the config's network_g")
-        self.net_g.load_state_dict(entry["sd"])
+        self.net_g.load_state_dict(check_entry(entry, f"'{path}'"))
         self.opt_g.load_state_dict(train["optimizer_g"])
         self.sched_g.load_state_dict(train["scheduler_g"])
         if self.net_d is not None:
@@ -365,9 +368,7 @@ class Trainer:
                     kept.append(line)
             except (ValueError, KeyError, TypeError):
                 continue
-        tmp = log.with_name(f".{LOG}.tmp")
-        tmp.write_text("".join(x + "\n" for x in kept), encoding="utf-8")
-        os.replace(tmp, log)
+        atomic_write_text(log, "".join(x + "\n" for x in kept))
 
     # -- the loop ------------------------------------------------------------------------
     def _install_signal_handlers(self):
@@ -379,7 +380,7 @@ class Trainer:
                 raise KeyboardInterrupt  # a second Ctrl-C stops at once
             self._stop_reason = "signal"  # finish the iteration, checkpoint, stop
         try:
-            return signal.signal(signal.SIGTERM, handler), signal.signal(signal.SIGINT, handler)
+            return {s: signal.signal(s, handler) for s in STOP_SIGNALS}   # SIGINT, SIGTERM, SIGHUP
         except ValueError:
             return None
 
@@ -398,7 +399,7 @@ class Trainer:
         tcfg = self.cfg["train"]
         main = self.dist.is_main
         if main:
-            self.out_dir.mkdir(parents=True, exist_ok=True)
+            make_dirs(self.out_dir)
             if self.resumed_from:
                 self._prepare_log()
             elif (self.out_dir / LOG).exists():
@@ -462,8 +463,8 @@ class Trainer:
             if prefetch is not None:
                 prefetch.shutdown(wait=True, cancel_futures=True)
             if old_handler is not None:
-                signal.signal(signal.SIGTERM, old_handler[0])
-                signal.signal(signal.SIGINT, old_handler[1])
+                for s, h in old_handler.items():
+                    signal.signal(s, h)
         elapsed = time.monotonic() - t0
         if main:
             self.log(f"[{self.cfg['name']}] stopped ({stopped_by}) at iteration {self.iteration} after "
@@ -473,8 +474,7 @@ class Trainer:
     def _log_line(self, it: int, elapsed: float, rate: float, losses: Dict[str, float]) -> None:
         rec = {"iter": it, "time_s": round(self.wall_time_before + elapsed, 2), "it_per_s": round(rate, 5),
                "lr_g": self.opt_g.param_groups[0]["lr"], **{k: round(v, 6) for k, v in losses.items()}}
-        with open(self.out_dir / LOG, "a", encoding="utf-8") as f:
-            f.write(json.dumps(rec) + "\n")
+        append_text(self.out_dir / LOG, json.dumps(rec) + "\n")
         parts = " ".join(f"{k} {v:.5f}" for k, v in losses.items())
         eta = (self.max_iters - it) / rate if rate > 0 else float("inf")
         eta_s = f"{eta / 3600:.1f} h" if math.isfinite(eta) else "?"
