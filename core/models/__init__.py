@@ -6,6 +6,8 @@ Importing this package registers: ``edsr-baseline``, ``rdn``, ``mlp``, ``liif``.
 from . import edsr, liif, mlp, rdn  # noqa: F401  (registration side effects)
 from . import discriminator  # noqa: F401  (registers vgg-discriminator)
 from .liif import LIIF, Features, liif_spec
-from .registry import make, register, registered
+from .decoder import GridDecoder, ImplicitDecoder, ModelDescriptor
+from .registry import generator_spec, generator_types, make, register, register_generator, registered
 
-__all__ = ["LIIF", "Features", "liif_spec", "make", "register", "registered"]
+__all__ = ["LIIF", "Features", "liif_spec", "make", "register", "registered", "register_generator",
+           "generator_spec", "generator_types", "ImplicitDecoder", "GridDecoder", "ModelDescriptor"]

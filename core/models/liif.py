@@ -457,6 +457,7 @@ class LIIFPointDecoder:
         return self.model.query(feats, coords, cells)[0].view(nb, mb, 3)
 
 
+@registry.register_generator("liif")
 def liif_spec(encoder: str = "edsr-baseline", hidden: int = 256, n_hidden: int = 4,
               image_skip: bool = False, encoder_args: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
     """The paper's LIIF spec: ``encoder`` (``edsr-baseline`` or ``rdn``) + 5-layer MLP, hidden 256."""

@@ -5,12 +5,14 @@
 * :mod:`.sources` -- the :class:`~.sources.RenderSource` protocol (what export, the CLI and the
   app render from), :class:`~.sources.BicubicSession`, and :class:`~.sources.SessionPool` (the
   sources of the current image, render thread only).
-* :mod:`.features` -- encoder features per LR tile with a halo, LRU cache bounded in bytes.
-* :mod:`.query` -- the LIIF query with the first INN layer precomputed; precisions.
+* :mod:`.features` -- the model's per-LR-pixel precompute per LR tile with a halo, LRU cache
+  bounded in bytes.
 * :mod:`.tiles` -- tile plans, centre of the view first.
 * :mod:`.worker` -- :class:`~.worker.RenderWorker`, the one render thread (no Qt).
 * :mod:`.export` -- ``export_image``: streaming PNG / TIFF / BigTIFF, JPEG up to a limit, atomic.
 * :mod:`.benchmark` -- the measurements behind ``cisr bench``.
 
-Coordinates follow :mod:`cisr_zoom.core.coords`.
+The model is used only through :class:`cisr_zoom.core.models.decoder.ImplicitDecoder` and its
+:class:`~cisr_zoom.core.models.decoder.ModelDescriptor`; precisions are in
+:mod:`cisr_zoom.core.precision`. Coordinates follow :mod:`cisr_zoom.core.coords`.
 """

@@ -6,12 +6,14 @@ Sections (every key optional; unknown keys are errors, so typos do not pass sile
     stage = "liif"                  # "liif" (stage 1, pixel loss) or "cisrgan" (stage 2, GAN)
     seed = 0
 
-    [network_g]                     # the generator, a LIIF (see models.liif_spec)
+    [network_g]                     # the generator
+    type = "liif"                   # decoder family (models.generator_types(); LIIF: models.liif_spec)
     encoder = "edsr-baseline"       # or "rdn"
     hidden = 256                    # INN width; n_hidden hidden layers (5 linear layers in all)
     n_hidden = 4
     image_skip = false              # residual bilinear sample of the LR input (LTE-style)
     encoder_args = {}
+    args = {}                       # options of the decoder family beyond the ones above
 
     [network_d]                     # stage 2: ESRGAN VGG-style discriminator
     num_feat = 64
@@ -79,8 +81,8 @@ DEFAULTS: Dict[str, Any] = {
     "name": "run",
     "stage": "liif",
     "seed": 0,
-    "network_g": {"encoder": "edsr-baseline", "hidden": 256, "n_hidden": 4, "image_skip": False,
-                  "encoder_args": {}},
+    "network_g": {"type": "liif", "encoder": "edsr-baseline", "hidden": 256, "n_hidden": 4, "image_skip": False,
+                  "encoder_args": {}, "args": {}},
     "network_d": {"num_feat": 64, "input_size": 64, "num_down": 4},
     "datasets": {"train": {"dirs": [], "lr_patch": 48, "scale_min": 1.0, "scale_max": 4.0, "sample": "points",
                            "n_points": 2304, "patch_size": 64, "batch_size": 16, "augment": True,
@@ -94,7 +96,7 @@ DEFAULTS: Dict[str, Any] = {
 }
 
 #: sections whose keys are free-form (passed through to a model)
-_FREE = {("network_g", "encoder_args")}
+_FREE = {("network_g", "encoder_args"), ("network_g", "args")}
 
 #: ranges of the numeric keys (checked by :func:`cisr_zoom.core.validate.check_numbers`)
 NUMBER_RULES = {
@@ -193,6 +195,10 @@ def validate(cfg: Dict[str, Any]) -> None:
     _check_generator(cfg)
     if cfg["stage"] not in STAGES:
         raise TrainConfigError(f"stage must be one of {', '.join(STAGES)}, got {cfg['stage']!r}")
+    from .. import models
+    if cfg["network_g"]["type"] not in models.generator_types():
+        raise TrainConfigError(f"network_g.type must be one of {', '.join(models.generator_types())}, "
+                               f"got {cfg['network_g']['type']!r}")
     data = cfg["datasets"]["train"]
     if data["sample"] not in ("points", "patches"):
         raise TrainConfigError(f"datasets.train.sample must be 'points' or 'patches', got {data['sample']!r}")

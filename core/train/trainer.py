@@ -62,8 +62,9 @@ class TrainError(CisrError):
 
 def generator_spec(cfg: Dict[str, Any]) -> Dict[str, Any]:
     g = cfg["network_g"]
-    return models.liif_spec(encoder=g["encoder"], hidden=int(g["hidden"]), n_hidden=int(g["n_hidden"]),
-                            image_skip=bool(g["image_skip"]), encoder_args=dict(g["encoder_args"]))
+    return models.generator_spec(g["type"], encoder=g["encoder"], hidden=int(g["hidden"]),
+                                 n_hidden=int(g["n_hidden"]), image_skip=bool(g["image_skip"]),
+                                 encoder_args=dict(g["encoder_args"]), **dict(g["args"]))
 
 
 def discriminator_spec(cfg: Dict[str, Any]) -> Dict[str, Any]:
