@@ -12,16 +12,20 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    from ..checkpoint import bundled_models, load_checkpoint
+    import dataclasses
+    from ..checkpoint import bundled_models, describe_checkpoint, load_checkpoint
     from ..devices import available_devices
     if args.model:
         lm = load_checkpoint(args.model)
         n = sum(p.numel() for p in lm.model.parameters())
+        d = dataclasses.asdict(lm.descriptor) if lm.descriptor is not None else None
         print(json.dumps({"name": lm.name, "path": str(lm.path), "official_liif": lm.official,
-                          "parameters": n, "spec": lm.spec, "meta": lm.meta}, indent=2, default=str))
+                          "parameters": n, "descriptor": d, "spec": lm.spec, "meta": lm.meta},
+                         indent=2, default=str))
         return 0
     print("bundled models:")
     for name, path in bundled_models().items():
-        print(f"  {name}  ({path})")
+        d = describe_checkpoint(path)
+        print(f"  {name}: {d.display_name if d else 'not an image decoder'}  ({path})")
     print("devices: " + ", ".join(available_devices()))
     return 0

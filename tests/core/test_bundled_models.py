@@ -78,3 +78,13 @@ def test_cisrgan_is_sharper_than_liif_within_the_psnr_bound(crop_x4):
     assert _high_freq_energy(gan) > 2.0 * _high_freq_energy(liif)
     drop = psnr_y(liif, _q(hr), border=4) - psnr_y(gan, _q(hr), border=4)
     assert drop < MAX_PSNR_DROP_DB, drop
+
+
+def test_bundled_models_describe_themselves(capsys):
+    from cisr_zoom.core import cli
+    liif, gan = load_checkpoint(LIIF).descriptor, load_checkpoint(GAN).descriptor
+    assert (liif.family, liif.display_name) == ("liif", "LIIF (EDSR-baseline)")
+    assert (gan.family, gan.display_name) == ("cisrgan", "CiSRGAN (EDSR-baseline)")
+    assert liif.fast_path and gan.fast_path and liif.receptive_radius == 2 * 16 + 2 + 1
+    assert cli.main(["info"]) == 0
+    assert "CiSRGAN (EDSR-baseline)" in capsys.readouterr().out
