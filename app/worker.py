@@ -83,9 +83,9 @@ def device_label(device) -> str:
     return d.upper()
 
 
-def precision_for(device, reduced: bool) -> str:
-    """``float32``, or ``auto``: the renderer's best reduced precision for the device
-    (bfloat16/int8 on CPUs, bfloat16/float16 on GPUs)."""
+def precision_for(reduced: bool) -> str:
+    """``float32``, or ``auto``: the renderer's best reduced precision for the session's
+    device (bfloat16/int8 on CPUs, bfloat16/float16 on GPUs)."""
     return "auto" if reduced else "float32"
 
 
@@ -210,7 +210,7 @@ class RenderBridge(QObject):
 
     def _source(self, source: str, epoch: int, reduced: bool) -> RenderSource:
         """The render source (render thread only)."""
-        return self._pool.source(source, epoch, precision_for(self._pool.device, reduced))
+        return self._pool.source(source, epoch, precision_for(reduced))
 
     # -- images --------------------------------------------------------------------------
     async def load_image(self, path: str | Path, epoch: int) -> ImageData:
@@ -282,7 +282,7 @@ class RenderBridge(QObject):
             return stream
         self._streams.add(stream)
 
-        def on_done(generation, error: Optional[str], cancelled: bool):
+        def on_done(_generation, error: Optional[str], cancelled: bool):
             self._to_gui(self._end_stream, stream, error or None, bool(cancelled))
 
         self._worker.submit(session, request, lambda tile: self._to_gui(stream._put, tile), on_done)

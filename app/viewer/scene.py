@@ -55,7 +55,7 @@ class Scene(QObject):
         #: measured render cost per source, seconds per output megapixel (for export estimates)
         self.seconds_per_mp: Dict[str, float] = {}
         self.tile_size = TILE_SIZE_BY_DEVICE["cpu"]
-        bridge.deviceChanged.connect(self._on_device)
+        bridge.deviceChanged.connect(lambda _name, label: self._use_tile_size_for(label))
 
     # -- image ---------------------------------------------------------------------------
     def set_image(self, data: ImageData) -> None:
@@ -121,8 +121,9 @@ class Scene(QObject):
             self.renderError.emit(f"{self.catalog.label(source)}: {message}")
             self.sessionsChanged.emit()
 
-    def _on_device(self, name: str, label: str) -> None:
-        kind = label.split(" ")[0].lower()
+    def _use_tile_size_for(self, device_label: str) -> None:
+        """Tile side for the device named by ``device_label`` (``CPU``, ``CUDA (...)``, ``MPS``)."""
+        kind = device_label.split(" ")[0].lower()
         self.tile_size = TILE_SIZE_BY_DEVICE.get(kind, TILE_SIZE_BY_DEVICE["cpu"])
 
     # -- requests ----------------------------------------------------------------------
