@@ -307,7 +307,7 @@ def main(argv=None) -> int:
                         "date": time.strftime("%Y-%m-%d"),
                         "load_average_1_5_15": [round(x, 2) for x in os.getloadavg()]},
             "model": model_desc, "device": bridge.device_text,
-            "precision": getattr(scene.session(source), "precision", "?"), "image": f"{image.name} {scene.image.size[1]}x{scene.image.size[0]}",
+            "precision": scene.session(source).precision, "image": f"{image.name} {scene.image.size[1]}x{scene.image.size[0]}",
             "pan_frame_ms": {
                 "view": f"{VIEW_W}x{VIEW_H}, physical zoom {args.zoom}, level {level}, tiles cached",
                 "pan_frame_widget_scroll_and_exposed_strip": stats(pan_widget),

@@ -4,8 +4,7 @@ Units and conventions:
 
 * **Image coordinates** are in input pixels with the origin at the top-left *corner* of the
   image: pixel ``(i, j)`` covers ``[j, j+1) x [i, i+1)`` (x right, y down). The image spans
-  ``[0, w] x [0, h]``. (``core.coords`` maps this to its ``[-1, 1]`` square: see
-  :meth:`Viewport.image_to_unit`.)
+  ``[0, w] x [0, h]``. (``core.coords.region_of_rect`` maps this to its ``[-1, 1]`` square.)
 * **Screen coordinates** are the widget's logical pixels, origin at its top-left corner.
   A logical pixel is ``dpr`` physical pixels (HiDPI).
 * ``scale`` is logical screen pixels per image pixel; ``physical_scale = scale * dpr`` is what
@@ -22,7 +21,6 @@ from __future__ import annotations
 import math
 from typing import Tuple
 
-from cisr_zoom.core.coords import Region, region_of_rect
 from cisr_zoom.core.render.levels import ImageRect
 
 #: Largest zoom, in physical screen pixels per image pixel.
@@ -104,10 +102,6 @@ class Viewport:
         """``(x, y, width, height)`` in screen coordinates of image rectangle ``r``."""
         x0, y0 = self.image_to_screen(r.x0, r.y0)
         return x0, y0, r.width * self.scale, r.height * self.scale
-
-    def image_to_unit(self, r: ImageRect) -> Region:
-        """``r`` as a ``core.coords`` region ``(y0, x0, y1, x1)`` in ``[-1, 1]``."""
-        return region_of_rect((self.image_h, self.image_w), r.y0, r.x0, r.y1, r.x1)
 
     # -- changes -------------------------------------------------------------------------
     def fit(self) -> None:

@@ -19,6 +19,7 @@ from PySide6.QtCore import QPoint, QPointF, Qt, QTimer
 from PySide6.QtGui import QImage, QMouseEvent, QWheelEvent
 from PySide6.QtWidgets import QApplication
 
+from cisr_zoom.core.coords import region_of_rect
 from cisr_zoom.core.render.levels import visible_level_rect
 from cisr_zoom.core.imageio import save_image
 
@@ -134,7 +135,8 @@ def _assert_inside(requests, win):
     """Every request lies within the main view's visible rectangle (give or take the
     partly visible pixels at its edge: one output pixel of the request's level)."""
     vp = win.view.vp
-    y0, x0, y1, x1 = vp.image_to_unit(vp.visible_image_rect())
+    vis = vp.visible_image_rect()
+    y0, x0, y1, x1 = region_of_rect((vp.image_h, vp.image_w), vis.y0, vis.x0, vis.y1, vis.x1)
     for r in requests:
         ry0, rx0, ry1, rx1 = r.region
         H, W = r.out_size
@@ -308,7 +310,8 @@ def test_export_keeps_aspect_and_scale(make_window, test_image, qtbot):
     win.view.zoom_at(3.0, 50.0, 60.0)
     d = win.open_export_dialog()
     d.area_view.setChecked(True)
-    assert d.region() == pytest.approx(win_vp.image_to_unit(win_vp.visible_image_rect()))
+    vis = win_vp.visible_image_rect()
+    assert d.region() == pytest.approx(region_of_rect((win_vp.image_h, win_vp.image_w), vis.y0, vis.x0, vis.y1, vis.x1))
     assert d.scale_spin.value() == pytest.approx(win_vp.physical_scale, abs=1e-3)
     vis = win_vp.visible_image_rect()
     assert d.output_size() == (round(vis.height * d.scale_spin.value()), round(vis.width * d.scale_spin.value()))

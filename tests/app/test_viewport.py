@@ -5,7 +5,6 @@ import math
 import pytest
 
 from cisr_zoom.app.viewer.viewport import MAX_PHYSICAL_SCALE, Viewport
-from cisr_zoom.core.render.levels import ImageRect
 
 
 def test_fit_centres_and_shows_whole_image():
@@ -60,12 +59,6 @@ def test_follow_shows_leader_region_and_shares_anchor():
     assert pr.contains(lr, tol=1e-9)
     assert (pr.x0 + pr.x1) / 2 == pytest.approx((lr.x0 + lr.x1) / 2)
     assert pr.width == pytest.approx(lr.width)  # width-limited: the same horizontal extent
-
-
-def test_image_to_unit_region():
-    vp = Viewport((400, 600), (1000, 500))
-    assert vp.image_to_unit(ImageRect(0, 0, 600, 400)) == pytest.approx((-1, -1, 1, 1))
-    assert vp.image_to_unit(ImageRect(150, 100, 300, 200)) == pytest.approx((-0.5, -0.5, 0, 0))
 
 
 def test_none_refcount_guard_keeps_qt_calls_safe():
