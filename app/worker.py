@@ -31,7 +31,7 @@ from PySide6.QtGui import QImage
 
 from cisr_zoom.core.checkpoint import load_checkpoint
 from cisr_zoom.core.coords import region_of_rect
-from cisr_zoom.core.errors import CisrError, error_message
+from cisr_zoom.core.errors import error_message
 from cisr_zoom.core.imageio import load_image, to_uint8
 from cisr_zoom.core.render.session import RenderCancelled
 from cisr_zoom.core.render.sources import RenderSource, SessionPool
