@@ -69,8 +69,8 @@ def main(argv=None) -> int:
     ap.add_argument("--model", help="checkpoint to use (default: bundled, else random EDSR-baseline LIIF)")
     ap.add_argument("--image", help="image (default: the bundled sample)")
     ap.add_argument("--device", default="cpu")
-    ap.add_argument("--reduced-precision", action="store_true",
-                    help="render in the renderer's reduced precision (auto: int8/bfloat16 on CPUs)")
+    ap.add_argument("--exact", action="store_true",
+                    help="render in float32 (default: the app's auto precision, e.g. bfloat16 on CPUs with native bf16)")
     ap.add_argument("--zoom", type=float, default=3.3, help="physical zoom of the pan test (default 3.3)")
     ap.add_argument("--frames", type=int, default=60)
     ap.add_argument("--bursts", type=int, default=5, help="wheel bursts to time (default 5; 0 skips the wheel test)")
@@ -101,7 +101,7 @@ def main(argv=None) -> int:
 
     catalog = ModelCatalog(bundled={}, user_paths=[model_path])
     source = catalog.entries()[0].id
-    bridge = RenderBridge(catalog, device=args.device, reduced_precision=args.reduced_precision)
+    bridge = RenderBridge(catalog, device=args.device, exact_float32=args.exact)
     scene = Scene(bridge, catalog, 1024 * 2 ** 20)
     view = ZoomView(scene, "main", settle_ms=args.settle_ms)
     view.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)

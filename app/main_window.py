@@ -64,7 +64,7 @@ class MainWindow(QMainWindow):
         if device:
             settings["device"] = device
         self.bridge = RenderBridge(self.catalog, device=settings["device"],
-                                   reduced_precision=settings["reduced_precision"],
+                                   exact_float32=settings["exact_float32"],
                                    feature_cache_bytes=settings["feature_cache_mb"] * 2 ** 20)
         self.scene = Scene(self.bridge, self.catalog, settings["tile_cache_mb"] * 2 ** 20, parent=self)
         self.view = ZoomView(self.scene, "main", settle_ms=settle_ms)
@@ -93,6 +93,7 @@ class MainWindow(QMainWindow):
 
         self.bridge.deviceChanged.connect(self._on_device_changed)
         self.bridge.deviceFailed.connect(self._on_device_failed)
+        self.scene.sessionsChanged.connect(self._show_main_precision)
         self.scene.renderError.connect(lambda m: self.statusBar().showMessage(m, 8000))
         self.view.viewChanged.connect(self._update_zoom_label)
         self.view.hoverChanged.connect(self._update_pos_label)
@@ -138,9 +139,11 @@ class MainWindow(QMainWindow):
         self.act_compare.setShortcut(QKeySequence("C"))
         self.act_add_model = act("&Add Model File…", self.choose_model_file, None,
                                  "Add a checkpoint (.pth), e.g. an official LIIF model")
-        self.act_reduced = act("&Reduced Precision (faster)", self._on_reduced_precision, None,
-                               "bfloat16/int8 on CPUs, float16/bfloat16 on GPUs", checkable=True)
-        self.act_reduced.setChecked(self.settings["reduced_precision"])
+        self.act_exact = act("E&xact (float32)", self._on_exact_float32, None,
+                             "Render in float32. Off (default): the fastest precision whose error is below half "
+                             "an 8-bit level (bfloat16 on CPUs with native bf16, float16/bfloat16 on GPUs)",
+                             checkable=True)
+        self.act_exact.setChecked(self.settings["exact_float32"])
         self.act_controls = act("&Controls", self.show_controls, QKeySequence.StandardKey.HelpContents)
         self.act_about = act("&About", self.show_about)
         for a in (self.act_fit, self.act_100, self.act_zoom_in, self.act_zoom_out, self.act_split, self.act_compare):
@@ -175,7 +178,7 @@ class MainWindow(QMainWindow):
             self.device_group.addAction(a)
             self.device_menu.addAction(a)
         self.device_menu.addSeparator()
-        self.device_menu.addAction(self.act_reduced)
+        self.device_menu.addAction(self.act_exact)
         m = mb.addMenu("&Help")
         m.addAction(self.act_controls)
         m.addAction(self.act_about)
@@ -210,6 +213,7 @@ class MainWindow(QMainWindow):
         tb.addWidget(self.split_combo)
         tb.addSeparator()
         tb.addAction(self.act_compare)
+        tb.addAction(self.act_exact)
         spacer = QWidget()
         spacer.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
         tb.addWidget(spacer)
@@ -374,17 +378,24 @@ class MainWindow(QMainWindow):
         self.device_label.setText(f"Device: switching to {name}…")
         self.bridge.spawn(self.bridge.set_device(name))
 
-    def _on_reduced_precision(self, on: bool) -> None:
-        self.settings["reduced_precision"] = bool(on)
-        self.bridge.spawn(self.bridge.set_device(self.bridge.device_name, reduced_precision=bool(on)))
+    def _on_exact_float32(self, on: bool) -> None:
+        self.settings["exact_float32"] = bool(on)
+        self.bridge.spawn(self.bridge.set_device(self.bridge.device_name, exact_float32=bool(on)))
 
     def _on_device_changed(self, name: str, label: str) -> None:
         self.settings["device"] = name
         for a in self.device_group.actions():
             a.setChecked(a.data() == name)
-        prec = "reduced precision" if self.bridge.reduced_precision else "float32"
+        prec = "float32" if self.bridge.exact_float32 else "auto precision"
         self.device_label.setText(f"Device: {label} ({prec})")
         self.scene.reset_sessions()
+
+    def _show_main_precision(self) -> None:
+        """Once the main view's session is ready, name the precision it actually renders in."""
+        session = self.scene.session(self.main_source) if self.scene.image is not None else None
+        if session is not None:
+            self.device_label.setText(f"Device: {self.bridge.device_text} "
+                                      f"({getattr(session, 'precision', 'float32')})")
 
     def _on_device_failed(self, message: str) -> None:
         for a in self.device_group.actions():

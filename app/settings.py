@@ -52,7 +52,7 @@ DEFAULTS: Dict[str, Any] = {
     "compare_visible": True,
     "split_enabled": False,
     "device": "auto",            # auto | cpu | cuda | mps
-    "reduced_precision": False,
+    "exact_float32": False,      # False: precision auto (fastest invisible); True: float32
     "tile_cache_mb": 384,
     "feature_cache_mb": 512,
     "window_geometry": None,     # base64 of QWidget.saveGeometry()

@@ -83,10 +83,11 @@ def device_label(device) -> str:
     return d.upper()
 
 
-def precision_for(reduced: bool) -> str:
-    """``float32``, or ``auto``: the renderer's best reduced precision for the session's
-    device (bfloat16/int8 on CPUs, bfloat16/float16 on GPUs)."""
-    return "auto" if reduced else "float32"
+def precision_for(exact_float32: bool) -> str:
+    """``auto`` (the default: the fastest precision whose error is invisible on the session's
+    device, see :func:`cisr_zoom.core.precision.resolve_precision`), or ``float32`` when exact
+    is asked for."""
+    return "float32" if exact_float32 else "auto"
 
 
 class TileStream:
@@ -127,14 +128,14 @@ class RenderBridge(QObject):
     deviceChanged = Signal(str, str)              # device name, label
     deviceFailed = Signal(str)                    # message
 
-    def __init__(self, catalog: ModelCatalog, device: str = "auto", reduced_precision: bool = False,
+    def __init__(self, catalog: ModelCatalog, device: str = "auto", exact_float32: bool = False,
                  feature_cache_bytes: int = 512 * 2 ** 20, loop: Optional[asyncio.AbstractEventLoop] = None,
                  parent=None):
         super().__init__(parent)
         self.catalog = catalog
         self.device_name = device
         self.device_text = "…"
-        self.reduced_precision = reduced_precision
+        self.exact_float32 = exact_float32
         self._loop = loop or asyncio.get_event_loop()
         self._worker = RenderWorker(name="cisr-render")
         self._pool = SessionPool(feature_cache_bytes)
@@ -208,9 +209,9 @@ class RenderBridge(QObject):
     def _model_paths(self) -> Dict[str, Path]:
         return {e.id: e.path for e in self.catalog.entries()}
 
-    def _source(self, source: str, epoch: int, reduced: bool) -> RenderSource:
+    def _source(self, source: str, epoch: int, exact_float32: bool) -> RenderSource:
         """The render source (render thread only)."""
-        return self._pool.source(source, epoch, precision_for(reduced))
+        return self._pool.source(source, epoch, precision_for(exact_float32))
 
     # -- images --------------------------------------------------------------------------
     async def load_image(self, path: str | Path, epoch: int) -> ImageData:
@@ -228,11 +229,11 @@ class RenderBridge(QObject):
     async def open_source(self, source: str, epoch: int) -> RenderSource:
         """The render source ``source`` of image ``epoch`` (a model is loaded if needed);
         raises :class:`RenderCancelled` when the image changed meanwhile."""
-        paths, reduced = self._model_paths(), self.reduced_precision
+        paths, exact = self._model_paths(), self.exact_float32
 
         def work():
             self._pool.model_paths = paths
-            return self._source(source, epoch, reduced)
+            return self._source(source, epoch, exact)
         return await self.run(work)
 
     async def validate_model(self, path: str | Path) -> None:
@@ -240,12 +241,12 @@ class RenderBridge(QObject):
         await self.run(lambda: load_checkpoint(path, "cpu"))
 
     # -- devices -------------------------------------------------------------------------
-    async def set_device(self, name: str, reduced_precision: Optional[bool] = None) -> None:
+    async def set_device(self, name: str, exact_float32: Optional[bool] = None) -> None:
         """Switch device (``auto``/``cpu``/``cuda``/``mps``); models and sources are rebuilt
         lazily. Announced by ``deviceChanged`` or ``deviceFailed``."""
         pool = self._pool
-        if reduced_precision is not None:
-            self.reduced_precision = reduced_precision
+        if exact_float32 is not None:
+            self.exact_float32 = exact_float32
         fell_back = []
 
         def work():
@@ -299,11 +300,11 @@ class RenderBridge(QObject):
     async def measure_speed(self, source: str, epoch: int, scale: float = 4.0) -> float:
         """Seconds per output megapixel of a small render (features of its area included),
         for export estimates."""
-        paths, reduced = self._model_paths(), self.reduced_precision
+        paths, exact = self._model_paths(), self.exact_float32
 
         def work():
             self._pool.model_paths = paths
-            s = self._source(source, epoch, reduced)
+            s = self._source(source, epoch, exact)
             h, w = s.lr_size
             lr = max(4, min(h, w, 32))             # a 32x32 LR patch in the middle
             y0, x0 = (h - lr) // 2, (w - lr) // 2
@@ -322,7 +323,7 @@ class RenderBridge(QObject):
         each strip. Raises :class:`RenderCancelled` after :meth:`cancel_export` (nothing is
         left on disk), or the export's error."""
         from cisr_zoom.core.render.export import export_image
-        paths, reduced = self._model_paths(), self.reduced_precision
+        paths, exact = self._model_paths(), self.exact_float32
         self._export_stop.clear()
         stop = self._export_stop
 
@@ -334,7 +335,7 @@ class RenderBridge(QObject):
             if stop.is_set():
                 raise RenderCancelled()
             self._pool.model_paths = paths
-            export_image(self._source(source, epoch, reduced), path, out_size, region=region, fmt=fmt,
+            export_image(self._source(source, epoch, exact), path, out_size, region=region, fmt=fmt,
                          jpeg_quality=jpeg_quality, progress=on_rows, should_stop=stop.is_set)
         await self.run(work)
 

@@ -17,6 +17,9 @@ import torch
 from .errors import CisrError
 
 PRECISIONS = ("float32", "bfloat16", "float16", "int8")
+#: ``auto`` only picks a precision whose output differs from float32 by less than this (max abs
+#: RGB difference in ``[0, 1]``): half an 8-bit level, so the rounded 8-bit image barely changes
+AUTO_MAX_ABS_ERROR = 0.002
 PRECISION_CHOICES = PRECISIONS + ("auto",)
 
 _DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16, "int8": torch.float32}
@@ -42,11 +45,14 @@ def int8_available() -> bool:
 def resolve_precision(precision: str, device: torch.device | str,
                       supported: Optional[Sequence[str]] = None) -> str:
     """Check ``precision`` against ``device`` (and the model's ``supported`` precisions, if
-    given); ``auto`` picks the best reduced precision the device and the model both have.
+    given); ``auto`` picks the fastest precision the device and the model both have whose error
+    stays below :data:`AUTO_MAX_ABS_ERROR` on the bundled models (measured with ``cisr bench``,
+    recorded in BENCHMARKS.md).
 
-    ``auto``: CUDA -> bfloat16 where supported, else float16; MPS -> float16; CPU ->
-    bfloat16 on CPUs with native bf16, else int8 when the quantised kernels exist, else float32.
-    float16 is GPU-only (CUDA/MPS); int8 is CPU-only.
+    ``auto``: CUDA -> bfloat16 where supported, else float16; MPS -> float16; CPU -> bfloat16 on
+    CPUs with native bf16 (AVX512-BF16 / AMX), else float32. int8 is never picked by ``auto``:
+    on the bundled CiSRGAN its error (4.3e-3 max abs) exceeds the bound. float16 is GPU-only
+    (CUDA/MPS); int8 is CPU-only.
     """
     dev = torch.device(device)
     allowed = tuple(supported) if supported is not None else PRECISIONS
@@ -57,7 +63,7 @@ def resolve_precision(precision: str, device: torch.device | str,
         elif dev.type == "mps":
             wanted = ["float16"]
         else:
-            wanted = (["bfloat16"] if cpu_has_native_bf16() else []) + (["int8"] if int8_available() else [])
+            wanted = ["bfloat16"] if cpu_has_native_bf16() else []
         return next((w for w in wanted if w in allowed), "float32")
     if p not in PRECISIONS:
         raise CisrError(f"unknown precision {precision!r}: choose one of {', '.join(PRECISION_CHOICES)}")

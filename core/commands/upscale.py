@@ -38,8 +38,13 @@ def add_parser(sub) -> None:
     p.add_argument("--model", default=None,
                    help=f"bundled model name or checkpoint path (default: the bundled {DEFAULT_MODEL})")
     p.add_argument("--device", default="auto", choices=DEVICE_CHOICES, help="compute device (default: auto)")
-    p.add_argument("--precision", default="float32", choices=PRECISION_CHOICES,
-                   help="float32 (default, exact); bfloat16/float16 on GPUs; int8 on CPUs; auto: best reduced")
+    prec = p.add_mutually_exclusive_group()
+    prec.add_argument("--precision", default="auto", choices=PRECISION_CHOICES,
+                      help="auto (default): the fastest precision whose error is below half an 8-bit level "
+                           "(bfloat16 on CPUs with native bf16 and on GPUs, else float32); float32: exact; "
+                           "bfloat16, float16 (GPUs), int8 (CPUs)")
+    prec.add_argument("--exact", dest="precision", action="store_const", const="float32",
+                      help="render in float32 (same as --precision float32)")
     p.add_argument("--tile", type=arg_number("--tile", POSITIVE_INT), default=None, metavar="N",
                    help="render chunk of N x N output pixels (default: by device); smaller uses less memory")
     p.add_argument("--jpeg-quality", type=arg_number("--jpeg-quality", QUALITY), default=95, metavar="Q",

@@ -116,3 +116,18 @@ def test_bad_output_and_bad_model(tmp_path, capsys, ckpt, photo):
     code, _, err = _run(capsys, photo, "-o", tmp_path / "o.png", "--scale", "2", "--model", junk)
     assert code == 1 and "junk.pth" in err and err.count("\n") == 1
     assert not (tmp_path / "o.png").exists() and not (tmp_path / "o.xyz").exists()
+
+
+def test_precision_is_auto_by_default_and_exact_is_one_flag(tmp_path, capsys, ckpt, photo, monkeypatch):
+    from cisr_zoom.core import precision
+    monkeypatch.setattr(precision, "cpu_has_native_bf16", lambda: True)    # as on AVX512-BF16 / AMX CPUs
+    out = tmp_path / "auto.png"
+    assert main(["upscale", str(photo), "-o", str(out), "--scale", "2", "--model", str(ckpt), "--device", "cpu"]) == 0
+    assert "(bfloat16)" in capsys.readouterr().out          # the final line names the precision that ran
+    out2 = tmp_path / "exact.png"
+    assert main(["upscale", str(photo), "-o", str(out2), "--scale", "2", "--model", str(ckpt), "--device", "cpu",
+                 "--exact"]) == 0
+    assert "(float32)" in capsys.readouterr().out
+    monkeypatch.setattr(precision, "cpu_has_native_bf16", lambda: False)   # e.g. AVX2 only: exact float32
+    assert main(["upscale", str(photo), "-o", str(out2), "--scale", "2", "--model", str(ckpt), "--device", "cpu"]) == 0
+    assert "(float32)" in capsys.readouterr().out
