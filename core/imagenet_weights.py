@@ -40,6 +40,7 @@ from typing import Callable, Dict, Iterable, List, Optional, Tuple
 import torch
 
 from .atomic import atomic_write_bytes
+from .models import alexnet, vgg16, vgg19
 from .pretrained import (DOWNLOAD_TIMEOUT_S, PretrainedWeightsUnavailable, _download, downloads_allowed,
                          hub_checkpoint_dir, read_state_dict)
 
@@ -76,12 +77,9 @@ class Network:
 
 
 NETWORKS: Dict[str, Network] = {
-    "alexnet": Network("alexnet", "AlexNet ImageNet", "alexnet-owt-7be5be79.pth",
-                       "https://download.pytorch.org/models/alexnet-owt-7be5be79.pth", True),
-    "vgg16": Network("vgg16", "VGG16 ImageNet", "vgg16-397923af.pth",
-                     "https://download.pytorch.org/models/vgg16-397923af.pth", True),
-    "vgg19": Network("vgg19", "VGG19 ImageNet", "vgg19-dcbbb7d3.pth",
-                     "https://download.pytorch.org/models/vgg19-dcbbb7d3.pth", False),
+    "alexnet": Network("alexnet", "AlexNet ImageNet", alexnet.ALEXNET_FILENAME, alexnet.ALEXNET_URL, True),
+    "vgg16": Network("vgg16", "VGG16 ImageNet", vgg16.VGG16_FILENAME, vgg16.VGG16_URL, True),
+    "vgg19": Network("vgg19", "VGG19 ImageNet", vgg19.VGG19_FILENAME, vgg19.VGG19_URL, False),
 }
 
 #: LPIPS v0.1 linear layers: (converted key, the lpips package's file name, its published URL)
