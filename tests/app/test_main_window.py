@@ -485,6 +485,11 @@ def test_scrolled_pan_frames_match_a_full_repaint(make_window, test_image, qtbot
         QApplication.processEvents()
     assert painted and all(a.width() < vpw.width() or a.height() < vpw.height() for a in painted if a is not None)
     view.paint = original
+    # tiles for the exposed strips may still arrive (each repaints only where it lands): let
+    # them, and their repaints, finish, so both grabs below see the same tiles
+    wait_idle(qtbot, [view])
+    QApplication.processEvents()
+    QApplication.processEvents()
     screen = vpw.screen()
     top_left = vpw.mapToGlobal(QPoint(0, 0))
     shown = screen.grabWindow(0, top_left.x(), top_left.y(), vpw.width(), vpw.height()).toImage()
