@@ -395,7 +395,7 @@ class MainWindow(QMainWindow):
         session = self.scene.session(self.main_source) if self.scene.image is not None else None
         if session is not None:
             self.device_label.setText(f"Device: {self.bridge.device_text} "
-                                      f"({getattr(session, 'precision', 'float32')})")
+                                      f"({session.precision})")
 
     def _on_device_failed(self, message: str) -> None:
         for a in self.device_group.actions():

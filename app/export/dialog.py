@@ -83,6 +83,7 @@ class ExportDialog(QDialog):
         self._updating = False
         self._started_at = 0.0
         self._running = False
+        self._fraction = 0.0                 # of the running export, 0..1
         self._close_when_done = False
         self._measuring: set = set()
         h, w = scene.image.size
@@ -466,7 +467,7 @@ class ExportDialog(QDialog):
         if not self._running or not self.cancel_button.isEnabled():
             return
         elapsed = time.monotonic() - self._started_at
-        f = getattr(self, "_fraction", 0.0)
+        f = self._fraction
         if f > 0.01:
             self.eta_label.setText(f"{f * 100:.0f} % · elapsed {format_seconds(elapsed)} · "
                                    f"about {format_seconds(elapsed / f * (1 - f))} left")

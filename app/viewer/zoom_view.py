@@ -340,7 +340,7 @@ class ZoomView(QAbstractScrollArea):
         (slots without a source, at level 0, or whose source failed to load are skipped)."""
         if self._settle.isActive():
             return False
-        return self.scene.image is not None and self.scene.is_complete(self.slot_states())
+        return self.scene.image is None or self.scene.is_complete(self.slot_states())
 
     def _on_progress(self, view_id: str, done: int, total: int) -> None:
         if view_id == self.view_id:
