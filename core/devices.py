@@ -53,3 +53,32 @@ def cpu_name() -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine()
+
+
+def cpu_flags() -> frozenset[str]:
+    """The CPU's feature flags (``/proc/cpuinfo`` on Linux; empty where unknown)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    return frozenset(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return frozenset()
+
+
+#: the flags that decide which CPU math paths are fast (reported beside every speed figure)
+SPEED_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16", "amx_int8", "amx_tile")
+
+
+def speed_flags() -> list[str]:
+    """Which of :data:`SPEED_FLAGS` this CPU has, in that order."""
+    have = cpu_flags()
+    return [f for f in SPEED_FLAGS if f in have]
+
+
+def cpu_has_native_bf16() -> bool:
+    """True where bfloat16 matrix products run in hardware (AVX512-BF16 or AMX-BF16); elsewhere
+    torch emulates bf16 and it is slower than float32."""
+    flags = cpu_flags()
+    return "avx512_bf16" in flags or "amx_bf16" in flags

@@ -14,8 +14,18 @@ def add_parser(sub) -> None:
                                    "edsr-baseline-liif, rdn-liif, cisrgan-edsr-baseline, cisrgan-rdn, "
                                    "cpu-liif-edsr-baseline, cpu-cisrgan-edsr-baseline. Multi-GPU: "
                                    "torchrun --nproc_per_node N -m cisr_zoom.core.cli train --config ...")
-    p.add_argument("--config", required=True, help="TOML config file, or the name of a shipped config")
+    p.add_argument("--config", help="TOML config file, or the name of a shipped config")
     p.add_argument("--resume", action="store_true", help="continue from <out>/last.pth")
+    p.add_argument("--new-schedule", action="store_true",
+                   help="with --resume: start the config's lr schedule afresh at the resumed iteration")
+    p.add_argument("--plot", metavar="RUN", help="draw RUN/log.jsonl (loss, lr, validation PSNR/LPIPS) as "
+                                                 "RUN/curves.png and exit (see -o)")
+    p.add_argument("-o", "--output", metavar="PNG", help="with --plot: where to write the figure")
+    p.add_argument("--speed-test", action="store_true",
+                   help="measure it/s of each speed option (float32/bf16, channels_last, prefetch) for "
+                        "the config on this machine, print the table and exit (no checkpoint written)")
+    p.add_argument("--speed-iters", type=int, default=6, metavar="N",
+                   help="with --speed-test: timed iterations per option (after 2 warm-up ones; default 6)")
     p.add_argument("--max-iters", type=arg_number("--max-iters", NON_NEGATIVE_INT), help="stop after this many iterations in all (overrides the config)")
     p.add_argument("--max-minutes", type=arg_number("--max-minutes", POSITIVE), help="stop (with a checkpoint) after this many minutes of this run")
     p.add_argument("--out", help="output folder for checkpoints and logs (default runs/<name>)")
@@ -35,17 +45,34 @@ def run(args) -> int:
     from ..train.config import load_config
     from ..train.trainer import train
 
+    from ..errors import CisrError
+
+    if args.plot:
+        from ..train.plot import plot_run
+        png = plot_run(args.plot, args.output)
+        print(png)
+        return 0
+    if not args.config:
+        raise CisrError("cisr train needs --config FILE (or --plot RUN)")
+    if args.new_schedule and not args.resume:
+        raise CisrError("--new-schedule only applies with --resume")
     cfg = load_config(args.config)
     if args.init:
         cfg["train"]["init_g"] = args.init
     if args.threads:
         cfg["train"]["threads"] = args.threads
+    if args.speed_test:
+        from ..train.speed import print_table, speed_test
+        rows = speed_test(cfg, iters=args.speed_iters, device=args.device, data_dirs=args.data)
+        print_table(rows)
+        return 0
     out = Path(args.out) if args.out else Path("runs") / cfg["name"]
     if out.exists() and not out.is_dir():
         from ..errors import UsageError
         raise UsageError(f"--out '{out}' is a file; give a folder for checkpoints and logs")
     result = train(cfg, out, resume=args.resume, max_iters=args.max_iters, max_minutes=args.max_minutes,
-                   vgg_weights=args.vgg_weights, device=args.device, data_dirs=args.data)
+                   vgg_weights=args.vgg_weights, device=args.device, data_dirs=args.data,
+                   new_schedule=args.new_schedule)
     if result.is_main:
         print(f"{result.out_dir / 'last.pth'}: iteration {result.iteration} ({result.stopped_by})")
     return 0

@@ -32,14 +32,21 @@ Sections (every key optional; unknown keys are errors, so typos do not pass sile
     augment = true                  # random flips / transpose
     degradation = "bicubic"         # or "matlab-bicubic"
     quantize_lr = true              # round LR to 8 bits like a real input file
+    degrade = {}                    # real-photo degradations of the LR input (see train.degrade):
+                                    # e.g. {blur_prob = 0.5, noise_prob = 0.5, jpeg_prob = 0.7}
 
     [train]
     max_iters = 1000
     lr_g = 1e-4
     lr_d = 1e-4
     betas = [0.9, 0.999]
-    milestones = []                 # MultiStepLR iterations; lr *= gamma at each
+    schedule = "multistep"          # "multistep", "constant" or "cosine" (see train.schedule)
+    milestones = []                 # multistep: lr *= gamma at each (iterations since the origin)
     gamma = 0.5
+    warmup_iters = 0                # cosine: linear warm-up
+    budget_iters = 0                # cosine: decay ends here (0: none) ...
+    budget_minutes = 0.0            # ... or after this much training time, whichever is first
+    min_lr_ratio = 0.0              # cosine: final lr / lr_g
     init_g = ""                     # stage 2: stage-1 checkpoint to start from
     checkpoint_every = 100          # write <out>/last.pth
     snapshot_every = 0              # also keep <out>/iter_NNNNNNN.pth (0: never)
@@ -47,7 +54,9 @@ Sections (every key optional; unknown keys are errors, so typos do not pass sile
     threads = 0                     # torch CPU threads (0: torch's default)
     fast_query = true               # first-layer precompute (same values, less work)
     channels_last = false
-    bf16 = false                    # bfloat16 autocast (slower on CPUs without native bf16)
+    bf16 = "auto"                   # bfloat16 autocast: true, false or "auto" (on where the CPU has
+                                    # native bf16 (AVX512-BF16/AMX) or on CUDA; off elsewhere, where it is slower)
+    prefetch = true                 # draw the next batch in a second thread while this step runs
 
     [pixel_opt]
     type = "l1"
@@ -61,6 +70,13 @@ Sections (every key optional; unknown keys are errors, so typos do not pass sile
     [gan_opt]                       # stage 2: relativistic average GAN
     type = "ragan"
     weight = 5e-3
+
+    [validation]                    # held-out images scored during training (see train.validation)
+    holdout = 0                     # images taken out of the training folders (0: off)
+    every = 500
+    scales = [2, 4]
+    crop = 192
+    lpips = true
 """
 
 from __future__ import annotations
@@ -72,6 +88,9 @@ from typing import Any, Dict
 
 from ..errors import CisrError, UsageError
 from ..validate import Rule, check_number_list, check_numbers
+from .degrade import DegradeSpec
+from .schedule import validate_schedule
+from .validation import ValidationSpec
 
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
 STAGES = ("liif", "cisrgan")
@@ -86,17 +105,22 @@ DEFAULTS: Dict[str, Any] = {
     "network_d": {"num_feat": 64, "input_size": 64, "num_down": 4},
     "datasets": {"train": {"dirs": [], "lr_patch": 48, "scale_min": 1.0, "scale_max": 4.0, "sample": "points",
                            "n_points": 2304, "patch_size": 64, "batch_size": 16, "augment": True,
-                           "degradation": "bicubic", "quantize_lr": True}},
-    "train": {"max_iters": 1000, "lr_g": 1e-4, "lr_d": 1e-4, "betas": [0.9, 0.999], "milestones": [],
-              "gamma": 0.5, "init_g": "", "checkpoint_every": 100, "snapshot_every": 0, "log_every": 10,
-              "threads": 0, "fast_query": True, "channels_last": False, "bf16": False},
+                           "degradation": "bicubic", "quantize_lr": True, "degrade": {}}},
+    "train": {"max_iters": 1000, "lr_g": 1e-4, "lr_d": 1e-4, "betas": [0.9, 0.999], "schedule": "multistep",
+              "milestones": [], "gamma": 0.5, "warmup_iters": 0, "budget_iters": 0, "budget_minutes": 0.0,
+              "min_lr_ratio": 0.0, "init_g": "", "checkpoint_every": 100, "snapshot_every": 0, "log_every": 10,
+              "threads": 0, "fast_query": True, "channels_last": False, "bf16": "auto",
+              "prefetch": True},
     "pixel_opt": {"type": "l1", "weight": 1.0},
     "perceptual_opt": {"type": "none", "weight": 1.0, "layer": ""},
     "gan_opt": {"type": "ragan", "weight": 5e-3},
+    "validation": {"holdout": 0, "every": 500, "scales": [2, 4], "crop": 192, "lpips": True},
 }
 
 #: sections whose keys are free-form (passed through to a model)
-_FREE = {("network_g", "encoder_args"), ("network_g", "args")}
+_FREE = {("network_g", "encoder_args"), ("network_g", "args"), ("datasets", "train", "degrade")}
+#: keys that take a boolean or the string "auto"
+_BOOL_OR_AUTO = {"train.bf16"}
 
 #: ranges of the numeric keys (checked by :func:`cisr_zoom.core.validate.check_numbers`)
 NUMBER_RULES = {
@@ -120,6 +144,10 @@ NUMBER_RULES = {
     "train.snapshot_every": Rule(0, 2**31 - 1, integer=True),
     "train.log_every": Rule(0, 2**31 - 1, integer=True),
     "train.threads": Rule(0, 1024, integer=True),
+    "train.warmup_iters": Rule(0, 2**31 - 1, integer=True),
+    "train.budget_iters": Rule(0, 2**31 - 1, integer=True),
+    "train.budget_minutes": Rule(0, 1e7),
+    "train.min_lr_ratio": Rule(0, 1),
     "pixel_opt.weight": Rule(0, 1e6),
     "perceptual_opt.weight": Rule(0, 1e6),
     "gan_opt.weight": Rule(0, 1e6),
@@ -141,7 +169,10 @@ def _merge(base: Dict[str, Any], over: Dict[str, Any], path: tuple = ()) -> Dict
                 raise TrainConfigError(f"config key '{where}' must be a table")
             out[k] = _merge(base[k], v, path + (k,))
         else:
-            if base[k] is not None and not isinstance(base[k], dict) and not _same_kind(base[k], v):
+            if where in _BOOL_OR_AUTO:
+                if not (isinstance(v, bool) or v == "auto"):
+                    raise TrainConfigError(f"config key '{where}' must be true, false or \"auto\", got {v!r}")
+            elif base[k] is not None and not isinstance(base[k], dict) and not _same_kind(base[k], v):
                 raise TrainConfigError(f"config key '{where}' must be {type(base[k]).__name__}, got {v!r}")
             out[k] = copy.deepcopy(v)
     return out
@@ -230,6 +261,13 @@ def validate(cfg: Dict[str, Any]) -> None:
         raise TrainConfigError("a perceptual loss needs datasets.train.sample = 'patches'")
     if cfg["train"]["max_iters"] < 0:
         raise TrainConfigError("train.max_iters must be >= 0")
+    problem = validate_schedule(cfg["train"])
+    if problem:
+        raise TrainConfigError(problem)
+    if not isinstance(data["degrade"], dict):
+        raise TrainConfigError("datasets.train.degrade must be a table")
+    DegradeSpec.from_dict(data["degrade"])
+    ValidationSpec.from_config(cfg["validation"])
 
 
 def _check_generator(cfg: Dict[str, Any]) -> None:

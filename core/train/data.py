@@ -5,7 +5,8 @@ One sample (as in LIIF's ``sr-implicit-downsampled`` pairs):
 1. draw ``s``; the HR crop is ``round(lr_patch * s)`` pixels square, cut at a random place of a
    random training image big enough for it (then randomly flipped / transposed);
 2. the LR input is the crop downsampled to ``lr_patch x lr_patch`` with antialiased bicubic
-   (values clamped to [0, 1] and, by default, rounded to 8 bits like a real input file);
+   (values clamped to [0, 1]), optionally degraded like a camera file (blur, noise, JPEG:
+   :mod:`.degrade`) and, by default, rounded to 8 bits like a real input file;
 3. targets are HR pixels at coordinates of the crop's pixel grid (:mod:`cisr_zoom.core.coords`
    convention: ``(y, x)`` centres in ``[-1, 1]``), with cells ``(2 / H_crop, 2 / W_crop)``:
 
@@ -32,6 +33,7 @@ import torch.nn.functional as F
 from ..coords import make_coord
 from ..errors import CisrError
 from ..imageio import READABLE_SUFFIXES, load_image, to_uint8
+from .degrade import Degrader, DegradeSpec
 
 #: folder names of the evaluation sets; training on them would make the benchmark meaningless
 BENCHMARK_NAMES = ("set5", "set14", "b100", "bsd100", "urban100", "manga109", "div2k_valid_hr", "benchmark")
@@ -81,6 +83,11 @@ class ImageBank:
         if not images:
             raise TrainDataError(f"no training image is at least {min_side} pixels on its shorter side")
         return cls(images, paths, resolved)
+
+    def take(self, indices) -> "ImageBank":
+        """A bank of the images at ``indices`` (same folders)."""
+        idx = list(indices)
+        return ImageBank([self.images[i] for i in idx], [self.paths[i] for i in idx], list(self.dirs))
 
     def describe(self) -> dict:
         """Plain-data summary for checkpoint metadata."""
@@ -145,7 +152,8 @@ class PairSampler:
 
     def __init__(self, bank: ImageBank, lr_patch: int = 48, scale_min: float = 1.0, scale_max: float = 4.0,
                  sample: str = "points", n_points: int = 2304, patch_size: int = 64, augment: bool = True,
-                 degradation: str = "bicubic", quantize_lr: bool = True):
+                 degradation: str = "bicubic", quantize_lr: bool = True,
+                 degrade: Optional[DegradeSpec] = None):
         if sample not in SAMPLE_MODES:
             raise TrainDataError(f"unknown sampling mode {sample!r}: choose one of {', '.join(SAMPLE_MODES)}")
         if degradation not in DEGRADATIONS:
@@ -161,6 +169,7 @@ class PairSampler:
         self.lr_patch, self.scale_min, self.scale_max = int(lr_patch), float(scale_min), float(scale_max)
         self.sample, self.n_points, self.patch_size = sample, int(n_points), int(patch_size)
         self.augment, self.degradation, self.quantize_lr = augment, degradation, quantize_lr
+        self.degrader = Degrader(degrade or DegradeSpec())
         self._sides = np.array([min(a.shape[:2]) for a in bank.images])
         biggest = round(self.lr_patch * self.scale_max)
         if self._sides.max() < round(self.lr_patch * self.scale_min):
@@ -187,6 +196,7 @@ class PairSampler:
                 crop = crop.transpose(1, 0, 2)
         hr = torch.from_numpy(np.ascontiguousarray(crop)).permute(2, 0, 1).float().div_(255.0)
         lr = bicubic_downsample(hr, self.lr_patch, self.degradation)
+        lr = self.degrader(lr, rng)
         if self.quantize_lr:
             lr = torch.round(lr * 255.0) / 255.0
         if self.sample == "points":

@@ -36,18 +36,21 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from ..devices import cpu_name
 from .. import models
 from ..atomic import append_text, atomic_write_text, make_dirs
 from ..checkpoint import read_checkpoint, save_checkpoint
 from ..model_check import check_entry
 from ..signals import STOP_SIGNALS
-from ..devices import pick_device
+from ..devices import cpu_has_native_bf16, cpu_name, pick_device, speed_flags
 from ..errors import CisrError
 from .config import TrainConfigError
 from .data import ImageBank, PairSampler, iteration_rng, to_image
+from .degrade import DegradeSpec
 from .forward import TrainForward
 from .losses import PerceptualTerm, l1_loss, make_perceptual_term, ragan_d_loss, ragan_g_loss
+from .schedule import LRSchedule
+from .tb_log import ScalarLog
+from .validation import ValidationSpec, Validator, describe as describe_validation, split_holdout
 
 LAST = "last.pth"
 LOG = "log.jsonl"
@@ -124,6 +127,18 @@ def _cpu_model() -> str:
     return cpu_name()
 
 
+def resolve_bf16(setting: Any, device: torch.device) -> bool:
+    """``train.bf16`` -> on/off: ``"auto"`` is on for CUDA with bf16 support and for CPUs with
+    native bf16 (AVX512-BF16/AMX), off elsewhere (MPS, and CPUs that emulate it slower)."""
+    if setting != "auto":
+        return bool(setting)
+    if device.type == "cuda":
+        return bool(torch.cuda.is_bf16_supported())
+    if device.type == "cpu":
+        return cpu_has_native_bf16()
+    return False
+
+
 @dataclass
 class TrainResult:
     out_dir: Path
@@ -141,7 +156,7 @@ class Trainer:
                  max_iters: Optional[int] = None, max_minutes: Optional[float] = None,
                  vgg_weights: Optional[str] = None, device: str = "auto",
                  data_dirs: Optional[List[str]] = None, log: Callable[[str], None] | None = None,
-                 allow_benchmark_data: bool = False):
+                 allow_benchmark_data: bool = False, new_schedule: bool = False):
         cfg = copy.deepcopy(cfg)
         self.cfg = cfg
         self.out_dir = Path(out_dir)
@@ -167,25 +182,27 @@ class Trainer:
         self.spec_g = generator_spec(cfg)
         self.net_g = models.make(self.spec_g).to(self.device)
         self.opt_g = torch.optim.Adam(self.net_g.parameters(), lr=float(tcfg["lr_g"]), betas=tuple(tcfg["betas"]))
-        self.sched_g = torch.optim.lr_scheduler.MultiStepLR(self.opt_g, [int(m) for m in tcfg["milestones"]],
-                                                            gamma=float(tcfg["gamma"]))
-        self.net_d = self.opt_d = self.sched_d = None
+        self.bf16 = resolve_bf16(tcfg["bf16"], self.device)
+        self.schedule = LRSchedule.from_config(tcfg)
+        self.schedule_origin = 0          # iteration at which this lr schedule started
+        self.schedule_minutes = 0.0       # training minutes since the origin, before this session
+        self.net_d = self.opt_d = None
         self.spec_d = None
         if self.stage == "cisrgan":
             self.spec_d = discriminator_spec(cfg)
             self.net_d = models.make(self.spec_d).to(self.device)
             self.opt_d = torch.optim.Adam(self.net_d.parameters(), lr=float(tcfg["lr_d"]),
                                           betas=tuple(tcfg["betas"]))
-            self.sched_d = torch.optim.lr_scheduler.MultiStepLR(self.opt_d, [int(m) for m in tcfg["milestones"]],
-                                                                gamma=float(tcfg["gamma"]))
+        self.base_lrs = [float(tcfg["lr_g"])] + ([float(tcfg["lr_d"])] if self.opt_d is not None else [])
         self.iteration = 0
         self._start_iteration = 0
         self.wall_time_before = 0.0
         self.sessions: List[Dict[str, Any]] = []  # earlier runs of this training (resumes)
         self.init_from: Optional[str] = None
+        self.init_iterations = 0          # iterations the init_g checkpoint had seen (campaign total)
         self.resumed_from: Optional[str] = None
         if resume and (self.out_dir / LAST).is_file():
-            self._load_resume(self.out_dir / LAST)
+            self._load_resume(self.out_dir / LAST, new_schedule=new_schedule)
         elif resume:
             raise TrainError(f"cannot resume: no checkpoint '{self.out_dir / LAST}' (run without --resume to start)")
         elif tcfg["init_g"]:
@@ -206,13 +223,20 @@ class Trainer:
             if self.net_d is not None:
                 self.ddp_d = DDP(self.net_d, device_ids=ids)
 
-        self.bank = ImageBank.from_dirs(dcfg["dirs"], allow_benchmark=allow_benchmark_data)
+        bank = ImageBank.from_dirs(dcfg["dirs"], allow_benchmark=allow_benchmark_data)
+        self.val_spec = ValidationSpec.from_config(cfg["validation"])
+        self.bank, held = split_holdout(bank, self.val_spec.holdout)
+        self.validator = Validator(self.val_spec, held, self.device) \
+            if self.val_spec.enabled and self.dist.is_main else None
+        self.last_validation: Dict[str, Any] = {}
+        self.degrade = DegradeSpec.from_dict(dcfg["degrade"])
         self.sampler = PairSampler(self.bank, lr_patch=int(dcfg["lr_patch"]), scale_min=float(dcfg["scale_min"]),
                                    scale_max=float(dcfg["scale_max"]), sample=dcfg["sample"],
                                    n_points=int(dcfg["n_points"]), patch_size=int(dcfg["patch_size"]),
                                    augment=bool(dcfg["augment"]), degradation=dcfg["degradation"],
-                                   quantize_lr=bool(dcfg["quantize_lr"]))
+                                   quantize_lr=bool(dcfg["quantize_lr"]), degrade=self.degrade)
         self._stop_reason: Optional[str] = None
+        self.tb = ScalarLog()  # replaced in run() on the main process
 
     # -- set-up helpers ------------------------------------------------------------------
     def _make_perceptual(self, vgg_weights: Optional[str]) -> PerceptualTerm:
@@ -229,8 +253,11 @@ class Trainer:
         sd = check_entry(entry, f"train.init_g '{path}'")
         self.net_g.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in sd.items()})
         self.init_from = str(path)
+        meta = obj.get("meta") if isinstance(obj.get("meta"), dict) else {}
+        total = meta.get("total_iterations", meta.get("iterations", 0))
+        self.init_iterations = int(total) if isinstance(total, (int, float)) and total >= 0 else 0
 
-    def _load_resume(self, path: Path) -> None:
+    def _load_resume(self, path: Path, new_schedule: bool = False) -> None:
         obj = read_checkpoint(path)
         entry, train = obj["model"], obj.get("train")
         if not isinstance(train, dict) or "iteration" not in train:
@@ -240,23 +267,37 @@ class Trainer:
             raise TrainError(f"cannot resume from '{path}': its generator differs from the config's network_g")
         self.net_g.load_state_dict(check_entry(entry, f"'{path}'"))
         self.opt_g.load_state_dict(train["optimizer_g"])
-        self.sched_g.load_state_dict(train["scheduler_g"])
         if self.net_d is not None:
             if "model_d" not in train:
                 raise TrainError(f"cannot resume stage 2 from '{path}': it has no discriminator")
             self.net_d.load_state_dict(train["model_d"]["sd"])
             self.opt_d.load_state_dict(train["optimizer_d"])
-            self.sched_d.load_state_dict(train["scheduler_d"])
         self.iteration = int(train["iteration"])
         self.wall_time_before = float(train.get("wall_time_s", 0.0))
+        sched = train.get("schedule") if isinstance(train.get("schedule"), dict) else {}
+        if new_schedule:  # a new lr curve from here (the optimizer's moments are kept)
+            self.schedule_origin, self.schedule_minutes = self.iteration, 0.0
+        else:  # checkpoints from before schedules were recorded started their curve at 0
+            self.schedule_origin = int(sched.get("origin_iteration", 0))
+            self.schedule_minutes = float(sched.get("minutes", self.wall_time_before / 60.0))
         self.sessions = [dict(x) for x in (obj.get("meta") or {}).get("sessions", []) if isinstance(x, dict)]
         meta = obj.get("meta") or {}
         self.init_from = meta.get("initialised_from")
+        self.init_iterations = int(meta.get("initialised_from_iterations", 0) or 0)
         self.resumed_from = str(path)
 
     # -- one iteration -------------------------------------------------------------------
     def _autocast(self):
-        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=bool(self.cfg["train"]["bf16"]))
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16)
+
+    def set_lr(self, it: int, minutes: float) -> float:
+        """Apply the schedule for iteration ``it`` (``minutes`` of training since the origin)."""
+        f = self.schedule.factor(it - 1 - self.schedule_origin, minutes)
+        opts = [self.opt_g] + ([self.opt_d] if self.opt_d is not None else [])
+        for opt, base in zip(opts, self.base_lrs):
+            for g in opt.param_groups:
+                g["lr"] = base * f
+        return f
 
     def next_batch(self, it: int):
         """This rank's batch for iteration ``it`` (reproducible: see :func:`.data.iteration_rng`)."""
@@ -297,7 +338,6 @@ class Trainer:
         self.opt_g.zero_grad(set_to_none=True)
         loss.backward()
         self.opt_g.step()
-        self.sched_g.step()
         out["loss_g"] = loss.item()
 
         if w_gan:
@@ -310,7 +350,6 @@ class Trainer:
             self.opt_d.zero_grad(set_to_none=True)
             l_d.backward()
             self.opt_d.step()
-            self.sched_d.step()
             out["l_d"] = l_d.item()
             out["d_real"] = real.mean().item()
             out["d_fake"] = fake.mean().item()
@@ -335,26 +374,61 @@ class Trainer:
                      "scale_range": [dcfg["scale_min"], dcfg["scale_max"]], "sampling": dcfg["sample"],
                      "n_points": dcfg["n_points"] if dcfg["sample"] == "points" else None,
                      "patch_size": dcfg["patch_size"] if dcfg["sample"] == "patches" else None,
-                     "batch_size_per_process": dcfg["batch_size"], "augment": dcfg["augment"]})
+                     "batch_size_per_process": dcfg["batch_size"], "augment": dcfg["augment"],
+                     "real_photo_degradations": self.degrade.describe()})
+        if self.validator is not None:
+            data["held_out_for_validation"] = self.validator.names()
         return {"stage": self.stage, "name": c["name"], "training_data": data, "iterations": self.iteration,
                 "wall_time_s": round(wall, 1), "hardware": hardware_description(self.device, self.dist.world_size),
                 "losses": losses, "perceptual_term": per_desc, "optimizer": {"type": "adam", "lr_g": c["train"]["lr_g"],
                 "lr_d": c["train"]["lr_d"] if self.net_d is not None else None, "betas": c["train"]["betas"]},
                 "image_skip": bool(c["network_g"]["image_skip"]), "seed": c["seed"],
-                "initialised_from": self.init_from, "last_losses": last, "sessions": self.sessions + [{
-                    "from_iteration": self._start_iteration, "to_iteration": self.iteration,
-                    "wall_time_s": round(wall - self.wall_time_before, 1),
-                    "device": self.device.type, "processes": self.dist.world_size,
-                    "cpu_threads": torch.get_num_threads()}], "config": c}
+                "initialised_from": self.init_from, "initialised_from_iterations": self.init_iterations,
+                "total_iterations": self.init_iterations + self.iteration, "last_losses": last,
+                "schedule": dict(self.schedule.describe(), origin_iteration=self.schedule_origin),
+                "speed": self.speed_settings(), "validation": self.validation_card(),
+                "sessions": self.sessions + [self.session_record(wall)], "config": c}
+
+    def speed_settings(self) -> Dict[str, Any]:
+        """How this run was made fast (model card): chosen settings and the CPU flags they depend on."""
+        t = self.cfg["train"]
+        return {"bf16": self.bf16, "bf16_setting": t["bf16"], "channels_last": bool(t["channels_last"]),
+                "fast_query": bool(t["fast_query"]), "prefetch": bool(t["prefetch"]),
+                "cpu_flags": speed_flags(), "cpu_threads": torch.get_num_threads()}
+
+    def session_record(self, wall: float) -> Dict[str, Any]:
+        """This session's line in the model card's ledger of training runs."""
+        secs = wall - self.wall_time_before
+        done = self.iteration - self._start_iteration
+        rec = {"from_iteration": self._start_iteration, "to_iteration": self.iteration,
+               "wall_time_s": round(secs, 1), "minutes": round(secs / 60, 1),
+               "it_per_s": round(done / secs, 4) if secs > 0 else None,
+               "device": self.device.type, "processes": self.dist.world_size,
+               "cpu_threads": torch.get_num_threads(), "cpu": _cpu_model(), "cpu_flags": speed_flags(),
+               "bf16": self.bf16, "torch": str(torch.__version__)}
+        if self.device.type == "cuda":
+            rec["gpu"] = torch.cuda.get_device_name(self.device)
+        if self.last_validation:
+            rec["validation"] = self.last_validation
+        return rec
+
+    def validation_card(self) -> Optional[Dict[str, Any]]:
+        if self.validator is None:
+            return None
+        d = describe_validation(self.val_spec, self.validator.names())
+        d["last"] = self.last_validation or None
+        if self.validator.lpips_note:
+            d["note"] = self.validator.lpips_note
+        return d
 
     def save(self, path: Path, wall: float, last: Dict[str, float]) -> None:
+        minutes = self.schedule_minutes + (wall - self.wall_time_before) / 60.0
         train = {"iteration": self.iteration, "wall_time_s": wall, "optimizer_g": self.opt_g.state_dict(),
-                 "scheduler_g": self.sched_g.state_dict()}
+                 "schedule": {"origin_iteration": self.schedule_origin, "minutes": minutes}}
         if self.net_d is not None:
             train["model_d"] = {"name": self.spec_d["name"], "args": self.spec_d["args"],
                                 "sd": {k: v.detach().cpu() for k, v in self.net_d.state_dict().items()}}
             train["optimizer_d"] = self.opt_d.state_dict()
-            train["scheduler_d"] = self.sched_d.state_dict()
         save_checkpoint(path, self.net_g, self.spec_g, meta=self.meta(wall, last), train=train)
 
     def _prepare_log(self) -> None:
@@ -401,6 +475,7 @@ class Trainer:
         main = self.dist.is_main
         if main:
             make_dirs(self.out_dir)
+            self.tb = ScalarLog(self.out_dir / "tb")
             if self.resumed_from:
                 self._prepare_log()
             elif (self.out_dir / LOG).exists():
@@ -419,8 +494,12 @@ class Trainer:
         ck_every, snap_every, log_every = int(tcfg["checkpoint_every"]), int(tcfg["snapshot_every"]), \
             max(1, int(tcfg["log_every"]))
         saved_at = self.iteration
-        prefetch = ThreadPoolExecutor(1) if self.device.type == "cuda" else None
+        # the next batch is drawn in a second thread while this step computes (CPU: on the other core)
+        prefetch = ThreadPoolExecutor(1, thread_name_prefix="prefetch") \
+            if (self.device.type == "cuda" or tcfg["prefetch"]) else None
         pending = None
+        val_every = self.val_spec.every if self.validator is not None else 0
+        validated_at = -1
         try:
             while self.iteration < self.max_iters:
                 reason = self._should_stop(t0)
@@ -429,9 +508,10 @@ class Trainer:
                     break
                 it = self.iteration + 1
                 batch = None
-                if prefetch is not None:  # GPU: the CPU draws the next batch while the GPU works
+                if prefetch is not None:
                     batch = pending.result() if pending is not None else None
                     pending = prefetch.submit(self.next_batch, it + 1) if it < self.max_iters else None
+                self.set_lr(it, self.schedule_minutes + (time.monotonic() - t0) / 60.0)
                 last = self.step(it, batch)
                 self.iteration = it
                 if not all(math.isfinite(v) for v in last.values()):
@@ -443,6 +523,9 @@ class Trainer:
                     window_t, window_i = now, it
                     if main:
                         self._log_line(it, now - t0, rate, last)
+                if val_every and it % val_every == 0:
+                    self._validate(it)
+                    validated_at = it
                 if main and ((ck_every and it % ck_every == 0) or (snap_every and it % snap_every == 0)):
                     wall = self.wall_time_before + time.monotonic() - t0
                     if ck_every and it % ck_every == 0:
@@ -450,6 +533,8 @@ class Trainer:
                         saved_at = it
                     if snap_every and it % snap_every == 0:
                         self.save(self.out_dir / f"iter_{it:07d}.pth", wall, last)
+            if self.validator is not None and validated_at != self.iteration and self.iteration > self._start_iteration:
+                self._validate(self.iteration)  # the final state is always scored
             clean = True
         except KeyboardInterrupt:
             clean = True  # the state after a finished iteration is consistent: keep it
@@ -463,6 +548,7 @@ class Trainer:
                 self.log(f"[{self.cfg['name']}] checkpoint at iteration {self.iteration}: {self.out_dir / LAST}")
             if prefetch is not None:
                 prefetch.shutdown(wait=True, cancel_futures=True)
+            self.tb.close()
             if old_handler is not None:
                 for s, h in old_handler.items():
                     signal.signal(s, h)
@@ -472,10 +558,25 @@ class Trainer:
                      f"{elapsed / 60:.1f} min")
         return TrainResult(self.out_dir, self.iteration, stopped_by, last, rate * 3600, main)
 
+    def _validate(self, it: int) -> None:
+        val = self.validator.run(self.net_g)
+        self.last_validation = {"iter": it, **val}
+        self._append_log({"iter": it, "val": val})
+        self.tb.add(it, {f"val/{s}/{k}": v for s, r in val.items() for k, v in r.items()})
+        text = " ".join(f"{s} {r['psnr_y']:.2f} dB" + (f" lpips {r['lpips']:.4f}" if "lpips" in r else "")
+                        for s, r in val.items())
+        self.log(f"[{self.cfg['name']}] validation at iteration {it} ({len(self.validator.bank.images)} held-out "
+                 f"images): {text}")
+
+    def _append_log(self, rec: Dict[str, Any]) -> None:
+        append_text(self.out_dir / LOG, json.dumps(rec) + "\n")
+
     def _log_line(self, it: int, elapsed: float, rate: float, losses: Dict[str, float]) -> None:
         rec = {"iter": it, "time_s": round(self.wall_time_before + elapsed, 2), "it_per_s": round(rate, 5),
                "lr_g": self.opt_g.param_groups[0]["lr"], **{k: round(v, 6) for k, v in losses.items()}}
-        append_text(self.out_dir / LOG, json.dumps(rec) + "\n")
+        self._append_log(rec)
+        self.tb.add(it, {"train/" + k: v for k, v in losses.items()} | {"train/lr_g": rec["lr_g"],
+                                                                          "train/it_per_s": rate})
         parts = " ".join(f"{k} {v:.5f}" for k, v in losses.items())
         eta = (self.max_iters - it) / rate if rate > 0 else float("inf")
         eta_s = f"{eta / 3600:.1f} h" if math.isfinite(eta) else "?"

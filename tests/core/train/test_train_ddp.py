@@ -49,6 +49,7 @@ max_iters = 4
 checkpoint_every = 2
 log_every = 1
 threads = 1
+bf16 = false
 lr_g = 1e-3
 """)
     out = tmp_path / "out"
