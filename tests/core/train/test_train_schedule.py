@@ -10,8 +10,6 @@ import pytest
 from cisr_zoom.core.train.config import TrainConfigError, from_dict
 from cisr_zoom.core.train.schedule import LRSchedule
 
-from conftest import tiny_config
-
 
 def test_multistep_without_milestones_is_constant():
     s = LRSchedule("multistep")
@@ -55,9 +53,9 @@ def test_bad_schedule_settings_are_refused(train, text):
         from_dict({"train": train})
 
 
-def test_trainer_follows_the_cosine_curve_and_resume_continues_it(tmp_path, train_images):
+def test_trainer_follows_the_cosine_curve_and_resume_continues_it(tmp_path, train_images, make_config):
     from cisr_zoom.core.train.trainer import train
-    cfg = tiny_config(train={"schedule": "cosine", "budget_iters": 20, "warmup_iters": 2, "max_iters": 10,
+    cfg = make_config(train={"schedule": "cosine", "budget_iters": 20, "warmup_iters": 2, "max_iters": 10,
                              "log_every": 1, "checkpoint_every": 5}, datasets={"train": {"dirs": [str(train_images)]}})
     out = tmp_path / "run"
     train(cfg, out, log=lambda s: None)
@@ -70,9 +68,9 @@ def test_trainer_follows_the_cosine_curve_and_resume_continues_it(tmp_path, trai
     assert lrs[20] < lrs[11] < lrs[3]
 
 
-def test_new_schedule_restarts_the_curve_at_the_resumed_iteration(tmp_path, train_images):
+def test_new_schedule_restarts_the_curve_at_the_resumed_iteration(tmp_path, train_images, make_config):
     from cisr_zoom.core.train.trainer import train
-    cfg = tiny_config(train={"schedule": "cosine", "budget_iters": 10, "max_iters": 10, "log_every": 1},
+    cfg = make_config(train={"schedule": "cosine", "budget_iters": 10, "max_iters": 10, "log_every": 1},
                       datasets={"train": {"dirs": [str(train_images)]}})
     out = tmp_path / "run"
     train(cfg, out, log=lambda s: None)

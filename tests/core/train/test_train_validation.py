@@ -12,8 +12,6 @@ from cisr_zoom.core.train.config import TrainConfigError, from_dict
 from cisr_zoom.core.train.data import ImageBank
 from cisr_zoom.core.train.validation import split_holdout
 
-from conftest import tiny_config
-
 
 def test_holdout_is_fixed_disjoint_and_spread(train_images):
     bank = ImageBank.from_dirs([train_images])
@@ -33,10 +31,10 @@ def test_bad_validation_tables_are_refused(val, text):
         from_dict({"validation": val})
 
 
-def test_training_logs_validation_and_the_card_names_the_held_out_images(tmp_path, train_images):
+def test_training_logs_validation_and_the_card_names_the_held_out_images(tmp_path, train_images, make_config):
     from cisr_zoom.core.checkpoint import read_checkpoint
     from cisr_zoom.core.train.trainer import train
-    cfg = tiny_config(validation={"holdout": 2, "every": 5, "scales": [2, 3], "crop": 48, "lpips": False},
+    cfg = make_config(validation={"holdout": 2, "every": 5, "scales": [2, 3], "crop": 48, "lpips": False},
                       train={"max_iters": 12}, datasets={"train": {"dirs": [str(train_images)]}})
     out = tmp_path / "run"
     train(cfg, out, log=lambda s: None)
@@ -53,10 +51,10 @@ def test_training_logs_validation_and_the_card_names_the_held_out_images(tmp_pat
     assert meta["sessions"][-1]["validation"]["x2"]["psnr_y"] == vals[-1]["val"]["x2"]["psnr_y"]
 
 
-def test_plot_draws_a_png_from_the_log(tmp_path, train_images):
+def test_plot_draws_a_png_from_the_log(tmp_path, train_images, make_config):
     from cisr_zoom.core.train.plot import plot_run
     from cisr_zoom.core.train.trainer import train
-    cfg = tiny_config(validation={"holdout": 1, "every": 5, "scales": [2], "crop": 32, "lpips": False},
+    cfg = make_config(validation={"holdout": 1, "every": 5, "scales": [2], "crop": 32, "lpips": False},
                       train={"max_iters": 10, "log_every": 1}, datasets={"train": {"dirs": [str(train_images)]}})
     out = tmp_path / "run"
     train(cfg, out, log=lambda s: None)
@@ -85,10 +83,10 @@ def test_bf16_auto_follows_the_cpu(monkeypatch):
     assert from_dict({})["train"]["bf16"] == "auto"
 
 
-def test_model_card_records_speed_settings_schedule_and_ledger(tmp_path, train_images):
+def test_model_card_records_speed_settings_schedule_and_ledger(tmp_path, train_images, make_config):
     from cisr_zoom.core.checkpoint import read_checkpoint
     from cisr_zoom.core.train.trainer import train
-    cfg = tiny_config(train={"max_iters": 6}, datasets={"train": {"dirs": [str(train_images)],
+    cfg = make_config(train={"max_iters": 6}, datasets={"train": {"dirs": [str(train_images)],
                                                                   "degrade": {"jpeg_prob": 0.5}}})
     out = tmp_path / "run"
     train(cfg, out, log=lambda s: None)
@@ -102,9 +100,9 @@ def test_model_card_records_speed_settings_schedule_and_ledger(tmp_path, train_i
     assert meta["total_iterations"] == 8
 
 
-def test_speed_test_times_every_option_against_float32(train_images):
+def test_speed_test_times_every_option_against_float32(train_images, make_config):
     from cisr_zoom.core.train.speed import OPTIONS, speed_test
-    cfg = tiny_config(datasets={"train": {"dirs": [str(train_images)]}})
+    cfg = make_config(datasets={"train": {"dirs": [str(train_images)]}})
     rows = speed_test(cfg, iters=1, options=OPTIONS[:3])
     assert [r["option"] for r in rows] == [o[0] for o in OPTIONS[:3]]
     assert rows[0]["ratio"] == 1.0 and all(r["it_per_s"] > 0 for r in rows)
