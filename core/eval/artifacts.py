@@ -66,6 +66,7 @@ def cell_pattern_score(sr: np.ndarray, bicubic: np.ndarray, s: int) -> float:
 
 
 def centre_crop(img: np.ndarray, side: int) -> np.ndarray:
+    """The central ``side x side`` square of an ``(H, W, ...)`` array (smaller if the image is)."""
     h, w = img.shape[:2]
     side = min(side, h, w)
     y, x = (h - side) // 2, (w - side) // 2

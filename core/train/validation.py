@@ -72,13 +72,6 @@ def split_holdout(bank: ImageBank, n: int) -> Tuple[ImageBank, ImageBank]:
     return bank.take(keep), bank.take(held)
 
 
-def centre_crop(img: np.ndarray, side: int) -> np.ndarray:
-    h, w = img.shape[:2]
-    side = min(side, h, w)
-    y, x = (h - side) // 2, (w - side) // 2
-    return img[y:y + side, x:x + side]
-
-
 class Validator:
     """Scores a generator on the held-out images (see the module docstring)."""
 
@@ -100,7 +93,9 @@ class Validator:
     @torch.no_grad()
     def run(self, model: torch.nn.Module) -> Dict[str, Any]:
         """``{"x2": {"psnr_y": dB, "lpips": value or absent}, ...}``, means over the images."""
+        from ..eval.artifacts import centre_crop
         from ..eval.benchmark import make_pair, super_resolve
+        from ..imageio import to_uint8
         from ..eval.metrics import psnr_y
 
         was_training = model.training
@@ -114,7 +109,7 @@ class Validator:
                     crop = centre_crop(img, self.spec.crop)
                     hr, lr = make_pair(crop, s)
                     sr = super_resolve(model, lr, hr.shape[:2], self.device)
-                    sr8 = np.clip(np.floor(sr.astype(np.float64) * 255.0 + 0.5), 0, 255).astype(np.uint8)
+                    sr8 = to_uint8(sr)
                     ps.append(psnr_y(sr8, hr, border=s))
                     if self.lpips is not None:
                         lp.append(self._lpips(sr8, hr))
