@@ -42,7 +42,7 @@ def test_cosine_time_budget_ends_the_curve_whatever_the_iteration():
     ({"schedule": "linear"}, "train.schedule"),
     ({"schedule": "cosine"}, "needs a budget"),
     ({"schedule": "cosine", "budget_iters": 10, "milestones": [5]}, "milestones only apply"),
-    ({"milestones": [0]}, "positive"),
+    ({"milestones": [0]}, "milestones"),
     ({"gamma": 0.0}, "gamma"),
     ({"budget_minutes": -1.0}, "budget_minutes"),
     ({"min_lr_ratio": 2.0}, "min_lr_ratio"),
