@@ -36,7 +36,7 @@ from typing import Any, Optional, Protocol, Tuple, runtime_checkable
 import torch
 
 #: display names of the model families this project trains (others are shown as they are)
-FAMILY_LABELS = {"liif": "LIIF", "cisrgan": "CiSRGAN"}
+FAMILY_LABELS = {"liif": "LIIF", "cisrgan": "CiSRGAN", "lmf": "LM-LIIF"}
 
 
 @dataclass(frozen=True)

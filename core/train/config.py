@@ -7,7 +7,9 @@ Sections (every key optional; unknown keys are errors, so typos do not pass sile
     seed = 0
 
     [network_g]                     # the generator
-    type = "liif"                   # decoder family (models.generator_types(); LIIF: models.liif_spec)
+    type = "liif"                   # decoder family (models.generator_types(): "liif" (models.liif_spec),
+                                    # "lmf" (LM-LIIF, models.lmf_spec: hidden = 16, n_hidden = 6 for the
+                                    # render MLP, args = {latent_hidden = [208]}))
     encoder = "edsr-baseline"       # or "rdn"
     hidden = 256                    # INN width; n_hidden hidden layers (5 linear layers in all)
     n_hidden = 4
@@ -223,13 +225,13 @@ def validate(cfg: Dict[str, Any]) -> None:
         raise TrainConfigError(str(e)) from None
     if cfg["datasets"]["train"]["scale_min"] > cfg["datasets"]["train"]["scale_max"]:
         raise TrainConfigError("datasets.train.scale_min must not exceed scale_max")
-    _check_generator(cfg)
     if cfg["stage"] not in STAGES:
         raise TrainConfigError(f"stage must be one of {', '.join(STAGES)}, got {cfg['stage']!r}")
     from .. import models
     if cfg["network_g"]["type"] not in models.generator_types():
         raise TrainConfigError(f"network_g.type must be one of {', '.join(models.generator_types())}, "
                                f"got {cfg['network_g']['type']!r}")
+    _check_generator(cfg)
     data = cfg["datasets"]["train"]
     if data["sample"] not in ("points", "patches"):
         raise TrainConfigError(f"datasets.train.sample must be 'points' or 'patches', got {data['sample']!r}")
@@ -275,8 +277,12 @@ def _check_generator(cfg: Dict[str, Any]) -> None:
     from .. import models
     from ..model_check import build_meta_model
     g = cfg["network_g"]
-    spec = models.liif_spec(encoder=g["encoder"], hidden=int(g["hidden"]), n_hidden=int(g["n_hidden"]),
-                            image_skip=bool(g["image_skip"]), encoder_args=dict(g["encoder_args"]))
+    try:
+        spec = models.generator_spec(g["type"], encoder=g["encoder"], hidden=int(g["hidden"]),
+                                     n_hidden=int(g["n_hidden"]), image_skip=bool(g["image_skip"]),
+                                     encoder_args=dict(g["encoder_args"]), **dict(g["args"]))
+    except (TypeError, ValueError, KeyError) as e:
+        raise TrainConfigError(f"network_g: {e}") from None
     try:
         build_meta_model(spec, "network_g")
     except CisrError as e:
