@@ -43,14 +43,15 @@ def int8_available() -> bool:
 
 
 def resolve_precision(precision: str, device: torch.device | str,
-                      supported: Optional[Sequence[str]] = None) -> str:
+                      supported: Optional[Sequence[str]] = None, cpu_reduced: bool = True) -> str:
     """Check ``precision`` against ``device`` (and the model's ``supported`` precisions, if
     given); ``auto`` picks the fastest precision the device and the model both have whose error
     stays below :data:`AUTO_MAX_ABS_ERROR` on the bundled models (measured with ``cisr bench``,
     recorded in BENCHMARKS.md).
 
     ``auto``: CUDA -> bfloat16 where supported, else float16; MPS -> float16; CPU -> bfloat16 on
-    CPUs with native bf16 (AVX512-BF16 / AMX), else float32. int8 is never picked by ``auto``:
+    CPUs with native bf16 (AVX512-BF16 / AMX) unless ``cpu_reduced`` is False (the model's
+    descriptor says reduced precision is not faster there), else float32. int8 is never picked by ``auto``:
     on the bundled CiSRGAN its error (4.3e-3 max abs) exceeds the bound. float16 is GPU-only
     (CUDA/MPS); int8 is CPU-only.
     """
@@ -63,7 +64,7 @@ def resolve_precision(precision: str, device: torch.device | str,
         elif dev.type == "mps":
             wanted = ["float16"]
         else:
-            wanted = ["bfloat16"] if cpu_has_native_bf16() else []
+            wanted = ["bfloat16"] if cpu_reduced and cpu_has_native_bf16() else []
         return next((w for w in wanted if w in allowed), "float32")
     if p not in PRECISIONS:
         raise CisrError(f"unknown precision {precision!r}: choose one of {', '.join(PRECISION_CHOICES)}")

@@ -24,7 +24,7 @@ def add_parser(sub) -> None:
                    help="export size (default 20000x15000; 5000x3750 with --quick)")
     p.add_argument("--no-export", action="store_true", help="skip the export memory measurement")
     p.add_argument("--only", default=None, metavar="LIST",
-                   help="comma-separated subset: query,encoder,seams,first_tile,cuda_viewport,export")
+                   help="comma-separated subset: query,encoder,seams,first_tile,cuda_viewport,export,lm_decoder")
     p.add_argument("--all-precisions", action="store_true",
                    help="also measure precisions that are emulated (slow) on this device, e.g. bf16 on AVX2 CPUs")
     p.add_argument("-o", "--output", default=None, help="also write the JSON to this file")

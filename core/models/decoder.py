@@ -53,6 +53,9 @@ class ModelDescriptor:
     ``receptive_radius``: input pixels (LR) a precomputed value depends on, on each side: the
     halo of encoded tiles; ``None`` when unknown (the image is then encoded whole).
     ``precisions``: the precisions its grid decoder renders in (:mod:`cisr_zoom.core.precision`).
+    ``auto_cpu_reduced``: whether precision ``auto`` may pick a reduced precision on the CPU;
+    False where the grid decoder measured slower in bfloat16 than in float32 there (LM-LIIF's
+    16-wide layers, ``cisr bench --only lm_decoder``).
     """
 
     architecture: str
@@ -61,6 +64,7 @@ class ModelDescriptor:
     fast_path: bool
     receptive_radius: Optional[int]
     precisions: Tuple[str, ...]
+    auto_cpu_reduced: bool = True
 
 
 def display_name(family: str, components: str = "") -> str:

@@ -147,14 +147,16 @@ class LMF(nn.Module):
     # -- description -----------------------------------------------------------------------
     def describe(self, family: Optional[str] = None) -> ModelDescriptor:
         """Architecture ``lmf``; family ``lmf`` unless the checkpoint's stage says otherwise.
-        Halo: the encoder's receptive radius plus one for the 3x3 unfolding."""
+        Halo: the encoder's receptive radius plus one for the 3x3 unfolding. ``auto`` stays
+        float32 on the CPU: bf16 measured about 2x slower than float32 there for this decoder
+        (AVX512-BF16 CPU, BENCHMARKS.md)."""
         fam = family or "lmf"
         enc = ENCODER_LABELS.get(self.encoder_name, self.encoder_name)
         return ModelDescriptor(
             architecture="lmf", family=fam,
             display_name=display_name(fam, enc if fam == "lmf" else f"LM, {enc}"),
             fast_path=True, receptive_radius=int(self.encoder.receptive_radius) + (1 if self.feat_unfold else 0),
-            precisions=LMF_PRECISIONS)
+            precisions=LMF_PRECISIONS, auto_cpu_reduced=False)
 
     @property
     def latent_width(self) -> int:
@@ -330,9 +332,11 @@ class LMFGridDecoder:
         self.w0_cell = w0[:, n_in + 2:n_in + 4] if self.cell_decode else None
         self.b0 = f32(lin[0].bias)
         self.hidden = [(f32(l.weight), f32(l.bias)) for l in lin[1:-1]]
-        self.w_out = f32(lin[-1].weight).t().contiguous().to(self.dtype)     # (width, 3)
+        # (out, in) weights used as transposed views: with these tiny shapes, torch.mm on a
+        # transposed view was ~10x faster than on a contiguous (in, out) copy (1 thread, AVX-512)
+        self.w_out = f32(lin[-1].weight).contiguous().to(self.dtype)          # (3, width)
         self.b_out = f32(lin[-1].bias).to(self.dtype)
-        self.w_hidden_t = [w.t().contiguous().to(self.dtype) for w, _ in self.hidden]
+        self.w_hidden = [w.contiguous().to(self.dtype) for w, _ in self.hidden]
 
     def precompute(self, feat: torch.Tensor) -> torch.Tensor:
         """``(1, C, h, w)`` -> ``(1, D, h, w)`` float32 (:meth:`LMF.precompute`)."""
@@ -402,11 +406,11 @@ class LMFGridDecoder:
         rel_x = ax.rel.to(self.dtype).view(1, 1, kx, lx, 1)
         x = torch.addcmul(torch.addcmul(p0, rel_y, sy), rel_x, sx)              # (ky, ly, kx, lx, width)
         shape = x.shape
-        for k, w_t in enumerate(self.w_hidden_t):
+        for k, w in enumerate(self.w_hidden):
             sk, tk = cellwise(tables[3 + 2 * k]), cellwise(tables[4 + 2 * k])
-            y = torch.mm(x.view(-1, width).relu_(), w_t).view(shape)
+            y = torch.mm(x.view(-1, width).relu_(), w.t()).view(shape)
             x = torch.addcmul(tk, y, sk)
-        out = torch.addmm(self.b_out, x.view(-1, width).relu_(), self.w_out).view(ky * ly, kx * lx, -1)
+        out = torch.addmm(self.b_out, x.view(-1, width).relu_(), self.w_out.t()).view(ky * ly, kx * lx, -1)
         out = out.index_select(0, ay.out_index).index_select(1, ax.out_index)
         return out.to(torch.float32)
 

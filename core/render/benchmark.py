@@ -12,7 +12,11 @@ ratios to the reference method measured in that run:
 * seam error of tiled encoding (features and RGB) against encoding the whole image at once;
 * time to the first 256x256 tile of a 1280x800 viewport at scale 4: cold (new session on a
   2000x1500 and a 4000x3000 image) and warm (features of the view already cached);
-* peak resident memory of a PNG export of a 20000x15000 output, in a child process.
+* peak resident memory of a PNG export of a 20000x15000 output, in a child process;
+* the LM-LIIF decoder (``lm_decoder``): a paper-size LM-LIIF (random decoder weights, the LIIF's
+  encoder weights) against the LIIF fast path and the reference ``LIIF.query`` in the same run,
+  per precision: decode throughput with latents cached, end to end (encoder and latent stage
+  included) and the time of a full 1920x1080 viewport at x4 from cached latents.
 
 Throughput does not depend on the weight values, so a freshly initialised paper-size LIIF is a
 valid stand-in when no trained model is bundled; the precision figures (PSNR of reduced vs
@@ -46,7 +50,7 @@ from .tiles import plan_tiles
 
 DEFAULT_MODEL = "liif-edsr-baseline"
 REFERENCE_CHUNK = 30000
-SECTIONS = ("query", "encoder", "seams", "first_tile", "cuda_viewport", "export")
+SECTIONS = ("query", "encoder", "seams", "first_tile", "cuda_viewport", "export", "lm_decoder")
 
 
 def _log(msg: str) -> None:
@@ -347,6 +351,83 @@ def run_export_child(cfg: Dict[str, Any], timeout: float = 1800) -> Dict[str, An
         return json.loads(p.stdout.strip().splitlines()[-1])
 
 
+def bench_lm_decoder(liif_model, device, image, patch: int, scale: int, rounds: int, precisions: List[str],
+                     sync, viewport: Tuple[int, int] = (1080, 1920)) -> Dict[str, Any]:
+    """LM-LIIF vs LIIF on the same crop, device and precisions, interleaved round by round.
+
+    Ratios are output throughputs: ``decode_*`` with latents (features) cached, ``end_to_end``
+    with a new session per render (encoder + latent stage + decoding), both against the
+    reference ``LIIF.query`` (float32; end to end: encoder included) and against the LIIF fast
+    path at the same precision. The viewport is rendered once per precision from cached latents."""
+    from .. import models
+    from ..models.lmf import lmf_spec
+    torch.manual_seed(0)
+    lmf = models.make(lmf_spec("edsr-baseline")).eval()
+    lmf.encoder.load_state_dict(liif_model.encoder.state_dict())     # same encoder, same cost
+    h, w = image.shape[:2]
+    y0, x0 = (h - patch) // 2, (w - patch) // 2
+    crop = np.ascontiguousarray(image[y0:y0 + patch, x0:x0 + patch])
+    H = W = patch * scale
+    region = (-1.0, -1.0, 1.0, 1.0)
+    mp = H * W / 1e6
+    precs = ["float32"] + [p for p in precisions if p in lmf.describe().precisions]
+    cached = {(a, p): RenderSession(m, crop, device=device, precision=p)
+              for a, m in (("liif", liif_model), ("lmf", lmf)) for p in precs}
+    for sess in cached.values():
+        sess.prefetch(region, max_fraction=1.0)
+        sess.render(region, (8, 8))
+    ref_model = cached[("liif", "float32")].model
+    x = torch.from_numpy(crop.transpose(2, 0, 1).copy())[None].to(device)
+    coords = make_coord((H, W), region, device=device)[None]
+    cells = make_cell((H, W), region, n=H * W, device=device)[None]
+    times: Dict[str, List[float]] = {}
+
+    def record(key, fn):
+        t, _ = _time(fn, sync)
+        times.setdefault(key, []).append(t)
+
+    with torch.no_grad():
+        feats = ref_model.encode(x)
+        for r in range(rounds):
+            record("reference", lambda: ref_model.query(feats, coords, cells, chunk_size=REFERENCE_CHUNK))
+            record("reference_end_to_end", lambda: ref_model.query(ref_model.encode(x), coords, cells,
+                                                                   chunk_size=REFERENCE_CHUNK))
+            for (a, p), sess in cached.items():
+                record(f"{a}_{p}_decode", lambda: sess.render(region, (H, W)))
+            for p in precs:
+                record(f"lmf_{p}_end_to_end",
+                       lambda: RenderSession(lmf, crop, device=device, precision=p).render(region, (H, W)))
+            _log(f"lm_decoder round {r + 1}/{rounds}: " + ", ".join(f"{k} {v[-1]:.3f}s" for k, v in times.items()))
+    med = {k: statistics.median(v) for k, v in times.items()}
+    res: Dict[str, Any] = {
+        "lr_patch": [patch, patch], "output": [H, W], "scale": scale, "rounds": rounds,
+        "lmf_model": "paper-size LM-LIIF (latent MLP [208], render MLP 6 x 16; random decoder weights, torch "
+                     "seed 0; encoder weights of the LIIF): throughput does not depend on weight values",
+        "reference": {"method": "LIIF.query, float32, features cached", "mpix_per_s": round(mp / med["reference"], 5),
+                      "end_to_end_mpix_per_s": round(mp / med["reference_end_to_end"], 5)},
+        "seconds": {k: [round(t, 4) for t in v] for k, v in times.items()},
+    }
+    for p in precs:
+        lm_t, li_t, e2e = med[f"lmf_{p}_decode"], med[f"liif_{p}_decode"], med[f"lmf_{p}_end_to_end"]
+        entry = {"decode_mpix_per_s": round(mp / lm_t, 4),
+                 "decode_ratio_vs_reference": round(med["reference"] / lm_t, 2),
+                 "decode_ratio_vs_liif_fast_path_same_precision": round(li_t / lm_t, 2),
+                 "liif_fast_path_decode_mpix_per_s": round(mp / li_t, 5),
+                 "end_to_end_mpix_per_s": round(mp / e2e, 4),
+                 "end_to_end_ratio_vs_reference_end_to_end": round(med["reference_end_to_end"] / e2e, 2)}
+        vh, vw = viewport
+        lr = (min(image.shape[0], max(1, vh // scale)), min(image.shape[1], max(1, vw // scale)))
+        view_img = np.ascontiguousarray(image[:lr[0], :lr[1]])
+        vs = RenderSession(lmf, view_img, device=device, precision=p)
+        vs.prefetch(region, max_fraction=1.0)
+        t, _ = _time(lambda: vs.render(region, (lr[0] * scale, lr[1] * scale)), sync)
+        entry["viewport_from_cached_latents_s"] = round(t, 3)
+        entry["viewport_output"] = [lr[0] * scale, lr[1] * scale]
+        res[p] = entry
+        _log(f"lm_decoder {p}: {entry}")
+    return res
+
+
 # -- the whole benchmark --------------------------------------------------------------------------------
 
 def run_benchmark(model: Optional[str] = None, device: str = "auto", quick: bool = False,
@@ -419,6 +500,10 @@ def run_benchmark(model: Optional[str] = None, device: str = "auto", quick: bool
         sizes = [(750, 1000), (1500, 2000)] if quick else [(1500, 2000), (3000, 4000)]
         section("first_tile", lambda: bench_first_tile(net, dev, sizes, reduced=auto if auto != "float32" else None,
                                                        tile=128 if quick else 256, sync=sync))
+    if "lm_decoder" in want:
+        section("lm_decoder", lambda: bench_lm_decoder(net, dev, image, patch=24 if quick else 48, scale=4,
+                                                       rounds=rounds, precisions=[auto] if auto != "float32" else [],
+                                                       sync=sync))
     if "cuda_viewport" in want:
         section("cuda_viewport_1920x1080_s", lambda: bench_cuda_viewport(net, dev, sync))
     result["bench_process_peak_rss_mb"] = round(_rss_mb(), 1)

@@ -119,7 +119,8 @@ class RenderSession:
         self.device = pick_device(device) if isinstance(device, str) and device.lower() == "auto" \
             else torch.device(device)
         self.descriptor = model.describe()
-        self.precision = resolve_precision(precision, self.device, self.descriptor.precisions)
+        self.precision = resolve_precision(precision, self.device, self.descriptor.precisions,
+                                           cpu_reduced=self.descriptor.auto_cpu_reduced)
         rgb, alpha = _as_rgb_alpha(image)
         self.lr_size: Tuple[int, int] = (int(rgb.shape[0]), int(rgb.shape[1]))
         self.alpha: Optional[np.ndarray] = alpha

@@ -219,6 +219,13 @@ def test_tiled_latents_equal_whole_image_latents(image, lr_tile, box):
     assert torch.abs(bad - whole).max().item() > 1e-4
 
 
+def test_auto_precision_is_float32_on_the_cpu_even_with_native_bf16(image, monkeypatch):
+    from cisr_zoom.core import precision
+    monkeypatch.setattr(precision, "cpu_has_native_bf16", lambda: True)
+    assert RenderSession(tiny_lmf(), image, precision="auto").precision == "float32"
+    assert precision.resolve_precision("auto", "cpu") == "bfloat16"       # what LIIF gets there
+
+
 def test_bfloat16_stays_within_the_auto_bound(image):
     model = tiny_lmf(gain=1.0)
     region, size = (-1, -1, 1, 1), (74, 106)
