@@ -37,7 +37,7 @@ import torch.distributed as dist
 from torch import nn
 
 from .. import models
-from ..atomic import append_text, atomic_write_text, make_dirs
+from ..atomic import append_text, atomic_write_text, make_dirs, remove_empty_dirs
 from ..checkpoint import read_checkpoint, save_checkpoint
 from ..model_check import check_entry
 from ..signals import STOP_SIGNALS
@@ -473,8 +473,9 @@ class Trainer:
     def run(self) -> TrainResult:
         tcfg = self.cfg["train"]
         main = self.dist.is_main
+        created: List[Path] = []
         if main:
-            make_dirs(self.out_dir)
+            created = make_dirs(self.out_dir)
             self.tb = ScalarLog(self.out_dir / "tb")
             if self.resumed_from:
                 self._prepare_log()
@@ -541,6 +542,7 @@ class Trainer:
             raise
         except BaseException:
             clean = False  # e.g. non-finite loss: never overwrite the last good checkpoint
+            remove_empty_dirs(created)  # a run that failed before writing anything leaves no folder
             raise
         finally:
             if main and clean and self.iteration != saved_at:
