@@ -92,13 +92,14 @@ def full_fs(tmp_path):
     if not can_mount():
         pytest.skip("a full file system needs a tmpfs mount (root on Linux)")
     with tmpfs(tmp_path / "full", 64) as d:
-        with open(d / "filler", "wb") as f:
-            try:
-                while True:
-                    f.write(b"\0" * 4096)
-                    f.flush()
-            except OSError:
+        fd = os.open(d / "filler", os.O_WRONLY | os.O_CREAT)
+        try:
+            while os.write(fd, b"\0" * 4096):
                 pass
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
         yield d
 
 
