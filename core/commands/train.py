@@ -63,7 +63,9 @@ def run(args) -> int:
         cfg["train"]["threads"] = args.threads
     if args.speed_test:
         from ..train.speed import print_table, speed_test
-        rows = speed_test(cfg, iters=args.speed_iters, device=args.device, data_dirs=args.data)
+        import sys
+        rows = speed_test(cfg, iters=args.speed_iters, device=args.device, data_dirs=args.data,
+                          report=lambda line: print(line, file=sys.stderr, flush=True))
         print_table(rows)
         return 0
     out = Path(args.out) if args.out else Path("runs") / cfg["name"]

@@ -51,7 +51,8 @@ def _timed(trainer, first_it: int, n: int, prefetch: bool) -> float:
 
 
 def speed_test(cfg: Dict[str, Any], iters: int = 6, device: str = "auto",
-               data_dirs: Optional[List[str]] = None, options=OPTIONS) -> List[Dict[str, Any]]:
+               data_dirs: Optional[List[str]] = None, options=OPTIONS,
+               report=None) -> List[Dict[str, Any]]:
     """One row per option: ``{"option", "it_per_s", "ratio", ...}`` (ratio to the first option)."""
     from .forward import TrainForward
     from .trainer import Trainer
@@ -79,6 +80,8 @@ def speed_test(cfg: Dict[str, Any], iters: int = 6, device: str = "auto",
         _timed(trainer, 1, 2, opt["prefetch"])
         secs = _timed(trainer, 3, iters, opt["prefetch"])
         rows.append({"option": name, "it_per_s": iters / secs, **opt})
+        if report is not None:
+            report(f"{name}: {iters / secs:.3f} it/s")
     base = rows[0]["it_per_s"]
     flags = speed_flags()
     for r in rows:
