@@ -139,7 +139,7 @@ def one_run(entry: Path, image: Path, launcher: str, timeout: float, poll: float
             screenshot: Path | None, workdir: Path) -> dict:
     t0 = time.monotonic()
     log = workdir / "launch.log"
-    proc = _launch(entry, image, launcher, log)
+    _launch(entry, image, launcher, log)
     result: dict = {"launcher": launcher}
     wid = None
     while time.monotonic() - t0 < timeout:

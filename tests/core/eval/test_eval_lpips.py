@@ -10,7 +10,7 @@ import torch.nn.functional as F
 
 from cisr_zoom.core import imagenet_weights as W
 from cisr_zoom.core.eval import lpips as L
-from cisr_zoom.core.models.alexnet import AlexNet, features_state_dict
+from cisr_zoom.core.models.alexnet import AlexNet
 from cisr_zoom.core.models.vgg16 import VGG16Features
 from cisr_zoom.core.pretrained import PretrainedWeightsUnavailable
 
