@@ -78,9 +78,20 @@ def main(argv=None) -> int:
         for _ in range(5):
             app.processEvents()
             time.sleep(0.05)
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        if not win.grab().save(str(args.out)):
-            print(f"cannot write {args.out}", file=sys.stderr)
+        from PySide6.QtCore import QBuffer, QIODevice
+
+        from cisr_zoom.core.atomic import atomic_write_bytes
+        from cisr_zoom.core.errors import error_message
+        buf = QBuffer()
+        buf.open(QIODevice.OpenModeFlag.WriteOnly)
+        fmt = (Path(args.out).suffix.lstrip(".") or "png").upper()
+        if not win.grab().save(buf, fmt):
+            print(f"cannot encode the screenshot as {fmt}", file=sys.stderr)
+            return 1
+        try:
+            atomic_write_bytes(args.out, bytes(buf.data()))
+        except OSError as e:
+            print(error_message(e), file=sys.stderr)
             return 1
         print(f"wrote {args.out}")
         return 0

@@ -152,3 +152,16 @@ def test_one_table_of_export_formats():
         format_for("x.png", "webp")
     with pytest.raises(CisrError, match=r"use \.png, \.jpg/\.jpeg, \.tif/\.tiff"):
         format_for("x.bmp")
+
+
+def test_output_ceiling_needs_force_and_a_streamed_format():
+    from cisr_zoom.core.errors import CisrError
+    from cisr_zoom.core.render.export import MAX_OUTPUT_PIXELS, MAX_OUTPUT_SIDE, check_output_ceiling
+    check_output_ceiling((MAX_OUTPUT_PIXELS // 10_000, 10_000), "png")
+    for size in [(MAX_OUTPUT_PIXELS // 10_000 + 1, 10_000), (MAX_OUTPUT_SIDE + 1, 2)]:
+        with pytest.raises(CisrError, match="--force"):
+            check_output_ceiling(size, "png")
+        check_output_ceiling(size, "png", force=True)
+        check_output_ceiling(size, "tiff", force=True)
+        with pytest.raises(CisrError):
+            check_output_ceiling(size, "jpeg", force=True)
