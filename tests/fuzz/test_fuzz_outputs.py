@@ -85,3 +85,19 @@ def test_full_disk_during_training_keeps_the_log_whole(tmp_path, assets):
     with tmpfs(tmp_path / "small", 24) as d:
         expect_error(run_cli(*_train(assets, d / "run", tmp_path / "tiny.toml")), "no space left", progress=True)
         _no_partial_files(d)
+
+
+def test_concurrent_writers_leave_one_valid_file(tmp_path, assets):
+    from PIL import Image
+
+    from fuzzkit import spawn
+    out = tmp_path / "out" / "same.png"
+    out.parent.mkdir()
+    procs = [spawn(["upscale", assets / "photo.png", "-o", out, "--size", f"{w}x{w}", "--model",
+                    assets / "tiny.pth", "-q"]) for w in (300, 400)]
+    results = [p.communicate(timeout=120) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], [r[1][-500:] for r in results]
+    with Image.open(out) as img:
+        img.load()
+        assert img.size in ((300, 300), (400, 400))
+    assert listing(out.parent) == {"same.png"}
