@@ -547,3 +547,15 @@ def test_unavailable_device_falls_back_to_cpu(qtbot, tiny_checkpoints, test_imag
     assert win.scene.tile_layer.levels(win.main_source)
     win.close()
     assert not render_threads()
+
+
+def test_status_bar_names_the_precision_that_ran_and_exact_is_one_click(make_window, test_image, qtbot,
+                                                                        monkeypatch):
+    from cisr_zoom.core import precision
+    monkeypatch.setattr(precision, "cpu_has_native_bf16", lambda: True)   # as on AVX512-BF16 / AMX CPUs
+    w = make_window(test_image)
+    assert not w.act_exact.isChecked() and w.act_exact in w.toolbar.actions()
+    qtbot.waitUntil(lambda: "(bfloat16)" in w.device_label.text(), timeout=20000)
+    w.act_exact.trigger()                                                   # one click
+    qtbot.waitUntil(lambda: "(float32)" in w.device_label.text(), timeout=20000)
+    assert w.settings["exact_float32"] is True and w.bridge.exact_float32 is True
