@@ -7,13 +7,16 @@ Checkpoints (``last.pth``, resumable) and the loss log (``log.jsonl``) go to ``-
 from __future__ import annotations
 
 
+DESCRIPTION = ("Train LIIF (stage 1) or CiSRGAN (stage 2). Shipped configs (pass the name): the .toml files of "
+               "cisr_zoom/core/train/configs, e.g. cpu-liif-edsr-baseline, cpu-cisrgan-edsr-baseline, "
+               "edsr-baseline-liif, cisrgan-edsr-baseline, gpu-liif-edsr-baseline, edsr-baseline-lm-liif. "
+               "Multi-GPU: torchrun --nproc_per_node N -m cisr_zoom.core.cli train --config ...")
+
+
 def add_parser(sub) -> None:
     from ..validate import NON_NEGATIVE_INT, POSITIVE, THREADS, arg_number
     p = sub.add_parser("train", help="train LIIF (stage 1) or CiSRGAN (stage 2) from a TOML config",
-                       description="Train LIIF (stage 1) or CiSRGAN (stage 2). Shipped configs: "
-                                   "edsr-baseline-liif, rdn-liif, cisrgan-edsr-baseline, cisrgan-rdn, "
-                                   "cpu-liif-edsr-baseline, cpu-cisrgan-edsr-baseline. Multi-GPU: "
-                                   "torchrun --nproc_per_node N -m cisr_zoom.core.cli train --config ...")
+                       description=DESCRIPTION)
     p.add_argument("--config", help="TOML config file, or the name of a shipped config")
     p.add_argument("--resume", action="store_true", help="continue from <out>/last.pth")
     p.add_argument("--new-schedule", action="store_true",

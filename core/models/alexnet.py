@@ -21,6 +21,8 @@ from typing import Dict, List
 import torch
 from torch import nn
 
+from .taps import sequential_taps
+
 #: the torchvision ImageNet weights: file name (as in torch's hub cache) and published URL
 ALEXNET_FILENAME = "alexnet-owt-7be5be79.pth"
 ALEXNET_URL = "https://download.pytorch.org/models/alexnet-owt-7be5be79.pth"
@@ -69,15 +71,7 @@ class AlexNet(nn.Module):
 
     def feature_maps(self, x: torch.Tensor) -> List[torch.Tensor]:
         """The five ReLU activations LPIPS compares (relu1 .. relu5), in order."""
-        out = []
-        last = RELU_TAPS[-1]
-        for i, layer in enumerate(self.features):
-            x = layer(x)
-            if i in RELU_TAPS:
-                out.append(x)
-            if i == last:
-                break
-        return out
+        return sequential_taps(self.features, x, RELU_TAPS)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """ImageNet logits (for completeness; LPIPS uses :meth:`feature_maps`)."""

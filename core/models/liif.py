@@ -152,6 +152,19 @@ def ensemble_output(preds: Sequence[torch.Tensor], ys: Sequence[AxisNeighbours],
 
 # -- the model -------------------------------------------------------------------------------
 
+def encode_image(encoder: nn.Module, image: torch.Tensor) -> Features:
+    """The encoder front end every decoder family shares: ``image`` ``(B, 3, h, w)`` RGB in
+    ``[0, 1]`` -> :class:`Features` (encoder output, normalised input for the image skip)."""
+    x = normalise(image)
+    return Features(encoder(x), x)
+
+
+def unfold_features(feat: torch.Tensor) -> torch.Tensor:
+    """``(B, C, h, w)`` -> ``(B, 9C, h, w)``: each LR pixel's 3x3 neighbourhood (zero padding)."""
+    b, c, h, w = feat.shape
+    return F.unfold(feat, 3, padding=1).view(b, c * 9, h, w)
+
+
 @registry.register("liif")
 class LIIF(nn.Module):
     def __init__(self, encoder_spec: Dict[str, Any], imnet_spec: Optional[Dict[str, Any]] = None,
@@ -191,15 +204,11 @@ class LIIF(nn.Module):
     # -- encoder -------------------------------------------------------------------------
     def encode(self, image: torch.Tensor) -> Features:
         """``image``: ``(B, 3, h, w)`` RGB in ``[0, 1]``."""
-        x = normalise(image)
-        return Features(self.encoder(x), x)
+        return encode_image(self.encoder, image)
 
     def unfold(self, feat: torch.Tensor) -> torch.Tensor:
         """3x3 feature unfolding (zero padding at the border), or ``feat`` itself if disabled."""
-        if not self.feat_unfold:
-            return feat
-        b, c, h, w = feat.shape
-        return F.unfold(feat, 3, padding=1).view(b, c * 9, h, w)
+        return unfold_features(feat) if self.feat_unfold else feat
 
     def first_layer_parts(self):
         """The INN's first linear layer split by its inputs ``[unfolded feature, rel, cell]``.
@@ -311,6 +320,20 @@ class LIIF(nn.Module):
 
 # -- grid decoding (rendering) ------------------------------------------------------------------
 
+
+def grid_decoder_setup(dec: Any, model: nn.Module, image: torch.Tensor, device: torch.device | str,
+                       precision: str) -> None:
+    """The attributes every grid decoder starts from: ``model``, ``device``, ``precision``,
+    ``dtype`` (compute dtype), ``local_ensemble``, ``cell_decode`` and ``image`` (the normalised
+    ``(1, 3, h, w)`` CPU input for the image skip, or None)."""
+    dec.model = model
+    dec.device = torch.device(device)
+    dec.precision = precision
+    dec.dtype = compute_dtype(precision)
+    dec.local_ensemble = bool(model.local_ensemble)
+    dec.cell_decode = bool(model.cell_decode)
+    dec.image = normalise(image.to(torch.float32)) if model.image_skip else None
+
 class LIIFGridAxis:
     """A :class:`~.decoder.AxisPlan`: output pixel ``centres`` ``(n,)`` of one axis and, per
     ensemble shift, their :class:`AxisNeighbours`."""
@@ -346,13 +369,7 @@ class LIIFGridDecoder:
     """
 
     def __init__(self, model: LIIF, image: torch.Tensor, device: torch.device | str, precision: str = "float32"):
-        self.model = model
-        self.device = torch.device(device)
-        self.precision = precision
-        self.dtype = compute_dtype(precision)
-        self.local_ensemble = bool(model.local_ensemble)
-        self.cell_decode = bool(model.cell_decode)
-        self.image = normalise(image.to(torch.float32)) if model.image_skip else None   # (1, 3, h, w), CPU
+        grid_decoder_setup(self, model, image, device, precision)
         f32 = lambda t: t.detach().to(self.device, torch.float32).contiguous()  # noqa: E731
         feat_w, rel_w, cell_w, _ = model.first_layer_parts()
         self.channels = feat_w.shape[0]

@@ -40,11 +40,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..precision import compute_dtype
 from . import registry
 from .decoder import ModelDescriptor, display_name
-from .liif import (ENCODER_LABELS, AxisNeighbours, Features, LIIFGridAxis, cell_input, ensemble_members,
-                   ensemble_neighbours, ensemble_output, normalise, skip_at_points, skip_on_grid)
+from .liif import (ENCODER_LABELS, AxisNeighbours, Features, LIIFGridAxis, cell_input, encode_image,
+                   ensemble_members, ensemble_neighbours, ensemble_output, grid_decoder_setup, skip_at_points, skip_on_grid, unfold_features)
 
 #: precisions the grid decoder renders in (int8 gains nothing on 16-wide layers)
 LMF_PRECISIONS = ("float32", "bfloat16", "float16")
@@ -166,14 +165,11 @@ class LMF(nn.Module):
     # -- encoder and latent stage ------------------------------------------------------------
     def encode(self, image: torch.Tensor) -> Features:
         """``image``: ``(B, 3, h, w)`` RGB in ``[0, 1]``."""
-        x = normalise(image)
-        return Features(self.encoder(x), x)
+        return encode_image(self.encoder, image)
 
     def unfold(self, feat: torch.Tensor) -> torch.Tensor:
-        if not self.feat_unfold:
-            return feat
-        b, c, h, w = feat.shape
-        return F.unfold(feat, 3, padding=1).view(b, c * 9, h, w)
+        """3x3 feature unfolding (zero padding at the border), or ``feat`` itself if disabled."""
+        return unfold_features(feat) if self.feat_unfold else feat
 
     def latent_first_layer(self):
         """The latent MLP's first layer split by its inputs: ``(feat_weight (D, C, k, k),
@@ -315,13 +311,7 @@ class LMFGridDecoder:
     def __init__(self, model: LMF, image: torch.Tensor, device: torch.device | str, precision: str = "float32"):
         if precision not in LMF_PRECISIONS:
             raise ValueError(f"LM-LIIF renders in {', '.join(LMF_PRECISIONS)}, not {precision}")
-        self.model = model
-        self.device = torch.device(device)
-        self.precision = precision
-        self.dtype = compute_dtype(precision)
-        self.local_ensemble = bool(model.local_ensemble)
-        self.cell_decode = bool(model.cell_decode)
-        self.image = normalise(image.to(torch.float32)) if model.image_skip else None
+        grid_decoder_setup(self, model, image, device, precision)
         d = model.latent_width
         self.channels = d + (0 if model.mod_input else model.encoder.out_dim)
         f32 = lambda t: t.detach().to(self.device, torch.float32)  # noqa: E731

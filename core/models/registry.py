@@ -9,16 +9,21 @@ _MODELS: Dict[str, Callable[..., Any]] = {}
 _GENERATORS: Dict[str, Callable[..., Dict[str, Any]]] = {}
 
 
-def register(name: str):
-    """Class decorator adding ``cls`` under ``name``; a second registration of a name is an error."""
+def _adder(table: Dict[str, Any], name: str, what: str):
+    """A decorator putting its argument into ``table`` under ``name`` (a second one is an error)."""
 
-    def deco(cls):
-        if name in _MODELS:
-            raise ValueError(f"model name {name!r} is already registered (by {_MODELS[name].__name__})")
-        _MODELS[name] = cls
-        return cls
+    def deco(obj):
+        if name in table:
+            raise ValueError(f"{what} {name!r} is already registered (by {table[name].__name__})")
+        table[name] = obj
+        return obj
 
     return deco
+
+
+def register(name: str):
+    """Class decorator adding ``cls`` under ``name``; a second registration of a name is an error."""
+    return _adder(_MODELS, name, "model name")
 
 
 def registered() -> list[str]:
@@ -44,14 +49,7 @@ def register_generator(name: str):
     training config's ``network_g`` options (``encoder``, ``hidden``, ``n_hidden``,
     ``image_skip``, ``encoder_args``, plus the family's own ``args``) into a model spec, so a
     decoder family is trained by naming it in ``network_g.type``."""
-
-    def deco(fn):
-        if name in _GENERATORS:
-            raise ValueError(f"generator type {name!r} is already registered")
-        _GENERATORS[name] = fn
-        return fn
-
-    return deco
+    return _adder(_GENERATORS, name, "generator type")
 
 
 def generator_types() -> list[str]:

@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from ..errors import CisrError
+from .taps import sequential_taps
 
 Cfg = Sequence[Union[int, str]]
 
@@ -67,14 +68,7 @@ class VGGFeatures(nn.Module):
 
     def taps(self, x: torch.Tensor, indices: Sequence[int]) -> List[torch.Tensor]:
         """The outputs of ``features[i]`` for each ``i`` in ``indices`` (ascending), in order."""
-        out, want, last = [], set(indices), max(indices)
-        for i, layer in enumerate(self.features):
-            x = layer(x)
-            if i in want:
-                out.append(x)
-            if i == last:
-                break
-        return out
+        return sequential_taps(self.features, x, indices)
 
     def load_torchvision_state_dict(self, state_dict: Dict[str, torch.Tensor]) -> None:
         """Load the ``features.*`` entries this network uses (the classifier is ignored).
