@@ -184,6 +184,16 @@ class MainWindow(QMainWindow):
         m.addAction(self.act_about)
         self._rebuild_recent_menu()
 
+    @staticmethod
+    def _model_combo(tb, tip: str, choose) -> QComboBox:
+        """A tool-bar model chooser calling ``choose(source key)`` when the user picks an entry."""
+        combo = QComboBox()
+        combo.setToolTip(tip)
+        combo.setMinimumContentsLength(14)
+        combo.activated.connect(lambda i: choose(combo.itemData(i)))
+        tb.addWidget(combo)
+        return combo
+
     def _build_toolbar(self) -> None:
         tb = QToolBar("Main")
         tb.setObjectName("main-toolbar")
@@ -199,18 +209,11 @@ class MainWindow(QMainWindow):
         tb.addAction(self.act_zoom_in)
         tb.addSeparator()
         tb.addWidget(QLabel(" Model "))
-        self.model_combo = QComboBox()
-        self.model_combo.setToolTip("Model of the main view (left side in split view)")
-        self.model_combo.setMinimumContentsLength(14)
-        self.model_combo.activated.connect(lambda i: self.set_main_source(self.model_combo.itemData(i)))
-        tb.addWidget(self.model_combo)
+        self.model_combo = self._model_combo(tb, "Model of the main view (left side in split view)",
+                                             self.set_main_source)
         tb.addSeparator()
         tb.addAction(self.act_split)
-        self.split_combo = QComboBox()
-        self.split_combo.setToolTip("Model of the right side in split view")
-        self.split_combo.setMinimumContentsLength(14)
-        self.split_combo.activated.connect(lambda i: self.set_split_source(self.split_combo.itemData(i)))
-        tb.addWidget(self.split_combo)
+        self.split_combo = self._model_combo(tb, "Model of the right side in split view", self.set_split_source)
         tb.addSeparator()
         tb.addAction(self.act_compare)
         tb.addAction(self.act_exact)

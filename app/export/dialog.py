@@ -289,22 +289,20 @@ class ExportDialog(QDialog):
             self._refresh_info()
 
     def _on_width(self, wv: int):
-        if self._updating:
-            return
-        if self.lock_check.isChecked():
-            bh, bw = self.base_size()
-            self._updating = True
-            self.height_spin.setValue(max(1, int(round(wv * bh / bw))))
-            self._updating = False
-        self._refresh_info()
+        self._on_side(wv, width_changed=True)
 
     def _on_height(self, hv: int):
+        self._on_side(hv, width_changed=False)
+
+    def _on_side(self, value: int, width_changed: bool):
+        """One output side was edited: with the aspect lock on, set the other from the base ratio."""
         if self._updating:
             return
         if self.lock_check.isChecked():
             bh, bw = self.base_size()
+            other, ratio = (self.height_spin, bh / bw) if width_changed else (self.width_spin, bw / bh)
             self._updating = True
-            self.width_spin.setValue(max(1, int(round(hv * bw / bh))))
+            other.setValue(max(1, int(round(value * ratio))))
             self._updating = False
         self._refresh_info()
 

@@ -243,18 +243,18 @@ class ZoomView(QAbstractScrollArea):
         default would repaint the whole view, even when the bars only follow a pan)."""
 
     def _on_hscroll(self, value: int) -> None:
-        if not self._syncing and self.scene.image is not None:
-            self._auto_fit = False
-            self.vp.cx = (value + self.vp.view_w / 2) / self.vp.scale
-            self.vp.centre_on(self.vp.cx, self.vp.cy)
-            self._view_changed(sync_bars=False)
+        self._on_scroll(cx=(value + self.vp.view_w / 2) / self.vp.scale)
 
     def _on_vscroll(self, value: int) -> None:
-        if not self._syncing and self.scene.image is not None:
-            self._auto_fit = False
-            self.vp.cy = (value + self.vp.view_h / 2) / self.vp.scale
-            self.vp.centre_on(self.vp.cx, self.vp.cy)
-            self._view_changed(sync_bars=False)
+        self._on_scroll(cy=(value + self.vp.view_h / 2) / self.vp.scale)
+
+    def _on_scroll(self, cx: float | None = None, cy: float | None = None) -> None:
+        """A scroll bar moved: centre the view on the new image point (image pixels)."""
+        if self._syncing or self.scene.image is None:
+            return
+        self._auto_fit = False
+        self.vp.centre_on(self.vp.cx if cx is None else cx, self.vp.cy if cy is None else cy)
+        self._view_changed(sync_bars=False)
 
     def resizeEvent(self, ev) -> None:
         super().resizeEvent(ev)
