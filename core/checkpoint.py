@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import struct
 import warnings
 import zipfile
 from dataclasses import dataclass, field
@@ -123,7 +124,8 @@ def read_checkpoint(path: str | os.PathLike, mmap: bool = False) -> Dict[str, An
             raise CheckpointError(f"refused checkpoint '{path}': it contains pickled Python objects, "
                                   f"which could run code (only plain tensors and containers are allowed)") from None
         raise CheckpointError(f"cannot load checkpoint '{path}': corrupt file ({first})") from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError, AttributeError, KeyError) as e:
+    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError, AttributeError, KeyError,
+            IndexError, TypeError, struct.error) as e:   # what torch's unpickler raises on junk bytes
         first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
         raise CheckpointError(f"cannot load checkpoint '{path}': not a readable checkpoint ({first})") from None
     if not isinstance(obj, dict) or not isinstance(obj.get("model"), dict) \

@@ -231,3 +231,14 @@ def test_non_decoder_checkpoint_has_no_descriptor(tmp_path):
     p = tmp_path / "disc.pth"
     save_checkpoint(p, disc, {"name": "vgg-discriminator", "args": {}})
     assert load_checkpoint(p).descriptor is None
+
+
+@pytest.mark.parametrize("data", [b"j", b"junk", b"\x80\x02junk", b"\x80\x02h\x00", b"PK\x03\x04junk", b"\x00" * 64])
+def test_short_junk_files_are_refused_with_one_line(tmp_path, data):
+    from cisr_zoom.core.checkpoint import read_checkpoint
+    from cisr_zoom.core.errors import CheckpointError
+    p = tmp_path / "junk.pth"
+    p.write_bytes(data)
+    with pytest.raises(CheckpointError, match="(cannot load|refused) checkpoint") as e:
+        read_checkpoint(p)
+    assert "\n" not in str(e.value)
