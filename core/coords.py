@@ -95,3 +95,16 @@ def sub_region(region: Region, out_size: Tuple[int, int], top: int, left: int, h
     H, W = out_size
     return (_along(y0, y1, top, H), _along(x0, x1, left, W), _along(y0, y1, top + height, H),
             _along(x0, x1, left + width, W))
+
+
+def output_size(out_size) -> Tuple[int, int]:
+    """``(H, W)`` in pixels from a ``(height, width)`` pair; :class:`~.errors.SizeError` (a
+    ``ValueError`` too) for anything else or a side below 1."""
+    from .errors import SizeError
+    try:
+        H, W = int(out_size[0]), int(out_size[1])
+    except (TypeError, ValueError, IndexError):
+        raise SizeError(f"invalid output size {out_size!r}: expected (height, width)") from None
+    if H < 1 or W < 1:
+        raise SizeError(f"invalid output size {W}x{H}: both sides must be at least 1 pixel")
+    return H, W

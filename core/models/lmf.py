@@ -42,7 +42,7 @@ from torch import nn
 
 from . import registry
 from .decoder import ModelDescriptor, display_name
-from .liif import (ENCODER_LABELS, AxisNeighbours, Features, LIIFGridAxis, cell_input, encode_image,
+from .liif import (ENCODER_LABELS, AxisNeighbours, Features, LIIFGridAxis, cell_input, encode_image, encoder_spec,
                    ensemble_members, ensemble_neighbours, ensemble_output, grid_decoder_setup, skip_at_points, skip_on_grid, unfold_features)
 
 #: precisions the grid decoder renders in (int8 gains nothing on 16-wide layers)
@@ -412,12 +412,10 @@ def lmf_spec(encoder: str = "edsr-baseline", hidden: int = 16, n_hidden: int = 6
     208) + render MLP (``n_hidden`` = 6 modulated layers of width ``hidden`` = 16), scale and
     shift modulation, compressed latent input (``mod_input``). Training: ``network_g.type =
     "lmf"`` with ``hidden``/``n_hidden`` for the render MLP and ``args = {latent_hidden = [...]}``."""
-    args = {"no_upsampling": True}
-    args.update(encoder_args or {})
     return {
         "name": "lmliif",
         "args": {
-            "encoder_spec": {"name": encoder, "args": args},
+            "encoder_spec": encoder_spec(encoder, encoder_args),
             "imnet_spec": {"name": "lmmlp", "args": {"out_dim": 3, "hidden_dim": int(hidden),
                                                     "hidden_depth": int(n_hidden), "mod_scale": True,
                                                     "mod_shift": True}},

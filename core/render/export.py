@@ -29,7 +29,7 @@ from typing import BinaryIO, Callable, Optional, Tuple
 
 import numpy as np
 
-from ..coords import sub_region
+from ..coords import output_size, sub_region
 from ..errors import CisrError
 from ..atomic import atomic_writer
 from ..imageio import to_uint8
@@ -278,12 +278,7 @@ class JpegWriter:
 def check_export(path, out_size, fmt: Optional[str] = None) -> Tuple[str, Tuple[int, int]]:
     """Validate an export before any work: returns ``(format, (H, W))`` or raises CisrError."""
     f = format_for(path, fmt)
-    try:
-        H, W = int(out_size[0]), int(out_size[1])
-    except (TypeError, ValueError, IndexError):
-        raise CisrError(f"invalid output size {out_size!r}") from None
-    if H < 1 or W < 1:
-        raise CisrError(f"invalid output size {W}x{H}: both sides must be at least 1 pixel")
+    H, W = output_size(out_size)
     if f == "jpeg" and (H * W > JPEG_MAX_PIXELS or max(H, W) > JPEG_MAX_SIDE):
         raise CisrError(f"JPEG export is limited to {JPEG_MAX_PIXELS // 1_000_000} megapixels and "
                         f"{JPEG_MAX_SIDE} pixels a side (asked for {W}x{H}); use PNG or TIFF for larger outputs")

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..coords import Region, make_cell, make_coord, pixel_centers
+from ..coords import Region, make_cell, make_coord, output_size, pixel_centers
 from ..devices import pick_device
 from ..errors import is_out_of_memory
 from ..precision import resolve_precision
@@ -68,14 +68,6 @@ def _as_rgb_alpha(image) -> Tuple[np.ndarray, Optional[np.ndarray]]:
     return rgb.astype(np.float32, copy=False), alpha
 
 
-def _check_out_size(out_size) -> Tuple[int, int]:
-    try:
-        H, W = int(out_size[0]), int(out_size[1])
-    except (TypeError, ValueError, IndexError):
-        raise ValueError(f"out_size must be (height, width), got {out_size!r}") from None
-    if H < 1 or W < 1:
-        raise ValueError(f"out_size must be positive, got {(H, W)}")
-    return H, W
 
 
 def _check_region(region) -> Region:
@@ -225,7 +217,7 @@ class RenderSession:
     # -- rendering ---------------------------------------------------------------------------
     def render(self, region, out_size, should_stop: StopFn = None) -> np.ndarray:
         """``(H, W, 3)`` float32 in ``[0, 1]`` for ``region`` at ``out_size = (H, W)``."""
-        H, W = _check_out_size(out_size)
+        H, W = output_size(out_size)
         y0, x0, y1, x1 = _check_region(region)
         out = np.empty((H, W, 3), dtype=np.float32)
         with self._lock, self._stopping(should_stop), torch.no_grad():
@@ -271,7 +263,7 @@ class RenderSession:
         """The straightforward method, for checks and benchmarks: encode the *whole* image at
         once and run the model's ``query`` on every output pixel centre in chunks. ``(H, W, 3)``
         float32 in ``[0, 1]``."""
-        H, W = _check_out_size(out_size)
+        H, W = output_size(out_size)
         region = _check_region(region)
         with self._lock, torch.no_grad():
             feats = self.model.encode(self._image.unsqueeze(0).to(self.device))
@@ -285,7 +277,7 @@ class RenderSession:
         (edges replicated), or None when the image has no alpha."""
         if self._alpha_t is None:
             return None
-        H, W = _check_out_size(out_size)
+        H, W = output_size(out_size)
         y0, x0, y1, x1 = _check_region(region)
         ys = pixel_centers(H, y0, y1, dtype=torch.float32)
         xs = pixel_centers(W, x0, x1, dtype=torch.float32)
