@@ -48,25 +48,167 @@ RANDOM_SPEC = {"name": "liif", "args": {
     "image_skip": True}}
 
 
+#: ``--model`` value for an LM-LIIF with random decoder weights (speed only)
+LM_LIIF_RANDOM = "lm-liif-random"
+
+
 def pick_model(arg: str | None, tmp: Path):
+    """``(checkpoint path, description)`` for ``--model``: a bundled model's name, a checkpoint
+    path, :data:`LM_LIIF_RANDOM`, or (None) the bundled CiSRGAN/LIIF, else a random LIIF."""
     from cisr_zoom.core.checkpoint import bundled_models, save_checkpoint
-    if arg:
-        return Path(arg), "given checkpoint"
     bundled = bundled_models()
-    for name in ("cisrgan-edsr-baseline", "liif-edsr-baseline"):
-        if name in bundled:
-            return bundled[name], f"bundled {name}"
+    if arg and arg != LM_LIIF_RANDOM:
+        if arg in bundled:
+            return bundled[arg], f"bundled {arg}"
+        return Path(arg), f"checkpoint {Path(arg).name}"
     import torch
     from cisr_zoom.core import models
     torch.manual_seed(0)
+    if arg == LM_LIIF_RANDOM:
+        from cisr_zoom.core.checkpoint import load_checkpoint
+        from cisr_zoom.core.models.lmf import lmf_spec
+        spec = lmf_spec("edsr-baseline")
+        model = models.make(spec).eval()
+        note = "paper-size LM-LIIF, RANDOM decoder weights (speed only; the pixels are meaningless)"
+        if "liif-edsr-baseline" in bundled:   # the same encoder as the bundled LIIF: same encoder cost
+            model.encoder.load_state_dict(load_checkpoint(bundled["liif-edsr-baseline"], "cpu").model.encoder.state_dict())
+            note += ", encoder of the bundled LIIF"
+        path = tmp / "lm-liif-random.pth"
+        save_checkpoint(path, model, spec, meta={"note": note})
+        return path, note
+    for name in ("cisrgan-edsr-baseline", "liif-edsr-baseline"):
+        if name in bundled:
+            return bundled[name], f"bundled {name}"
     path = tmp / "liif-edsr-baseline-random.pth"
     save_checkpoint(path, models.make(RANDOM_SPEC).eval(), RANDOM_SPEC, meta={"note": "random weights, timing only"})
     return path, "EDSR-baseline LIIF, random weights (timing only)"
 
 
+def full_view_test(args, view, scene, bridge, source, complete, wait_until, log, stats) -> dict:
+    """Time to a fully super-resolved ``VIEW_W x VIEW_H`` view at ``args.view_zoom`` with no
+    encoder features cached (as after opening an image), and the gaps between tiles: from the
+    zoom to the first tile, and the longest wait between two tiles arriving on the GUI thread.
+    The view's cursor is outside it, so tiles are ordered from the view centre."""
+    import time as _time
+    from PySide6.QtWidgets import QApplication
+    from cisr_zoom.core.render.levels import level_size
+
+    view.resize(VIEW_W, VIEW_H)
+    QApplication.processEvents()
+    view.set_sources([source])
+    arrivals = []   # (GUI time, level PixelRect) of each accepted tile
+    received = []   # each RenderedTile reaching the scene (its render timings)
+    receive = scene._on_tile
+
+    def on_tile(tile):
+        received.append(tile)
+        receive(tile)
+
+    def on_added(src, lv, rect):
+        if src == source:
+            arrivals.append((_time.perf_counter(), rect))
+    scene._on_tile = on_tile
+    scene.tileAdded.connect(on_added)
+    log(f"full view: {VIEW_W}x{VIEW_H} at {args.view_zoom * 100:.0f} %, no features cached")
+    t0 = _time.perf_counter()
+    view.set_physical_zoom(args.view_zoom)
+    try:
+        wait_until(complete, timeout=3600.0)
+    finally:
+        scene._on_tile = receive
+        scene.tileAdded.disconnect(on_added)
+    t_end = _time.perf_counter()
+    level = view.current_level()
+    times = [t for t, _ in arrivals]
+    gaps = [b - a for a, b in zip([t0] + times, times)]
+    worst = max(range(len(gaps)), key=gaps.__getitem__) if gaps else None
+    # arrival order against each tile centre's distance from the view centre (level pixels):
+    # Kendall's tau, 1.0 = strictly nearest first
+    H, W = level_size(scene.image.size, level)
+    cy, cx = view.vp.cy * H / scene.image.size[0], view.vp.cx * W / scene.image.size[1]
+    dist = [((r.top + r.bottom) / 2 - cy) ** 2 + ((r.left + r.right) / 2 - cx) ** 2 for _, r in arrivals]
+    pairs = [(i, j) for i in range(len(dist)) for j in range(i + 1, len(dist)) if dist[i] != dist[j]]
+    tau = (sum(1 if dist[i] < dist[j] else -1 for i, j in pairs) / len(pairs)) if pairs else None
+    out = {
+        "view": f"{VIEW_W}x{VIEW_H} at physical zoom {args.view_zoom} (level {level}), encoder features not cached",
+        "seconds_to_full_view": round(t_end - t0, 2),
+        "seconds_to_first_tile": round(gaps[0], 2) if gaps else None,
+        "longest_gap_between_tiles_s": round(max(gaps), 2) if gaps else None,
+        "longest_gap_ends_at_tile": worst,
+        "tiles": len(arrivals),
+        "gaps_over_5_s": [[i, round(g, 1)] for i, g in enumerate(gaps) if g > 5.0],
+        "arrival_order_vs_centre_distance_kendall_tau": None if tau is None else round(tau, 3),
+        "render_seconds_per_tile": stats([tile.seconds for tile in received]),
+        "per_tile_seconds": {   # render thread: waiting, encoder, decoder (see RenderedTile.timing)
+            "queued": stats([tile.timing.queued for tile in received]),
+            "encode": stats([tile.timing.encode for tile in received]),
+            "decode": stats([tile.timing.decode for tile in received]),
+            "encode_total": round(sum(tile.timing.encode for tile in received), 2),
+            "decode_total": round(sum(tile.timing.decode for tile in received), 2)},
+    }
+    log(f"full view in {out['seconds_to_full_view']} s, longest gap {out['longest_gap_between_tiles_s']} s")
+    return out
+
+
+def export_test(args, view, scene, bridge, source, wait_until, log, tmp: Path) -> dict:
+    """Two identical exports of the whole image at ``args.export_scale`` through the export
+    dialog (the app's code path): the first estimate, the second one (learned from the first),
+    the real durations, the longest wait between two progress events; and, during the second
+    export, the view zooming to a new level: how many of its tiles arrive while the export
+    runs, and the longest wait between them."""
+    import time as _time
+    from .export.dialog import ExportDialog
+
+    timings: dict = {}
+    h, w = scene.image.size
+    size = (int(round(h * args.export_scale)), int(round(w * args.export_scale)))
+    runs = []
+    for run in (1, 2):
+        d = ExportDialog(scene, None, 1.0, source, str(tmp), timings=timings)
+        d.set_output_size(size[1], size[0], keep_aspect=False)
+        d.path_edit.setText(str(tmp / f"export-{run}.png"))
+        wait_until(lambda: d.estimate_seconds() is not None, 600)
+        estimate = d.estimate_seconds()
+        basis = "stored timing of the previous export" if d.stored_rate() else "the view's render speed"
+        marks = []
+        d.progressed.connect(lambda f: marks.append(_time.perf_counter()))
+        tiles = []
+
+        def on_added(src, lv, rect):
+            tiles.append(_time.perf_counter())
+        log(f"export {run}: {size[1]}x{size[0]}, estimate {estimate:.1f} s ({basis})")
+        t0 = _time.perf_counter()
+        d.start_export()
+        if run == 2:                        # the user zooms while the export runs
+            scene.tileAdded.connect(on_added)
+            view.set_physical_zoom(args.view_zoom * 1.25)
+        wait_until(lambda: not d.running, 7200)
+        t_end = _time.perf_counter()
+        if run == 2:
+            scene.tileAdded.disconnect(on_added)
+        gaps = [b - a for a, b in zip([t0] + marks, marks)]
+        during = [t for t in tiles if t <= t_end]
+        tile_gaps = [b - a for a, b in zip([t0] + during, during)]
+        entry = {"output": f"{size[1]}x{size[0]}", "estimate_s": round(estimate, 1), "estimate_from": basis,
+                 "actual_s": round(t_end - t0, 1), "estimate_over_actual": round(estimate / (t_end - t0), 2),
+                 "progress_events": len(marks), "first_progress_s": round(gaps[0], 2) if gaps else None,
+                 "longest_gap_between_progress_s": round(max(gaps), 2) if gaps else None}
+        if run == 2:
+            entry["view_tiles_during_export"] = len(during)
+            entry["view_longest_wait_for_a_tile_during_export_s"] = round(max(tile_gaps), 2) if tile_gaps else None
+            entry["view_complete_before_export_ended"] = bool(view.is_complete())
+        runs.append(entry)
+        log(f"export {run} took {entry['actual_s']} s, longest progress gap {entry['longest_gap_between_progress_s']} s")
+        d.deleteLater()
+    view.cancel_all()
+    return {"runs": runs}
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m cisr_zoom.app.bench", description=__doc__.split("\n\n")[0])
-    ap.add_argument("--model", help="checkpoint to use (default: bundled, else random EDSR-baseline LIIF)")
+    ap.add_argument("--model", metavar="NAME_OR_PATH",
+                    help=f"a bundled model's name, a checkpoint path, or {LM_LIIF_RANDOM} (an LM-LIIF with random "
+                         f"decoder weights, for speed only); default: the bundled CiSRGAN, else a random LIIF")
     ap.add_argument("--image", help="image (default: the bundled sample)")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--exact", action="store_true",
@@ -75,9 +217,20 @@ def main(argv=None) -> int:
     ap.add_argument("--frames", type=int, default=60)
     ap.add_argument("--bursts", type=int, default=5, help="wheel bursts to time (default 5; 0 skips the wheel test)")
     ap.add_argument("--settle-ms", type=int, default=80)
+    ap.add_argument("--only", default="full_view,export,pan,wheel",
+                    help="comma-separated tests to run: full_view, export, pan, wheel (default: all)")
+    ap.add_argument("--export-scale", type=float, default=2.0,
+                    help="scale of the export test's two whole-image exports (default 2)")
+    ap.add_argument("--render-log", metavar="FILE", default=None,
+                    help="log every render step to FILE ('-': stderr; also CISR_ZOOM_RENDER_LOG=FILE)")
+    ap.add_argument("--view-zoom", type=float, default=4.0,
+                    help="physical zoom of the full-view test (default 4.0 = 400 %%)")
     args = ap.parse_args(argv)
+    tests = {t.strip() for t in args.only.split(",") if t.strip()}
 
     import torch
+    from cisr_zoom.core.render.worker import enable_render_log
+    enable_render_log(args.render_log)
     from .qt_compat import protect_none_refcount
     protect_none_refcount()
     from PySide6.QtCore import QEventLoop, QPoint, QPointF, Qt, QTimer
@@ -165,141 +318,168 @@ def main(argv=None) -> int:
 
         def stats(xs):
             xs = sorted(xs)
+            if not xs:
+                return {"n": 0}
             return {"median": round(statistics.median(xs), 2), "p95": round(xs[int(0.95 * (len(xs) - 1))], 2),
                     "max": round(xs[-1], 2), "n": len(xs)}
 
-        # -- 1. pan frames over cached tiles -------------------------------------------------
-        # The cache is filled by the bicubic source (fast): painting does not depend on which
-        # source rendered the cached images, only on their number and size.
-        log(f"model {model_desc}; filling the tile cache for the pan test")
-        view.set_sources([BICUBIC])
-        view.set_physical_zoom(args.zoom)
-        t0 = time.perf_counter()
-        wait_until(complete)
-        fill_s = time.perf_counter() - t0
-        view.resize(VIEW_W, VIEW_H)
-        wait_until(lambda: not view._settle.isActive() and not view.live_requests())
-        assert (view.viewport().width(), view.viewport().height()) == (VIEW_W, VIEW_H), view.viewport().size()
-        assert complete(), "cached tiles do not cover the view"
-        level = view.current_level()
-        log(f"tile cache filled in {fill_s:.1f} s; timing pan frames")
-        target = QImage(VIEW_W, VIEW_H, QImage.Format.Format_ARGB32_Premultiplied)
+        result = {}
+        if "full_view" in tests:
+            result["full_view"] = full_view_test(args, view, scene, bridge, source, complete, wait_until, log, stats)
+        if "export" in tests:
+            result["export"] = export_test(args, view, scene, bridge, source, wait_until, log, tmp)
 
-        def paint_ms() -> float:
-            p = QPainter(target)
-            t = time.perf_counter()
-            view.paint(p)
-            p.end()
-            return (time.perf_counter() - t) * 1000
-
-        def pan_series(fn):
-            """Pan back and forth within the rendered margin, timing ``fn`` after each step."""
-            out = []
-            for i in range(args.frames):
-                d = 6.0 if (i // 10) % 2 == 0 else -6.0
-                view.vp.pan_by(d, d / 2)
-                out.append(fn())
-            return out
-
-        def widget_pan_ms(i: int) -> float:
-            """One pan frame as the user gets it: ``ZoomView.pan_by`` (the frame is scrolled and
-            only the exposed strip painted) and Qt's paint + flush of that update."""
-            d = 6.0 if (i // 10) % 2 == 0 else -6.0
-            t = time.perf_counter()
-            view.pan_by(d, d / 2)
-            app.processEvents()
-            return (time.perf_counter() - t) * 1000
-
-        for _ in range(5):
-            paint_ms()
-        pan_paint = pan_series(paint_ms)
-        view.viewport().repaint()
-        app.processEvents()
-        pan_widget = [widget_pan_ms(i) for i in range(args.frames)]
-        assert covered(), "panning left the cached area"
-
-        frame = QImage(VIEW_W, VIEW_H, QImage.Format.Format_RGB32)
-        frame.fill(0xFF336699)
-
-        def blit_ms() -> float:
-            p = QPainter(target)
-            t = time.perf_counter()
-            p.drawImage(0, 0, frame)
-            p.end()
-            return (time.perf_counter() - t) * 1000
-        blit = [blit_ms() for _ in range(args.frames)]
-
-        def wheel_test():
-            # -- 2. wheel to first super-resolved tile (features cached) ------------------------
-            # The model's encoder features of the whole image are computed first (prefetch), so
-            # every new level needs only the INN; between bursts the view's leftover requests are
-            # cancelled and the worker is let idle, so each burst starts from the same state.
-            log("encoding features of the whole image (prefetch)")
-            view.set_sources([source])
-            view.cancel_all()
-            session = scene.session(source)
-            h, w = scene.image.size
-            prefetched = bridge.run(lambda: session.prefetch((-1.0, -1.0, 1.0, 1.0), max_fraction=1.0))
-            wait_until(prefetched.done)
-            log("timing wheel -> first tile")
-            vw = view.viewport()
-            centre = QPointF(VIEW_W / 2, VIEW_H / 2)
-            first_tile, levels = [], []
-            arrivals = []
-            scene.tileAdded.connect(lambda s, lv, r: arrivals.append((time.perf_counter(), s, lv)))
+        if "pan" in tests or "wheel" in tests:
+            # -- 1. pan frames over cached tiles -------------------------------------------------
+            # The cache is filled by the bicubic source (fast): painting does not depend on which
+            # source rendered the cached images, only on their number and size.
+            log(f"model {model_desc}; filling the tile cache for the pan test")
+            view.set_sources([BICUBIC])
             view.set_physical_zoom(args.zoom)
-            for _ in range(args.bursts):
+            t0 = time.perf_counter()
+            wait_until(complete)
+            fill_s = time.perf_counter() - t0
+            view.resize(VIEW_W, VIEW_H)
+            wait_until(lambda: not view._settle.isActive() and not view.live_requests())
+            assert (view.viewport().width(), view.viewport().height()) == (VIEW_W, VIEW_H), view.viewport().size()
+            assert complete(), "cached tiles do not cover the view"
+            level = view.current_level()
+            log(f"tile cache filled in {fill_s:.1f} s; timing pan frames")
+            target = QImage(VIEW_W, VIEW_H, QImage.Format.Format_ARGB32_Premultiplied)
+
+            def paint_ms() -> float:
+                p = QPainter(target)
+                t = time.perf_counter()
+                view.paint(p)
+                p.end()
+                return (time.perf_counter() - t) * 1000
+
+            def pan_series(fn):
+                """Pan back and forth within the rendered margin, timing ``fn`` after each step."""
+                out = []
+                for i in range(args.frames):
+                    d = 6.0 if (i // 10) % 2 == 0 else -6.0
+                    view.vp.pan_by(d, d / 2)
+                    out.append(fn())
+                return out
+
+            def widget_pan_ms(i: int) -> float:
+                """One pan frame as the user gets it: ``ZoomView.pan_by`` (the frame is scrolled and
+                only the exposed strip painted) and Qt's paint + flush of that update."""
+                d = 6.0 if (i // 10) % 2 == 0 else -6.0
+                t = time.perf_counter()
+                view.pan_by(d, d / 2)
+                app.processEvents()
+                return (time.perf_counter() - t) * 1000
+
+            for _ in range(5):
+                paint_ms()
+            pan_paint = pan_series(paint_ms)
+            view.viewport().repaint()
+            app.processEvents()
+            pan_widget = [widget_pan_ms(i) for i in range(args.frames)]
+            assert covered(), "panning left the cached area"
+
+            frame = QImage(VIEW_W, VIEW_H, QImage.Format.Format_RGB32)
+            frame.fill(0xFF336699)
+
+            def blit_ms() -> float:
+                p = QPainter(target)
+                t = time.perf_counter()
+                p.drawImage(0, 0, frame)
+                p.end()
+                return (time.perf_counter() - t) * 1000
+            blit = [blit_ms() for _ in range(args.frames)]
+
+            def wheel_test():
+                # -- 2. wheel to first super-resolved tile (features cached) ------------------------
+                # The model's encoder features of the whole image are computed first (prefetch), so
+                # every new level needs only the INN; between bursts the view's leftover requests are
+                # cancelled and the worker is let idle, so each burst starts from the same state.
+                log("encoding features of the whole image (prefetch)")
+                view.set_sources([source])
+                view.cancel_all()
+                session = scene.session(source)
+                h, w = scene.image.size
+                prefetched = bridge.run(lambda: session.prefetch((-1.0, -1.0, 1.0, 1.0), max_fraction=1.0))
+                wait_until(prefetched.done)
+                log("timing wheel -> first tile")
+                vw = view.viewport()
+                centre = QPointF(VIEW_W / 2, VIEW_H / 2)
+                first_tile, levels = [], []
+                arrivals = []
+                scene.tileAdded.connect(lambda s, lv, r: arrivals.append((time.perf_counter(), s, lv)))
+                view.set_physical_zoom(args.zoom)
+                for _ in range(args.bursts):
+                    view.cancel_all()
+                    worker_idle()
+                    arrivals.clear()
+                    for i in range(3):
+                        ev = QWheelEvent(centre, QPointF(vw.mapToGlobal(centre.toPoint())), QPoint(0, 0), QPoint(0, 120),
+                                         Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier,
+                                         Qt.ScrollPhase.NoScrollPhase, False)
+                        QApplication.sendEvent(vw, ev)
+                        t_last = time.perf_counter()
+                        if i < 2:
+                            t_next = t_last + 0.016
+                            wait_until(lambda: time.perf_counter() >= t_next, poll_ms=1)
+                    new_level = view.current_level()
+                    levels.append(new_level)
+                    wait_until(lambda: any(lv == new_level and s == source for _, s, lv in arrivals), 300)
+                    first_tile.append((next(t for t, s, lv in arrivals if lv == new_level and s == source) - t_last) * 1000)
                 view.cancel_all()
                 worker_idle()
-                arrivals.clear()
-                for i in range(3):
-                    ev = QWheelEvent(centre, QPointF(vw.mapToGlobal(centre.toPoint())), QPoint(0, 0), QPoint(0, 120),
-                                     Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier,
-                                     Qt.ScrollPhase.NoScrollPhase, False)
-                    QApplication.sendEvent(vw, ev)
-                    t_last = time.perf_counter()
-                    if i < 2:
-                        t_next = t_last + 0.016
-                        wait_until(lambda: time.perf_counter() >= t_next, poll_ms=1)
-                new_level = view.current_level()
-                levels.append(new_level)
-                wait_until(lambda: any(lv == new_level and s == source for _, s, lv in arrivals), 300)
-                first_tile.append((next(t for t, s, lv in arrivals if lv == new_level and s == source) - t_last) * 1000)
-            view.cancel_all()
-            worker_idle()
 
-            # context: the renderer alone, one tile (the view's tile size) at the last level and
-            # one 256x256 tile, features cached
-            from cisr_zoom.core.render.levels import PixelRect, level_rect_region
-            vis = visible_level_rect(scene.image.size, view.current_level(), view.vp.visible_image_rect())
-            cy, cx = (vis.top + vis.bottom) // 2, (vis.left + vis.right) // 2
-            context = {}
-            focus_side = 2 * max(16, view.tile_size // 4)   # the view's first (focus) tile
-            for side in sorted({focus_side, view.tile_size, 256}):
-                r = PixelRect(cy - side // 2, cx - side // 2, cy + side // 2, cx + side // 2)
-                region = level_rect_region(scene.image.size, view.current_level(), r)
-                ms = []
-                for _ in range(3):
-                    t = time.perf_counter()
-                    session.render(region, (side, side))
-                    ms.append((time.perf_counter() - t) * 1000)
-                context[f"render_{side}x{side}_tile_features_cached"] = stats(ms)
+                # context: the renderer alone, one tile (the view's tile size) at the last level and
+                # one 256x256 tile, features cached
+                from cisr_zoom.core.render.levels import PixelRect, level_rect_region
+                vis = visible_level_rect(scene.image.size, view.current_level(), view.vp.visible_image_rect())
+                cy, cx = (vis.top + vis.bottom) // 2, (vis.left + vis.right) // 2
+                context = {}
+                focus_side = 2 * max(16, view.tile_size // 4)   # the view's first (focus) tile
+                for side in sorted({focus_side, view.tile_size, 256}):
+                    r = PixelRect(cy - side // 2, cx - side // 2, cy + side // 2, cx + side // 2)
+                    region = level_rect_region(scene.image.size, view.current_level(), r)
+                    ms = []
+                    for _ in range(3):
+                        t = time.perf_counter()
+                        session.render(region, (side, side))
+                        ms.append((time.perf_counter() - t) * 1000)
+                    context[f"render_{side}x{side}_tile_features_cached"] = stats(ms)
+                view.set_physical_zoom(args.zoom)
+                view.cancel_all()
+                return first_tile, levels, context
+
+            if args.bursts <= 0:
+                first_tile, levels, context = [0.0], [], {}
+            else:
+                first_tile, levels, context = wheel_test()
+
+            # baseline: the same pan frames with no tiles (preview only)
             view.set_physical_zoom(args.zoom)
             view.cancel_all()
-            return first_tile, levels, context
+            view.set_sources([None])
+            pan_preview = pan_series(paint_ms)
 
-
-        if args.bursts <= 0:
-            first_tile, levels, context = [0.0], [], {}
-        else:
-            first_tile, levels, context = wheel_test()
-
-        # baseline: the same pan frames with no tiles (preview only)
-        view.set_physical_zoom(args.zoom)
-        view.cancel_all()
-        view.set_sources([None])
-        pan_preview = pan_series(paint_ms)
-
+            result.update({
+                "pan_frame_ms": {
+                    "view": f"{VIEW_W}x{VIEW_H}, physical zoom {args.zoom}, level {level}, tiles cached",
+                    "pan_frame_widget_scroll_and_exposed_strip": stats(pan_widget),
+                    "full_frame_paint_cached_tiles": stats(pan_paint),
+                    "baseline_blit_1920x1080": stats(blit),
+                    "baseline_preview_only": stats(pan_preview),
+                    "target_ms": 16},
+                "wheel_to_first_tile_ms": {
+                    "first_sr_tile": stats(first_tile),
+                    "each": [round(x, 1) for x in first_tile],
+                    "levels": levels,
+                    "settle_delay_ms": args.settle_ms,
+                    "tile_size": view.tile_size,
+                    "first_tile_is_focus_tile_of_side": 2 * max(16, view.tile_size // 4),
+                    **{f"context_{k}": v for k, v in context.items()},
+                    "target_ms": 500},
+                "pan_cache_fill_s_bicubic": round(fill_s, 2),
+            })
         result = {
             "machine": {"cpu": cpu_name(), "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
                         "python": platform.python_version(), "torch": torch.__version__,
@@ -308,24 +488,7 @@ def main(argv=None) -> int:
                         "load_average_1_5_15": [round(x, 2) for x in os.getloadavg()]},
             "model": model_desc, "device": bridge.device_text,
             "precision": scene.session(source).precision, "image": f"{image.name} {scene.image.size[1]}x{scene.image.size[0]}",
-            "pan_frame_ms": {
-                "view": f"{VIEW_W}x{VIEW_H}, physical zoom {args.zoom}, level {level}, tiles cached",
-                "pan_frame_widget_scroll_and_exposed_strip": stats(pan_widget),
-                "full_frame_paint_cached_tiles": stats(pan_paint),
-                "baseline_blit_1920x1080": stats(blit),
-                "baseline_preview_only": stats(pan_preview),
-                "target_ms": 16},
-            "wheel_to_first_tile_ms": {
-                "first_sr_tile": stats(first_tile),
-                "each": [round(x, 1) for x in first_tile],
-                "levels": levels,
-                "settle_delay_ms": args.settle_ms,
-                "tile_size": view.tile_size,
-                "first_tile_is_focus_tile_of_side": 2 * max(16, view.tile_size // 4),
-                **{f"context_{k}": v for k, v in context.items()},
-                "target_ms": 500},
-            "pan_cache_fill_s_bicubic": round(fill_s, 2),
-        }
+            **result}
         print(json.dumps(result, indent=2))
         return 0
     finally:

@@ -32,6 +32,9 @@ def build_parser() -> argparse.ArgumentParser:
     from cisr_zoom.core.devices import DEVICE_CHOICES
     p.add_argument("--device", choices=DEVICE_CHOICES,
                    help="compute device (default: the one chosen last time, else auto)")
+    p.add_argument("--render-log", metavar="FILE", default=None,
+                   help="log every render step (tile, encoder box, export chunk) with its queue, encode "
+                        "and decode time to FILE ('-' or 1: stderr); also CISR_ZOOM_RENDER_LOG=FILE")
     p.add_argument("--model", action="append", default=[], metavar="CHECKPOINT",
                    help="also offer this checkpoint file (this session only; repeatable)")
     di = _desktop_integration()
@@ -47,8 +50,8 @@ SIGNAL_POLL_MS = 200
 
 
 def install_stop_signals(app, window):
-    """SIGINT (Ctrl+C), SIGTERM and SIGHUP close the window as its close button does (settings
-    saved, export cancelled, threads stopped), busy or idle. Python runs signal handlers only
+    """SIGINT (Ctrl+C), SIGTERM and SIGHUP close the window without asking (settings saved, a
+    running export cancelled and nothing written, threads stopped), busy or idle. Python runs signal handlers only
     when the interpreter gets control, which an idle Qt loop never gives it: a timer does.
     Returns the timer (keep a reference)."""
     from PySide6.QtCore import QTimer
@@ -56,7 +59,7 @@ def install_stop_signals(app, window):
     from cisr_zoom.core.signals import STOP_SIGNALS
 
     def stop(signum, frame):
-        QTimer.singleShot(0, lambda: (window.close(), app.quit()))
+        QTimer.singleShot(0, lambda: (window.close_now(), app.quit()))
 
     for s in STOP_SIGNALS:
         signal.signal(s, stop)
@@ -77,6 +80,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
     from .qt_compat import protect_none_refcount
     protect_none_refcount()   # PySide6 6.12 on Python 3.11: see qt_compat
+    from cisr_zoom.core.render.worker import enable_render_log
+    enable_render_log(args.render_log)   # None: the CISR_ZOOM_RENDER_LOG variable decides
 
     from PySide6.QtGui import QIcon
     from PySide6.QtWidgets import QApplication
@@ -115,6 +120,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
     closed = asyncio.Event()
     app.aboutToQuit.connect(closed.set)
+    window.windowClosed.connect(app.quit)   # also when it closes hidden (an export finished in the background)
     signal_timer = install_stop_signals(app, window)  # noqa: F841  (kept alive while the loop runs)
     with loop:
         loop.run_until_complete(closed.wait())

@@ -297,6 +297,11 @@ class RenderBridge(QObject):
         if not self._closed:
             self._worker.cancel(key)
 
+    def refocus(self, key, focus: Tuple[float, float]) -> None:
+        """Reorder the remaining tiles of request ``key`` from ``focus`` (its output pixels ``(y, x)``)."""
+        if not self._closed:
+            self._worker.refocus(key, focus)
+
     async def measure_speed(self, source: str, epoch: int, scale: float = 4.0) -> float:
         """Seconds per output megapixel of a small render (features of its area included),
         for export estimates."""
@@ -318,28 +323,50 @@ class RenderBridge(QObject):
     # -- export --------------------------------------------------------------------------
     async def export(self, source: str, epoch: int, path: str | Path, out_size: Tuple[int, int],
                      region=(-1.0, -1.0, 1.0, 1.0), fmt: Optional[str] = None, jpeg_quality: int = 95,
-                     progress: Optional[Callable[[float], None]] = None) -> None:
-        """Export on the worker; ``progress(fraction done, 0..1)`` runs on the GUI loop after
-        each strip. Raises :class:`RenderCancelled` after :meth:`cancel_export` (nothing is
-        left on disk), or the export's error."""
-        from cisr_zoom.core.render.export import export_image
+                     progress: Optional[Callable[[int, int], None]] = None) -> None:
+        """Export on the worker as a background job: one chunk per step, the views' tiles in
+        between (:mod:`cisr_zoom.core.render.worker`); ``progress(rows done, rows)`` runs on the
+        GUI loop after each band of rows is written. Raises :class:`RenderCancelled` after
+        :meth:`cancel_export` (nothing is left on disk), or the export's error."""
+        from cisr_zoom.core.render.export import export_steps
+        from cisr_zoom.core.render.worker import BACKGROUND
         paths, exact = self._model_paths(), self.exact_float32
         self._export_stop.clear()
         stop = self._export_stop
+        fut = self._loop.create_future()
+        if self._closed:
+            fut.cancel()
+            return await fut
+        self._futures.add(fut)
+        fut.add_done_callback(self._futures.discard)
 
         def on_rows(done: int, total: int) -> None:
             if progress is not None and total:
-                self._to_gui(progress, min(max(done / total, 0.0), 1.0))
+                self._to_gui(progress, done, total)
 
-        def work():
-            if stop.is_set():
+        def steps(job_stopped):
+            def should_stop() -> bool:
+                return stop.is_set() or job_stopped()
+            if should_stop():
                 raise RenderCancelled()
             self._pool.model_paths = paths
-            export_image(self._source(source, epoch, exact), path, out_size, region=region, fmt=fmt,
-                         jpeg_quality=jpeg_quality, progress=on_rows, should_stop=stop.is_set)
-        await self.run(work)
+            source_ = self._source(source, epoch, exact)
+            yield from export_steps(source_, path, out_size, region=region, fmt=fmt, jpeg_quality=jpeg_quality,
+                                    progress=on_rows, should_stop=should_stop)
+
+        def settle(error) -> None:
+            if fut.done():
+                return
+            if error is None:
+                fut.set_result(None)
+            else:
+                fut.set_exception(error)
+        self._worker.run_steps(steps, BACKGROUND, on_result=lambda _r: self._to_gui(settle, None),
+                               on_error=lambda e: self._to_gui(settle, e), name="export")
+        await fut
 
     def cancel_export(self) -> None:
+        """Stop the running export within one chunk; its temporary file is removed."""
         self._export_stop.set()
 
     # -- shutdown ------------------------------------------------------------------------

@@ -150,6 +150,12 @@ class Scene(QObject):
             view = slots[0].view
             self.progressChanged.emit(view, *self.planner.start_batch(view))
 
+    def refocus(self, view: str, focus: Tuple[float, float]) -> None:
+        """``view``'s user now looks at image point ``focus = (x, y)``: the worker reorders
+        the remaining tiles of its live requests (nothing is cancelled or re-asked)."""
+        for key, request_focus in self.planner.refocus(view, focus):
+            self.bridge.refocus(key, request_focus)
+
     def cancel_view(self, view: str) -> None:
         """Cancel every request of ``view``."""
         for key in self.planner.cancel_view(view):

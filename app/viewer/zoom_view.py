@@ -65,6 +65,7 @@ class ZoomView(QAbstractScrollArea):
         self._syncing = False
         self._pan_rest = (0.0, 0.0)
         self._focus: Optional[Tuple[float, float]] = None   # image point of the last zoom anchor
+        self._cursor: Optional[Tuple[float, float]] = None  # screen point of the cursor, None: outside
         self._settle = QTimer(self)
         self._settle.setSingleShot(True)
         self._settle.setInterval(settle_ms)
@@ -317,11 +318,19 @@ class ZoomView(QAbstractScrollArea):
         self.settled.emit()
 
     def _focus_point(self) -> Tuple[float, float]:
-        """Image point the user is looking at: the anchor of the last zoom, else the middle."""
+        """Image point the user is looking at: under the cursor, else the anchor of the last
+        zoom (while the cursor has not left since), else the middle of the view."""
         src = self.leader if self.leader is not None else self
+        if src._cursor is not None:
+            return src.vp.screen_to_image(*src._cursor)
         if src._focus is not None:
             return src._focus
         return src.vp.cx, src.vp.cy
+
+    def _refocus(self) -> None:
+        """The cursor moved: reorder the remaining tiles of the live requests from it."""
+        if self.scene.image is not None and self.live_requests():
+            self.scene.refocus(self.view_id, self._focus_point())
 
     def cancel_all(self) -> None:
         self._settle.stop()
@@ -383,6 +392,7 @@ class ZoomView(QAbstractScrollArea):
         if self.scene.image is None:
             return
         pos = ev.position()
+        self._cursor = (pos.x(), pos.y())
         angle = ev.angleDelta()
         pixel = ev.pixelDelta()
         if ev.modifiers() & Qt.KeyboardModifier.ShiftModifier:
@@ -424,6 +434,9 @@ class ZoomView(QAbstractScrollArea):
 
     def mouseMoveEvent(self, ev) -> None:
         pos = ev.position()
+        self._cursor = (pos.x(), pos.y())
+        if self._drag_pos is None:
+            self._refocus()
         if self._drag_pos is not None:
             if self._drag_divider:
                 w = max(1, self.viewport().width())
@@ -459,6 +472,9 @@ class ZoomView(QAbstractScrollArea):
             ev.accept()
 
     def leaveEvent(self, ev) -> None:
+        self._cursor = None
+        self._focus = None
+        self._refocus()       # outside the view: tiles nearest the view centre first
         self.hoverChanged.emit(None)
         super().leaveEvent(ev)
 

@@ -23,8 +23,9 @@ from __future__ import annotations
 
 import math
 import threading
+import time
 from collections import OrderedDict
-from typing import Callable, Dict, Iterable, List, Tuple
+from typing import Callable, Dict, Iterable, List, Optional, Tuple
 
 import torch
 
@@ -55,6 +56,7 @@ class FeatureTiles:
         self._bytes = 0
         self._lock = threading.RLock()
         self.encode_calls = 0     # encoder runs (boxes), for statistics
+        self.encode_seconds = 0.0  # wall-clock seconds spent in ``compute``, for statistics
 
     # -- bookkeeping -----------------------------------------------------------------------
     @property
@@ -133,7 +135,11 @@ class FeatureTiles:
             for ty0, ty1, tx0, tx1 in self._boxes(missing):
                 y0, _, x0, _ = self.tile_bounds((ty0, tx0))
                 _, y1, _, x1 = self.tile_bounds((ty1 - 1, tx1 - 1))
-                block = self.compute(y0, y1, x0, x1)
+                t0 = time.perf_counter()
+                try:
+                    block = self.compute(y0, y1, x0, x1)
+                finally:
+                    self.encode_seconds += time.perf_counter() - t0
                 self.encode_calls += 1
                 for ty in range(ty0, ty1):
                     for tx in range(tx0, tx1):
@@ -146,6 +152,39 @@ class FeatureTiles:
                 del block
                 self._evict()
             return got
+
+    def encode_box(self, y0: int, y1: int, x0: int, x1: int, within: Tuple[int, int, int, int],
+                   max_box: Optional[int] = None) -> bool:
+        """Encode, in one box of at most ``max_box`` (default :attr:`max_box`) LR pixels a side
+        (whole tiles, at least one), missing tiles that LR
+        pixels ``[y0, y1) x [x0, x1)`` need: the box is centred on them and grown within
+        ``within = (y0, y1, x0, x1)`` (LR pixels; e.g. the rest of the view), so the halo is
+        paid once for the neighbours too. Returns False when nothing was missing (no work);
+        call again until then (a range wider than one box takes several calls)."""
+        with self._lock:
+            need = [k for k in self.keys_for(y0, y1, x0, x1) if k not in self._tiles]
+            if not need:
+                return False
+            step = max(1, min(self.max_box, max_box or self.max_box) // self.tile)
+            wy0, wy1, wx0, wx1 = within
+            t = self.tile
+            lo_y, hi_y = max(0, min(wy0, y0)) // t, (max(1, min(self.h, max(wy1, y1))) - 1) // t
+            lo_x, hi_x = max(0, min(wx0, x0)) // t, (max(1, min(self.w, max(wx1, x1))) - 1) // t
+
+            def span(a: int, b: int, lo: int, hi: int) -> range:
+                if b - a + 1 >= step:
+                    return range(a, a + step)
+                start = min(max(lo, a - (step - (b - a + 1)) // 2), max(lo, hi - step + 1))
+                return range(max(start, lo), min(start + step, hi + 1))
+            ky0 = min(k[0] for k in need)
+            rows = span(ky0, min(max(k[0] for k in need), ky0 + step - 1), lo_y, hi_y)
+            first = [k for k in need if k[0] in rows]
+            kx0 = min(k[1] for k in first)
+            cols = span(kx0, min(max(k[1] for k in first), kx0 + step - 1), lo_x, hi_x)
+            box = [(ty, tx) for ty in rows for tx in cols if (ty, tx) not in self._tiles]
+            self.ensure(box)
+            self._evict()
+            return True
 
     def window(self, y0: int, y1: int, x0: int, x1: int) -> Tuple[torch.Tensor, int, int]:
         """Features of LR pixels covering ``[y0, y1) x [x0, x1)`` as ``(tensor, r0, c0)``: an

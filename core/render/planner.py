@@ -4,9 +4,12 @@ what is in flight, which responses are stale, and when a view is complete.
 A *slot* is one source drawn in part of a view (the whole view, one side of a split, or
 the part of a comparison pane that shows the main view's region). For each slot the planner
 asks for exactly the level pixels that are visible and not cached or in flight yet, as
-rectangles: first a small *focus* tile where the user looks (the zoom anchor, else the
-middle), then the rest nearest first. In-flight requests still entirely visible are kept;
-every other one is cancelled.
+rectangles: first a small *focus* tile where the user looks (the cursor, else the middle of
+the view), then the rest. Every request carries that focus in its own output pixels, so the
+render worker orders the tiles of all of a view's requests by their distance from it; when
+the cursor moves, :meth:`RequestPlanner.refocus` gives the new focus to the live requests
+(nothing is cancelled). In-flight requests still entirely visible are kept; every other one is
+cancelled.
 
 Every request is an immutable :class:`~.worker.RenderRequest` keyed by a :class:`RequestKey`
 with an id of its own. A response (tile or completion) counts only while its request is
@@ -25,7 +28,7 @@ from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from .levels import (ImageRect, PixelRect, bounding_rect, level_rect_region, level_size, order_centre_first,
                      subtract_all, visible_level_rect)
-from .worker import RenderedTile, RenderRequest
+from .worker import VIEW, RenderedTile, RenderRequest
 
 #: More missing pieces than this in a slot are merged into one rectangle.
 MAX_REQUESTS_PER_SLOT = 8
@@ -108,6 +111,7 @@ class RequestPlanner:
         self.image_size: Optional[Tuple[int, int]] = None
         self._live: Dict[RequestKey, InFlight] = {}
         self._batch: Dict[str, List[int]] = {}     # view -> [tiles done, tiles asked] since its last batch
+        self._wanted: Dict[Tuple[str, int], PixelRect] = {}   # (view, slot) -> level pixels it last wanted
         self._ids = itertools.count(1)
 
     # -- the image ---------------------------------------------------------------------------
@@ -132,32 +136,61 @@ class RequestPlanner:
                 cancelled.append(key)
                 del self._live[key]
         if want is None or not ready(slot.source):
+            self._wanted.pop((slot.view, slot.slot), None)
             return Plan(tuple(cancelled), ())
+        self._wanted[(slot.view, slot.slot)] = want
         source, k = slot.source, slot.level
         in_flight = [i.rect for i in self._live_in(slot.view, slot.slot)]
         cached = list(self._cached(source, k, want))
         missing = subtract_all(want, cached + in_flight)
         if len(missing) > self.max_requests_per_slot:
             missing = [bounding_rect(missing)]
-        H, W = level_size(size, k)
-        fx, fy = focus
-        cy = min(max(fy * H / size[0], want.top), want.bottom)
-        cx = min(max(fx * W / size[1], want.left), want.right)
+        cy, cx = self._level_focus(focus, k, want)
         half = max(16, tile_size // 4)
         focus_rect = PixelRect(int(cy) - half, int(cx) - half, int(cy) + half, int(cx) + half).intersect(want)
         ordered = order_centre_first(missing, cy, cx)
+        first = None
         if focus_rect is not None and subtract_all(focus_rect, cached + in_flight) == [focus_rect]:
             rest = [q for piece in missing for q in piece.subtract(focus_rect)]
             if len(rest) <= self.max_requests_per_slot + 3:
                 ordered = [focus_rect] + order_centre_first(rest, cy, cx)
+                first = focus_rect
         requests = []
+        view_region = level_rect_region(size, k, want)
         for r in ordered:
             key = RequestKey(slot.view, slot.slot, next(self._ids))
             req = RenderRequest(generation=key.id, key=key, region=level_rect_region(size, k, r),
-                                out_size=(r.height, r.width), tile_size=tile_size)
+                                out_size=(r.height, r.width), tile_size=tile_size,
+                                focus=(cy - r.top, cx - r.left), priority=VIEW,
+                                # the focus tile encodes only what it needs (it comes first);
+                                # the others encode boxes that reach into the rest of the view
+                                within=None if r is first else view_region)
             self._live[key] = InFlight(req, source, k, r)
             requests.append(req)
         return Plan(tuple(cancelled), tuple(requests))
+
+    def _level_focus(self, focus: Tuple[float, float], level: int, want: PixelRect) -> Tuple[float, float]:
+        """Image point ``focus = (x, y)`` as ``(y, x)`` level pixels, clamped to ``want``."""
+        size = self.image_size
+        H, W = level_size(size, level)
+        fx, fy = focus
+        return (min(max(fy * H / size[0], want.top), want.bottom),
+                min(max(fx * W / size[1], want.left), want.right))
+
+    def refocus(self, view: str, focus: Tuple[float, float]) -> List[Tuple[RequestKey, Tuple[float, float]]]:
+        """The user now looks at image point ``focus = (x, y)`` in ``view``: for each live
+        request of the view, its key and the new focus in its own output pixels ``(y, x)``
+        (for :meth:`~.worker.RenderWorker.refocus`). Nothing is cancelled."""
+        if self.image_size is None:
+            return []
+        out = []
+        for inf in self._live_in(view):
+            want = self._wanted.get((inf.key.view, inf.key.slot))
+            if want is None:
+                continue
+            cy, cx = self._level_focus(focus, inf.level, want)
+            out.append((inf.key, (cy - inf.rect.top, cx - inf.rect.left)))
+        return out
 
     def start_batch(self, view: str) -> Tuple[int, int]:
         """Progress of ``view`` restarts: the tiles its live requests still owe."""
@@ -198,11 +231,13 @@ class RequestPlanner:
         for k in keys:
             del self._live[k]
         self._batch[view] = [0, 0]
+        self._wanted = {vs: w for vs, w in self._wanted.items() if vs[0] != view}
         return keys
 
     def cancel_all(self) -> List[RequestKey]:
         keys = list(self._live)
         self._live.clear()
+        self._wanted.clear()
         self._batch = {v: [0, 0] for v in self._batch}
         return keys
 

@@ -37,6 +37,10 @@ StopFn = Optional[Callable[[], bool]]
 #: output pixels per INN chunk, by device type (a CUDA OOM halves it for the session)
 DEFAULT_CHUNK = {"cpu": 8192, "cuda": 262144, "mps": 65536}
 MIN_CHUNK = 256
+#: side (LR pixels) of the encoder boxes of :meth:`RenderSession.encode_step`: one bounded step
+#: of the render thread (3x3 feature tiles; 144 + 2 halos of 34 = 212 input pixels a side,
+#: about a second of EDSR-baseline on one CPU core), against 192 for one-go prefetches
+STEP_ENCODE_BOX = 144
 
 
 class RenderCancelled(Exception):
@@ -213,6 +217,22 @@ class RenderSession:
         with self._lock, self._stopping(should_stop):
             self._check_stop()
             return self.tiles.prefetch(r0, r1, c0, c1, max_fraction)
+
+    @property
+    def encode_seconds(self) -> float:
+        """Seconds spent in the encoder so far (all calls; for instrumentation)."""
+        return self.tiles.encode_seconds
+
+    def encode_step(self, region, within=None, should_stop: StopFn = None) -> bool:
+        """Encode one box of the features a render of ``region`` needs and lacks, grown
+        within the region ``within`` (default ``region``): at most :data:`STEP_ENCODE_BOX` LR
+        pixels a side,
+        so one call is a bounded piece of work. False when nothing was missing."""
+        r0, r1, c0, c1 = self.lr_range(region)
+        w = self.lr_range(within) if within is not None else (r0, r1, c0, c1)
+        with self._lock, self._stopping(should_stop), torch.no_grad():
+            self._check_stop()
+            return self.tiles.encode_box(r0, r1, c0, c1, w, max_box=STEP_ENCODE_BOX)
 
     # -- rendering ---------------------------------------------------------------------------
     def render(self, region, out_size, should_stop: StopFn = None) -> np.ndarray:

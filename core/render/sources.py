@@ -41,12 +41,14 @@ class RenderSource(Protocol):
     """Pixels of any region of one image at any size.
 
     ``lr_size`` is the image's ``(h, w)`` in input pixels; ``alpha`` its ``(h, w)`` alpha in
-    ``[0, 1]`` or None; ``precision`` the compute precision actually used (``float32``...).
+    ``[0, 1]`` or None; ``precision`` the compute precision actually used (``float32``...);
+    ``encode_seconds`` the time spent preparing features so far (instrumentation).
     """
 
     lr_size: Tuple[int, int]
     alpha: Optional[np.ndarray]
     precision: str
+    encode_seconds: float
 
     def render(self, region, out_size, should_stop: StopFn = None) -> np.ndarray:
         """``(H, W, 3)`` float32 RGB in ``[0, 1]``; raises :class:`RenderCancelled` once
@@ -58,11 +60,16 @@ class RenderSource(Protocol):
     def prefetch(self, region, should_stop: StopFn = None, max_fraction: float = 0.5) -> bool:
         """Prepare ``region`` ahead of renders (e.g. encode its features); True if done."""
 
+    def encode_step(self, region, within=None, should_stop: StopFn = None) -> bool:
+        """Do one bounded piece of what a render of ``region`` needs first (one encoder box,
+        grown within ``within``); False when nothing is left to do (no work was done)."""
+
 
 class BicubicSession:
     """Bicubic interpolation of one image (a :class:`RenderSource`)."""
 
     precision = "float32"
+    encode_seconds = 0.0
 
     def __init__(self, image, device="cpu"):
         rgb = getattr(image, "rgb", image)   # a LoadedImage, or an (h, w, 3) float array
@@ -100,6 +107,10 @@ class BicubicSession:
     def prefetch(self, region, should_stop: StopFn = None, max_fraction: float = 0.5) -> bool:
         """Nothing to prepare: bicubic reads the image directly."""
         return True
+
+    def encode_step(self, region, within=None, should_stop: StopFn = None) -> bool:
+        """Nothing to encode."""
+        return False
 
 
 class SessionPool:

@@ -4,27 +4,44 @@ A :class:`RenderWorker` owns a single non-daemon thread that does all compute. C
 thread) only enqueue work and return at once:
 
 * :meth:`RenderWorker.submit` queues a :class:`RenderRequest` for a
-  :class:`~.sources.RenderSource`; the result comes back as :class:`RenderedTile` callbacks in
-  the order of the request's tile plan (centre of the view first, :func:`.tiles.plan_tiles`,
-  planned once when the request is made), then one ``on_done(generation,
-  error_message_or_None, cancelled)``. A new request with the same ``key`` supersedes (cancels) every pending or
-  running request with that key; a cancelled request stops within one render chunk (or one
-  encoder layer) and delivers no tile after the call that cancelled it returned.
-* :meth:`RenderWorker.run_job` runs any function on the thread (model loading, export...).
+  :class:`~.sources.RenderSource`; the result comes back as :class:`RenderedTile` callbacks,
+  then one ``on_done(generation, error_message_or_None, cancelled)``. A new request with the
+  same ``key`` supersedes (cancels) every pending or running request with that key; a cancelled
+  request stops within one render chunk (or one encoder layer) and delivers no tile after the
+  call that cancelled it returned.
+* :meth:`RenderWorker.refocus` moves the point a request's remaining tiles are ordered from
+  (the cursor moved): nothing already rendered or in progress is lost.
+* :meth:`RenderWorker.run_job` runs any function on the thread (model loading, image decoding...);
+  :meth:`RenderWorker.run_steps` runs a generator one step at a time (an export: one chunk per
+  step), at a lower priority than the views.
 
-Render requests for different keys share the thread round-robin, one tile at a time, so a
-second view (e.g. a comparison panel) is not starved by the first. Callbacks run on the worker
-thread; an exception in a callback is logged and does not stop the worker.
+**Scheduling.** All work is cut into *steps* of bounded length: rendering one tile, encoding
+one box of features (at most ``max_box`` LR pixels a side) that the next tile needs, one export
+chunk. Before each step the worker picks the job ranked first by ``(priority class, distance of
+its next tile from its focus, order of arrival)``: function jobs first (they are short and
+other work waits on them), then :data:`VIEW` requests nearest their focus (the cursor, or the
+view centre), then :data:`PREFETCH` requests, then :data:`BACKGROUND` steps (exports). A
+background job passed over :data:`FAIR_SHARE_STEPS` steps in a row gets one step, so an
+export progresses while the view renders and the view never waits for more than one export
+chunk. Distances are in output pixels of the requests' level, so tiles of different requests of
+one view interleave nearest first. Callbacks run on the worker thread; an exception in a
+callback is logged and does not stop the worker.
+
+**Instrumentation.** Every tile carries its :class:`TileTiming` (queue wait, encode and decode
+seconds); with the environment variable ``CISR_ZOOM_RENDER_LOG`` set (``1``: stderr, else a
+file path) each step is logged as one line (see :func:`enable_render_log`).
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
+import math
+import os
 import threading
 import time
-from collections import deque
 from dataclasses import dataclass, field
-from typing import Any, Callable, Deque, Iterator, Optional, Tuple
+from typing import Any, Callable, Iterator, List, Optional, Tuple
 
 import numpy as np
 
@@ -37,23 +54,72 @@ from .tiles import TileSpec, plan_tiles
 
 log = logging.getLogger(__name__)
 
+#: priority classes of render requests and stepped jobs (lower runs first)
+VIEW = 0          # tiles a view shows now
+PREFETCH = 1      # work ahead of need (nothing on screen waits for it)
+BACKGROUND = 2    # exports
+#: a :data:`BACKGROUND` job passed over this many steps in a row gets the next step (its fair share)
+FAIR_SHARE_STEPS = 4
+
+#: environment variable: set to ``1`` (stderr) or a file path to log every step
+RENDER_LOG_ENV = "CISR_ZOOM_RENDER_LOG"
+_log_target: Optional[str] = None   # where enable_render_log sent the log (once per target)
+
+
+def enable_render_log(target: Optional[str] = None) -> bool:
+    """Log every worker step (kind, job, seconds, queue) at DEBUG to ``target`` (``"1"``:
+    stderr, else a file path; default: the :data:`RENDER_LOG_ENV` variable). False if unset."""
+    target = os.environ.get(RENDER_LOG_ENV) if target is None else target
+    if not target:
+        return False
+    global _log_target
+    if _log_target == target:
+        return True
+    _log_target = target
+    handler = logging.StreamHandler() if target in ("1", "-", "stderr") else logging.FileHandler(target)
+    handler.setFormatter(logging.Formatter("%(asctime)s.%(msecs)03d %(message)s", "%H:%M:%S"))
+    log.addHandler(handler)
+    log.setLevel(logging.DEBUG)
+    return True
+
 
 @dataclass(frozen=True)
 class RenderRequest:
     """Render ``region`` (``(y0, x0, y1, x1)`` of ``[-1, 1]^2``) at ``out_size = (H, W)`` output
     pixels, delivered in tiles of ``tile_size``. ``key`` names the view (requests with equal keys
     supersede each other); ``generation`` is echoed back so stale results can be dropped.
-    ``tiles`` is the tile plan, made once here: the worker renders exactly these tiles."""
+    ``focus``: the point ``(y, x)`` in this request's output pixels that tiles are ordered
+    from (nearest first; None: the request's centre; it may lie outside the request).
+    ``priority``: :data:`VIEW` or :data:`PREFETCH`. ``within``: the region (same convention)
+    whose features may be encoded along with this request's, in the same encoder boxes (e.g.
+    the whole view a piece belongs to; default ``region``). ``tiles`` is the tile plan, made once
+    here: the worker renders exactly these tiles (in the order of their distance from the
+    focus, which :meth:`RenderWorker.refocus` may move)."""
 
     generation: int
     key: Any
     region: Region
     out_size: Tuple[int, int]
     tile_size: int = 256
+    focus: Optional[Tuple[float, float]] = None
+    priority: int = VIEW
+    within: Optional[Region] = None
     tiles: Tuple[TileSpec, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "tiles", tuple(plan_tiles(self.region, self.out_size, self.tile_size)))
+        object.__setattr__(self, "tiles", tuple(plan_tiles(self.region, self.out_size, self.tile_size, self.focus)))
+
+
+@dataclass(frozen=True)
+class TileTiming:
+    """Where a tile's time went, in seconds (render thread, wall clock): ``queued`` from the
+    request's submission to the start of this tile's first step (waiting for other work and
+    for the request's earlier tiles), ``encode`` in the encoder for this tile (boxes encoded
+    ahead for it and inside its render), ``decode`` rendering it from cached features."""
+
+    queued: float = 0.0
+    encode: float = 0.0
+    decode: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -63,12 +129,17 @@ class RenderedTile:
     spec: TileSpec
     pixels: np.ndarray   # (h, w, 3) uint8
     seconds: float = 0.0  # time spent rendering this tile (wall clock, render thread)
+    timing: TileTiming = TileTiming()
 
 
 class _Job:
+    priority = VIEW
+
     def __init__(self, key: Any = None):
         self.key = key
         self.cancelled = threading.Event()
+        self.seq = 0                 # order of arrival (set by the worker)
+        self.submitted = time.perf_counter()
         # held while a result is delivered, so that once cancel() has returned nothing more is
         # delivered (re-entrant: a callback may itself submit or cancel)
         self.deliver_lock = threading.RLock()
@@ -82,8 +153,15 @@ class _Job:
         with self.deliver_lock:
             pass
 
+    def distance(self) -> float:
+        """Distance of the next piece of work from the job's focus (0: no such notion)."""
+        return 0.0
+
+    def rank(self) -> Tuple[int, float, int]:
+        return (self.priority, self.distance(), self.seq)
+
     def step(self) -> bool:
-        """Do a slice of the work; True when the job is finished."""
+        """Do one step of the work; True when the job is finished."""
         raise NotImplementedError
 
     def abandon(self) -> None:
@@ -91,6 +169,8 @@ class _Job:
 
 
 class _CallJob(_Job):
+    priority = -1   # before any render step: others wait on it (model loads, image decodes)
+
     def __init__(self, fn, on_result, on_error):
         super().__init__(None)
         self.fn, self.on_result, self.on_error = fn, on_result, on_error
@@ -116,49 +196,130 @@ class _CallJob(_Job):
             _safe(self.on_error, "cancelled")
 
 
-class _RenderJob(_Job):
-    def __init__(self, session: RenderSource, request: RenderRequest, on_tile, on_done):
-        super().__init__(request.key)
-        self.session, self.request = session, request
-        self.on_tile, self.on_done = on_tile, on_done
-        self._steps: Optional[Iterator[None]] = None
+class _StepJob(_Job):
+    """A generator run one ``next()`` per step; its return value goes to ``on_result``."""
+
+    def __init__(self, steps: Callable[[Callable[[], bool]], Iterator[Any]], priority: int, on_result, on_error,
+                 name: str = "steps"):
+        super().__init__(None)
+        self.priority = int(priority)
+        self.name = name
+        self.on_result, self.on_error = on_result, on_error
+        self._make = steps
+        self._it: Optional[Iterator[Any]] = None
         self._finished = False
 
-    def _run(self) -> Iterator[None]:
-        req = self.request
-        stop = self.cancelled.is_set
-        specs = req.tiles
-        for n, spec in enumerate(specs):
-            t0 = time.perf_counter()
-            pixels = to_uint8(self.session.render(spec.region, (spec.height, spec.width), should_stop=stop))
-            seconds = time.perf_counter() - t0
-            with self.deliver_lock:
-                if stop():
-                    raise RenderCancelled()
-                _safe(self.on_tile, RenderedTile(req.generation, req.key, spec, pixels, seconds))
-            if n == 0 and len(specs) > 1:
-                yield
-                # the first tile encoded only what it needed; now encode the rest of the
-                # view in large boxes (fewer halos) if it fits the feature cache
-                self.session.prefetch(req.region, should_stop=stop)
-            yield
-
     def step(self) -> bool:
-        if self._steps is None:
-            self._steps = self._run()
         try:
             if self.cancelled.is_set():
                 raise RenderCancelled()
-            next(self._steps)
+            if self._it is None:
+                self._it = self._make(self.cancelled.is_set)
+            next(self._it)
             return False
-        except StopIteration:
-            self._done(None, False)
+        except StopIteration as stop:
+            self._finish(stop.value, None)
+        except BaseException as e:  # noqa: BLE001 - reported through on_error
+            self._finish(None, e)
+        return True
+
+    def abandon(self) -> None:
+        self._finish(None, RenderCancelled())
+
+    def _finish(self, result, error: Optional[BaseException]) -> None:
+        if self._finished:
+            return
+        self._finished = True
+        if self._it is not None:
+            self._it.close()      # a generator stopped mid-way cleans up (temporary files...)
+        if error is None:
+            if self.on_result is not None:
+                _safe(self.on_result, result)
+        elif self.on_error is not None:
+            _safe(self.on_error, error)
+        elif not isinstance(error, RenderCancelled):
+            log.error("%s failed: %s", self.name, error_message(error))
+
+
+class _RenderJob(_Job):
+    def __init__(self, session: RenderSource, request: RenderRequest, on_tile, on_done):
+        super().__init__(request.key)
+        self.priority = int(request.priority)
+        self.session, self.request = session, request
+        self.on_tile, self.on_done = on_tile, on_done
+        self._todo: List[TileSpec] = list(request.tiles)
+        self._focus = request.focus
+        self._new_focus: Optional[Tuple[float, float]] = None
+        self._spent: dict = {}      # tile index -> (first step start, encode seconds so far)
+        self._finished = False
+
+    # -- order ----------------------------------------------------------------------------
+    def refocus(self, focus: Tuple[float, float]) -> None:
+        """Order the remaining tiles from ``focus`` (applied before the next step; any thread)."""
+        self._new_focus = (float(focus[0]), float(focus[1]))
+
+    def _apply_focus(self) -> None:
+        f = self._new_focus
+        if f is not None:
+            self._new_focus = None
+            self._focus = f
+            self._todo.sort(key=lambda t: _tile_distance(t, f))
+
+    def distance(self) -> float:
+        self._apply_focus()
+        if not self._todo:
+            return 0.0
+        f = self._focus
+        if f is None:
+            H, W = self.request.out_size
+            f = (H / 2.0, W / 2.0)
+        return math.sqrt(_tile_distance(self._todo[0], f))
+
+    # -- steps ----------------------------------------------------------------------------
+    def step(self) -> bool:
+        try:
+            if self.cancelled.is_set():
+                raise RenderCancelled()
+            self._apply_focus()
+            if not self._todo:
+                self._done(None, False)
+                return True
+            self._step()
+            if not self._todo:
+                self._done(None, False)
+                return True
+            return False
         except RenderCancelled:
             self._done(None, True)
         except BaseException as e:  # noqa: BLE001 - reported through on_done
             log.exception("render request %s failed", self.request.generation)
             self._done(error_message(e), False)
         return True
+
+    def _step(self) -> None:
+        """Encode one box of features the nearest tile needs, or (all there) render it."""
+        req, stop = self.request, self.cancelled.is_set
+        spec = self._todo[0]
+        t0 = time.perf_counter()
+        started, encoded = self._spent.get(id(spec), (t0, 0.0))
+        e0 = self.session.encode_seconds
+        if self.session.encode_step(spec.region, req.within or req.region, should_stop=stop):
+            dt = time.perf_counter() - t0
+            self._spent[id(spec)] = (started, encoded + dt)
+            log.debug("encode  job %s tile (%d,%d) box %.3f s", req.generation, spec.top, spec.left, dt)
+            return
+        pixels = to_uint8(self.session.render(spec.region, (spec.height, spec.width), should_stop=stop))
+        seconds = time.perf_counter() - t0
+        inner = self.session.encode_seconds - e0        # features the render itself had to encode
+        timing = TileTiming(queued=started - self.submitted, encode=encoded + inner, decode=seconds - inner)
+        with self.deliver_lock:
+            if stop():
+                raise RenderCancelled()
+            self._todo.pop(0)
+            self._spent.pop(id(spec), None)
+            _safe(self.on_tile, RenderedTile(req.generation, req.key, spec, pixels, seconds + encoded, timing))
+        log.debug("tile    job %s tile (%d,%d) %dx%d queued %.3f encode %.3f decode %.3f s", req.generation,
+                  spec.top, spec.left, spec.width, spec.height, timing.queued, timing.encode, timing.decode)
 
     def abandon(self) -> None:
         self._done(None, True)
@@ -167,10 +328,16 @@ class _RenderJob(_Job):
         if self._finished:
             return
         self._finished = True
-        if self._steps is not None:
-            self._steps.close()
         if self.on_done is not None:
             _safe(self.on_done, self.request.generation, error, cancelled)
+
+
+def _tile_distance(spec: TileSpec, focus: Tuple[float, float]) -> float:
+    """Squared distance (output pixels) from ``focus`` to the centre of ``spec`` (the measure
+    :func:`.tiles.plan_tiles` orders by)."""
+    dy = spec.top + spec.height / 2.0 - focus[0]
+    dx = spec.left + spec.width / 2.0 - focus[1]
+    return dy * dy + dx * dx
 
 
 def _safe(fn: Callable, *args) -> None:
@@ -185,9 +352,11 @@ class RenderWorker:
 
     def __init__(self, name: str = "cisr-render"):
         self._cv = threading.Condition()
-        self._queue: Deque[_Job] = deque()
+        self._queue: List[_Job] = []
         self._current: Optional[_Job] = None
         self._closed = False
+        self._seq = itertools.count()
+        self._passed_over = {}        # priority class -> steps it waited for a higher one
         self._thread = threading.Thread(target=self._loop, name=name, daemon=False)
         self._thread.start()
 
@@ -203,6 +372,13 @@ class RenderWorker:
         jobs = list(self._queue) + ([self._current] if self._current is not None else [])
         return [j for j in jobs if isinstance(j, _RenderJob) and (key is None or j.key == key)]
 
+    def _enqueue_locked(self, job: _Job) -> None:
+        if self._closed:
+            raise RuntimeError("the render worker is closed")
+        job.seq = next(self._seq)
+        self._queue.append(job)
+        self._cv.notify()
+
     def submit(self, session: RenderSource, request: RenderRequest, on_tile: Callable[[RenderedTile], None],
                on_done: Optional[Callable[[int, Optional[str], bool], None]] = None) -> None:
         """Queue ``request``; supersedes pending/running requests with the same key."""
@@ -213,10 +389,19 @@ class RenderWorker:
             old = self._jobs_for_locked(request.key)
             for j in old:
                 j.cancelled.set()   # before the new job is queued: old ones deliver nothing more
-            self._queue.append(job)
-            self._cv.notify()
+            self._enqueue_locked(job)
         for j in old:               # outside the queue lock: wait out a delivery in progress
             j.wait_delivery()
+
+    def refocus(self, key: Any, focus: Tuple[float, float]) -> bool:
+        """Order the remaining tiles of the live request ``key`` from ``focus`` (``(y, x)`` in
+        that request's output pixels); tiles rendered or in progress are kept. False if no
+        such request is live."""
+        with self._cv:
+            jobs = [j for j in self._jobs_for_locked(key) if not j.cancelled.is_set()]
+        for j in jobs:
+            j.refocus(focus)
+        return bool(jobs)
 
     def run_job(self, fn: Callable[[], Any], on_result: Optional[Callable[[Any], None]] = None,
                 on_error: Optional[Callable[[str], None]] = None) -> _Job:
@@ -224,10 +409,19 @@ class RenderWorker:
         Returns a handle whose ``cancel()`` skips the job if it has not started."""
         job = _CallJob(fn, on_result, on_error)
         with self._cv:
-            if self._closed:
-                raise RuntimeError("the render worker is closed")
-            self._queue.append(job)
-            self._cv.notify()
+            self._enqueue_locked(job)
+        return job
+
+    def run_steps(self, steps: Callable[[Callable[[], bool]], Iterator[Any]], priority: int = BACKGROUND,
+                  on_result: Optional[Callable[[Any], None]] = None,
+                  on_error: Optional[Callable[[BaseException], None]] = None, name: str = "steps") -> _Job:
+        """Run the generator ``steps(should_stop)`` on the worker thread one ``next()`` per step
+        (other work may run between steps, see the module docstring); ``on_result(return
+        value)`` or ``on_error(exception)`` after (``RenderCancelled`` once ``cancel()`` was
+        called on the returned handle; the generator is closed, so its ``finally`` blocks run)."""
+        job = _StepJob(steps, priority, on_result, on_error, name)
+        with self._cv:
+            self._enqueue_locked(job)
         return job
 
     def cancel(self, key: Any = None) -> None:
@@ -249,6 +443,24 @@ class RenderWorker:
             self._thread.join(timeout)
         return not self._thread.is_alive()
 
+    def _pick_locked(self) -> _Job:
+        """The job to step next (see the module docstring): the best rank, unless a lower
+        class has waited :data:`FAIR_SHARE_STEPS` steps."""
+        ranked = sorted(self._queue, key=lambda j: j.rank())
+        best = ranked[0]
+        classes = sorted({j.priority for j in ranked if j.priority > best.priority and j.priority >= BACKGROUND})
+        for c in classes:
+            if self._passed_over.get(c, 0) >= FAIR_SHARE_STEPS:
+                best = next(j for j in ranked if j.priority == c)
+                break
+        for c in classes:
+            self._passed_over[c] = 0 if c == best.priority else self._passed_over.get(c, 0) + 1
+        for c in list(self._passed_over):
+            if c not in classes:
+                self._passed_over.pop(c)
+        self._queue.remove(best)
+        return best
+
     def _loop(self) -> None:
         while True:
             with self._cv:
@@ -256,14 +468,17 @@ class RenderWorker:
                     self._cv.wait()
                 if not self._queue:
                     return
-                job = self._queue.popleft()
+                if self._closed:
+                    job = self._queue.pop(0)
+                else:
+                    job = self._pick_locked()
                 self._current = job
             try:
-                finished = job.step()
+                finished = job.step() if not self._closed else (job.abandon() or True)
             except BaseException:  # noqa: BLE001 - never let the thread die
                 log.exception("render worker job failed")
                 finished = True
             with self._cv:
                 self._current = None
                 if not finished:
-                    self._queue.append(job)   # round-robin with the other requests
+                    self._queue.append(job)

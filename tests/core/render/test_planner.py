@@ -164,3 +164,26 @@ def test_a_new_image_drops_everything(planner):
     p = plan(planner, slot(ImageRect(0.0, 0.0, 40.0, 40.0)))
     assert set(planner.set_image((10, 10))) == {r.key for r in p.requests}
     assert not planner.live() and planner.progress() == (0, 0)
+
+
+def test_requests_carry_the_focus_and_follow_it_when_it_moves(planner):
+    """Every request gets the focus in its own output pixels, so the worker can order the
+    tiles of all of them by the distance to one point; refocus moves it without cancelling."""
+    vis = ImageRect(20.0, 10.0, 120.0, 70.0)
+    p = plan(planner, slot(vis), focus=(30.0, 20.0), tile=64)
+    for req in p.requests:
+        r = rect_of(planner, req)
+        assert req.focus == (80.0 - r.top, 120.0 - r.left)          # (y, x) = 4 * (20, 30) on the level
+    moved = planner.refocus("main", (100.0, 60.0))
+    assert sorted(k.id for k, _ in moved) == sorted(r.key.id for r in p.requests)
+    for key, (fy, fx) in moved:
+        r = next(i.rect for i in planner.live() if i.key == key)
+        assert (fy + r.top, fx + r.left) == (240.0, 400.0)
+    assert len(planner.live()) == len(p.requests)                    # nothing cancelled
+    # a focus outside the slot is clamped to its edge (the nearest visible pixels come first)
+    far = dict(planner.refocus("main", (1000.0, -50.0)))
+    key = p.requests[0].key
+    r = rect_of(planner, p.requests[0])
+    assert (far[key][0] + r.top, far[key][1] + r.left) == (visible_level_rect(SIZE, LEVEL, vis).top,
+                                                           visible_level_rect(SIZE, LEVEL, vis).right)
+    assert planner.refocus("other-view", (1.0, 1.0)) == []

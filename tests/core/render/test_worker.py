@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from cisr_zoom.core.render.session import RenderCancelled, RenderSession
-from cisr_zoom.core.render.worker import RenderRequest, RenderWorker
+from cisr_zoom.core.render.worker import BACKGROUND, FAIR_SHARE_STEPS, PREFETCH, RenderRequest, RenderWorker
 
 TIMEOUT = 20.0
 
@@ -43,6 +43,11 @@ class SlowSession:
 
     def prefetch(self, region, should_stop=None, max_fraction=0.5):
         return True
+
+    encode_seconds = 0.0
+
+    def encode_step(self, region, within=None, should_stop=None):
+        return False
 
 
 class Recorder:
@@ -213,3 +218,159 @@ def test_close_cancels_pending_work_and_joins():
     assert set(rec.done) == {0, 1, 2} and all(c for _, c in rec.done.values())
     with pytest.raises(RuntimeError):
         w.submit(slow, RenderRequest(9, "x", (-1, -1, 1, 1), (8, 8)), rec.on_tile, rec.on_done)
+
+
+def _held(worker):
+    """Hold the worker thread until the returned event is set (to queue work up first)."""
+    gate = threading.Event()
+    worker.run_job(lambda: gate.wait(TIMEOUT))
+    return gate
+
+
+def _level_centre(req, spec, origin):
+    """Centre of a delivered tile on the shared level grid (request placed at ``origin``)."""
+    return origin[0] + spec.top + spec.height / 2, origin[1] + spec.left + spec.width / 2
+
+
+def _gap(centre, focus, spec):
+    """Distance from ``focus`` to the tile's centre."""
+    return ((centre[0] - focus[0]) ** 2 + (centre[1] - focus[1]) ** 2) ** 0.5
+
+
+def test_tiles_of_all_requests_arrive_nearest_the_focus_first(worker):
+    """Two requests side by side on one level grid (left: columns 0-63, right: 64-191) with the
+    focus near the right edge: the tiles arrive in order of their distance from the focus,
+    whichever request they belong to (events recorded in order)."""
+    rec = Recorder()
+    focus = (20.0, 180.0)                                      # level pixels (y, x)
+    origins = {1: (0, 0), 2: (0, 64)}
+    gate = _held(worker)
+    for g, (oy, ox), w in ((1, origins[1], 64), (2, origins[2], 128)):
+        worker.submit(SlowSession(delay=0, chunks=1), RenderRequest(g, f"k{g}", (-1, -1, 1, 1), (64, w), 16,
+                                                                      focus=(focus[0] - oy, focus[1] - ox)),
+                      rec.on_tile, rec.on_done)
+    gate.set()
+    rec.wait(lambda r: 1 in r.done and 2 in r.done)
+    got = [(e[1], e[2].spec) for e in rec.events if e[0] == "tile"]
+    assert len(got) == 16 + 32
+    dist = [_gap(_level_centre(None, spec, origins[g]), focus, spec) for g, spec in got]
+    assert dist == sorted(dist)
+    assert got[0][0] == 2 and got[-1][0] == 1                 # the far request's tiles come last
+
+
+def test_refocus_reorders_the_rest_and_loses_nothing(worker):
+    """The cursor moves after two tiles: the remaining tiles follow the new point; every tile
+    is delivered exactly once and the request is not cancelled."""
+    rec = Recorder()
+    req = RenderRequest(5, "v", (-1, -1, 1, 1), (96, 96), 16, focus=(0.0, 0.0))
+    moved_at = []
+
+    def on_tile(tile):
+        rec.on_tile(tile)
+        if len(rec.tiles(5)) == 2:
+            assert worker.refocus("v", (96.0, 96.0))          # bottom-right corner
+            moved_at.append(2)
+    worker.submit(SlowSession(delay=0, chunks=1), req, on_tile, rec.on_done)
+    rec.wait(lambda r: 5 in r.done)
+    assert rec.done[5] == (None, False) and moved_at == [2]
+    specs = [t.spec for t in rec.tiles(5)]
+    assert sorted((s.top, s.left) for s in specs) == sorted((s.top, s.left) for s in req.tiles)   # each once
+    assert (specs[0].top, specs[0].left) == (0, 0)
+    after = [_gap((s.top + s.height / 2, s.left + s.width / 2), (96.0, 96.0), s) for s in specs[2:]]
+    assert after == sorted(after) and (specs[2].top, specs[2].left) == (80, 80)
+    assert not worker.refocus("v", (0.0, 0.0))                # nothing live any more
+
+
+def test_visible_tiles_come_before_prefetch(worker):
+    rec = Recorder()
+    gate = _held(worker)
+    worker.submit(SlowSession(delay=0, chunks=1), RenderRequest(1, "ahead", (-1, -1, 1, 1), (48, 48), 16,
+                                                                  priority=PREFETCH), rec.on_tile, rec.on_done)
+    worker.submit(SlowSession(delay=0, chunks=1), RenderRequest(2, "view", (-1, -1, 1, 1), (48, 48), 16),
+                  rec.on_tile, rec.on_done)
+    gate.set()
+    rec.wait(lambda r: 1 in r.done and 2 in r.done)
+    order = [e[1] for e in rec.events if e[0] == "tile"]
+    assert order == [2] * 9 + [1] * 9
+
+
+def test_a_running_export_does_not_stop_visible_tiles(worker):
+    """A slow background job (an export: one chunk per step) is running when a view asks for
+    tiles: the view's tiles arrive while the export still has work, and between two of them
+    at most one export chunk runs (its fair share)."""
+    rec = Recorder()
+    chunks = 200
+    started = threading.Event()
+
+    def export_steps(should_stop):
+        for i in range(chunks):
+            if should_stop():
+                return i
+            rec.mark("export chunk")
+            started.set()
+            time.sleep(0.002)
+            yield
+        return chunks
+
+    results = []
+    handle = worker.run_steps(export_steps, BACKGROUND, on_result=results.append,
+                              on_error=lambda e: results.append(e))
+    assert started.wait(TIMEOUT)
+    worker.submit(SlowSession(delay=0.002, chunks=1), RenderRequest(1, "view", (-1, -1, 1, 1), (80, 80), 16),
+                  rec.on_tile, rec.on_done)
+    rec.wait(lambda r: 1 in r.done)
+    with rec.lock:
+        events = list(rec.events)
+    first = next(i for i, e in enumerate(events) if e[0] == "tile")
+    last = max(i for i, e in enumerate(events) if e[0] == "tile")
+    assert len([e for e in events if e[0] == "tile"]) == 25
+    between = events[first:last + 1]
+    runs, run = [], 0
+    for e in between:
+        if e == ("mark", "export chunk"):
+            run += 1
+        elif e[0] == "tile":
+            runs.append(run)
+            run = 0
+    assert max(runs) <= 1                                      # never more than one chunk in a row
+    assert sum(runs) >= 24 // (FAIR_SHARE_STEPS + 1)           # and the export is not starved
+    assert not results or results[0] < chunks                  # the view finished first
+    handle.cancel()
+
+
+def test_cancelled_steps_close_the_generator(worker):
+    """A background job cancelled mid-way: its generator is closed (its ``finally`` runs, as
+    an export's temporary file is removed there) and on_error gets RenderCancelled."""
+    closed, running = threading.Event(), threading.Event()
+    errors = []
+    gate = threading.Event()
+
+    def steps(should_stop):
+        try:
+            while True:
+                running.set()
+                gate.wait(TIMEOUT)
+                yield
+        finally:
+            closed.set()
+    handle = worker.run_steps(steps, on_error=errors.append)
+    assert running.wait(TIMEOUT)
+    handle.cancelled.set()          # cancel() would wait for the step in progress
+    gate.set()
+    assert closed.wait(TIMEOUT)
+    assert len(errors) == 1 and isinstance(errors[0], RenderCancelled)
+
+
+def test_tiles_report_where_their_time_went(worker, liif_factory, image):
+    """Each tile's timing: queued (from submission), encode (features encoded for it, ahead or
+    inside its render) and decode; the first tile pays the encoder, later ones reuse boxes."""
+    s = RenderSession(liif_factory(), image)
+    rec = Recorder()
+    worker.submit(s, RenderRequest(1, "v", (-1, -1, 1, 1), (64, 64), 32), rec.on_tile, rec.on_done)
+    rec.wait(lambda r: 1 in r.done)
+    tiles = rec.tiles(1)
+    assert len(tiles) == 4
+    assert tiles[0].timing.encode > 0 and all(t.timing.decode > 0 for t in tiles)
+    queued = [t.timing.queued for t in tiles]
+    assert queued == sorted(queued)
+    assert sum(t.timing.encode for t in tiles) == pytest.approx(s.encode_seconds, rel=0.05, abs=1e-3)
