@@ -56,6 +56,7 @@ TIMINGS_FILE = "render-timings.json"
 class MainWindow(QMainWindow):
     imageLoaded = Signal(object)       # ImageData, after it is shown (or superseded)
     imageFailed = Signal(str, str)     # path, message, after the error is shown
+    windowClosed = Signal()            # the window really closed (settings saved, worker joined)
     def __init__(self, settings: Settings, catalog: Optional[ModelCatalog] = None,
                  device: Optional[str] = None, settle_ms: int = 80, parent=None):
         super().__init__(parent)
@@ -81,6 +82,9 @@ class MainWindow(QMainWindow):
         self._wanted_epoch = -1
         self.last_message_box: Optional[QMessageBox] = None
         self.export_dialog: Optional[ExportDialog] = None
+        self.close_question: Optional[QMessageBox] = None
+        self._close_after_export = False   # the user chose to quit once the running export ends
+        self._force_close = False
         self._closing = False
 
         self.main_source: Optional[str] = None
@@ -538,7 +542,8 @@ class MainWindow(QMainWindow):
             self.export_dialog.raise_()
             return self.export_dialog
         d = ExportDialog(self.scene, self.view.vp.visible_image_rect(), self.view.vp.physical_scale,
-                         self.main_source, self.settings["export_dir"], parent=self)
+                         self.main_source, self.settings["export_dir"], timings=self.settings["export_timings"],
+                         parent=self)
         d.exportFinished.connect(self._on_export_finished)
         d.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose, True)
         d.destroyed.connect(lambda *_: setattr(self, "export_dialog", None))
@@ -554,8 +559,59 @@ class MainWindow(QMainWindow):
         else:
             self.settings["export_dir"] = str(Path(path).parent)
             self.statusBar().showMessage(f"Exported {path}", 8000)
+            self._save_settings()        # the export's timing, for the next estimate
+        if self._close_after_export:
+            QTimer.singleShot(0, self.close)
+            return
         for v in self._views():
             v.schedule_request()
+
+    # ------------------------------------------------------------------ closing ---------
+    #: answers to "close during an export?"
+    CLOSE_IN_BACKGROUND, CLOSE_CANCEL, CLOSE_WAIT = "background", "cancel", "wait"
+
+    def _export_running(self) -> bool:
+        return self.export_dialog is not None and self.export_dialog.running
+
+    def ask_close_during_export(self) -> QMessageBox:
+        """Ask (without blocking the event loop) what to do with the running export: finish it
+        in the background and then quit, cancel it and quit, or keep the window open."""
+        box = QMessageBox(QMessageBox.Icon.Question, "Export in progress",
+                          "An export is still running. Quit when it has finished, cancel it and quit now "
+                          "(nothing is written), or keep the window open?", QMessageBox.StandardButton.NoButton, self)
+        buttons = {
+            box.addButton("Finish in background, then quit", QMessageBox.ButtonRole.AcceptRole): self.CLOSE_IN_BACKGROUND,
+            box.addButton("Cancel export and quit", QMessageBox.ButtonRole.DestructiveRole): self.CLOSE_CANCEL,
+            box.addButton("Keep waiting", QMessageBox.ButtonRole.RejectRole): self.CLOSE_WAIT}
+        box.setDefaultButton(next(b for b, v in buttons.items() if v == self.CLOSE_WAIT))
+        box.setWindowModality(Qt.WindowModality.WindowModal)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose, True)
+        box.buttonClicked.connect(lambda b: self.answer_close_question(buttons.get(b, self.CLOSE_WAIT)))
+        box.destroyed.connect(lambda *_: setattr(self, "close_question", None) if self.close_question is box else None)
+        self.close_question = box
+        box.show()
+        return box
+
+    def answer_close_question(self, answer: str) -> None:
+        """Act on an answer to :meth:`ask_close_during_export` (also for tests and scripts)."""
+        if self.close_question is not None:
+            box, self.close_question = self.close_question, None
+            box.close()
+        if answer == self.CLOSE_WAIT or not self._export_running():
+            if not self._export_running() and answer != self.CLOSE_WAIT:
+                self.close()
+            return
+        self._close_after_export = True
+        if answer == self.CLOSE_CANCEL:
+            self.export_dialog.cancel_export()
+        else:                              # the window goes; the export finishes, then the app quits
+            self.export_dialog.hide()
+            self.hide()
+
+    def close_now(self) -> None:
+        """Close without asking (stop signals): a running export is cancelled, nothing is written."""
+        self._force_close = True
+        self.close()
 
     # ------------------------------------------------------------------ messages --------
     def show_error(self, title: str, message: str) -> QMessageBox:
@@ -653,6 +709,15 @@ class MainWindow(QMainWindow):
             pass  # a cache: losing it only costs a re-measurement
 
     def closeEvent(self, ev) -> None:
+        if self._export_running() and not self._force_close:
+            ev.ignore()
+            if self._close_after_export and not self.isVisible():
+                return                     # finishing in the background already
+            if self.close_question is None:
+                self.ask_close_during_export()
+            else:
+                self.close_question.raise_()
+            return
         self._closing = True
         self.settings["window_geometry"] = base64.b64encode(bytes(self.saveGeometry())).decode("ascii")
         self.settings["window_state"] = base64.b64encode(bytes(self.saveState())).decode("ascii")
@@ -666,3 +731,4 @@ class MainWindow(QMainWindow):
             v.cancel_all()
         self.bridge.close()
         super().closeEvent(ev)
+        self.windowClosed.emit()

@@ -26,7 +26,7 @@ SETTINGS_FILE = "settings.json"
 MAX_RECENT = 10
 #: a settings file is a few kB; far larger is not ours (16 MiB still holds 500 000 recent files, cut on load)
 MAX_SETTINGS_BYTES = 16 << 20
-#: the file is a flat object of scalars and lists of strings (depth 2)
+#: the file is a flat object of scalars, lists of strings and one map of numbers (depth 2)
 MAX_DEPTH = 4
 #: longest string value kept (paths, base64 window state)
 MAX_STRING = 65536
@@ -58,7 +58,10 @@ DEFAULTS: Dict[str, Any] = {
     "window_geometry": None,     # base64 of QWidget.saveGeometry()
     "window_state": None,        # base64 of QMainWindow.saveState()
     "export_dir": None,
+    "export_timings": {},        # "model|device|precision" -> seconds per output megapixel of the last export
 }
+#: most stored export timings kept
+MAX_TIMINGS = 200
 
 
 def _depth(value: Any, limit: int) -> int:
@@ -82,6 +85,10 @@ def _type_ok(key: str, value: Any) -> bool:
         return isinstance(value, list) and all(isinstance(v, str) and len(v) <= MAX_STRING for v in value)
     if key in ("main_model", "split_model", "window_geometry", "window_state", "export_dir"):
         return value is None or (isinstance(value, str) and len(value) <= MAX_STRING)
+    if key == "export_timings":
+        return isinstance(value, dict) and len(value) <= MAX_TIMINGS and all(
+            isinstance(k, str) and len(k) <= MAX_STRING and isinstance(v, (int, float)) and not isinstance(v, bool)
+            and 0 < v < 1e9 for k, v in value.items())
     if isinstance(default, bool):
         return isinstance(value, bool)
     if isinstance(default, int):

@@ -11,6 +11,8 @@ Any problem raises :class:`ImageLoadError` with a one-line message naming the fi
 
 from __future__ import annotations
 
+import logging
+
 import os
 import warnings
 from dataclasses import dataclass
@@ -29,6 +31,8 @@ MAX_INPUT_PIXELS = 200_000_000
 # Pillow's own bomb check (a warning above 89.5 MP by default, an error at twice its limit)
 # is aligned with ours, so legal images up to MAX_INPUT_PIXELS decode.
 Image.MAX_IMAGE_PIXELS = MAX_INPUT_PIXELS
+log = logging.getLogger(__name__)
+
 READABLE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".bmp", ".gif", ".ppm", ".pgm", ".pnm", ".tga")
 
 
@@ -44,6 +48,12 @@ class LoadedImage:
     def size(self) -> tuple[int, int]:
         """``(H, W)`` in pixels."""
         return self.rgb.shape[0], self.rgb.shape[1]
+
+
+#: what to do about an incomplete file, in the user's words
+INCOMPLETE_HINT = ("probably a download or copy that did not finish; open a complete copy of the image")
+#: what to do about a file that is not a readable image
+FORMATS_HINT = "open a PNG, JPEG, TIFF, WebP, BMP, GIF, PPM/PGM or TGA image"
 
 
 def _fail(path, reason: str) -> ImageLoadError:
@@ -83,12 +93,12 @@ def load_image(path: str | os.PathLike, max_pixels: int = MAX_INPUT_PIXELS) -> L
     """Read ``path`` as described in the module docstring."""
     path = Path(path)
     if not path.exists():
-        raise _fail(path, "no such file")
+        raise _fail(path, "there is no such file; check its name and folder")
     if path.is_dir():
-        raise _fail(path, "it is a folder, not a file")
+        raise _fail(path, "it is a folder, not a file; choose an image file inside it")
     try:
         if path.stat().st_size == 0:
-            raise _fail(path, "the file is empty")
+            raise _fail(path, f"the file is empty (0 bytes), {INCOMPLETE_HINT}")
     except OSError as e:
         raise _fail(path, e.strerror or str(e)) from None
     try:
@@ -97,10 +107,10 @@ def load_image(path: str | os.PathLike, max_pixels: int = MAX_INPUT_PIXELS) -> L
             with Image.open(path) as img:
                 w, h = img.size
                 if w <= 0 or h <= 0:
-                    raise _fail(path, f"zero-size image ({w}x{h})")
+                    raise _fail(path, f"the image has no pixels ({w}x{h}); {FORMATS_HINT} with at least one pixel")
                 if w * h > max_pixels:
-                    raise _fail(path, f"image too large ({w}x{h} = {w * h / 1e6:.0f} MP; the limit is "
-                                      f"{max_pixels / 1e6:.0f} MP)")
+                    raise _fail(path, f"the image is too large ({w}x{h} = {w * h / 1e6:.0f} MP; the limit is "
+                                      f"{max_pixels / 1e6:.0f} MP); open a smaller copy of it")
                 mode = img.mode
                 if getattr(img, "is_animated", False):
                     img.seek(0)
@@ -110,18 +120,22 @@ def load_image(path: str | os.PathLike, max_pixels: int = MAX_INPUT_PIXELS) -> L
     except ImageLoadError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise _fail(path, f"image too large (more than the limit of {MAX_INPUT_PIXELS / 1e6:.0f} MP)") from None
+        raise _fail(path, f"the image is too large (more than the limit of {MAX_INPUT_PIXELS / 1e6:.0f} MP); "
+                          f"open a smaller copy of it") from None
     except UnidentifiedImageError:
-        raise _fail(path, "not an image file, or a format Pillow cannot read") from None
+        raise _fail(path, f"it is not an image, or not in a format CiSR Zoom can open; {FORMATS_HINT}") from None
     except (OSError, SyntaxError, ValueError, EOFError) as e:
         msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        log.debug("decoding %s failed: %s", path, msg)     # the decoder's own words, for diagnosis only
         if "truncated" in msg.lower() or isinstance(e, EOFError):
-            raise _fail(path, f"the file is truncated or damaged ({msg})") from None
-        raise _fail(path, f"the file is damaged or unsupported ({msg})") from None
+            raise _fail(path, f"the file is truncated (it ends before the image does), {INCOMPLETE_HINT}") from None
+        raise _fail(path, "the file is damaged, or uses a variant of its format that CiSR Zoom cannot "
+                          "decode; re-save it as PNG or JPEG in another program and open that") from None
     except MemoryError:
-        raise _fail(path, "not enough memory to decode it") from None
+        raise _fail(path, "there is not enough memory to decode it; close other programs or open a "
+                          "smaller image") from None
     if rgb.size == 0:
-        raise _fail(path, "zero-size image")
+        raise _fail(path, f"the image has no pixels; {FORMATS_HINT} with at least one pixel")
     return LoadedImage(rgb=np.ascontiguousarray(rgb, dtype=np.float32), alpha=alpha, path=path,
                        source_mode=mode, bit_depth=depth)
 

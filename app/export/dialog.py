@@ -1,17 +1,22 @@
 """Export dialog: the whole image or the current view, at a chosen size, model and format.
 
 The output size is given as a scale factor of the chosen area, or as width and height (the
-aspect ratio locked or not). The dialog shows the output's megapixels and an estimated time
-(from the render speed measured for that model on this machine), then exports on the render
-worker in the background (the renderer streams tiles to a temporary file and renames it at
-the end) with a progress bar, an ETA and Cancel. The dialog is not modal to the application:
-the main window keeps working.
+aspect ratio locked or not); the suggested file name follows it (``photo-x4.png``,
+``photo-5000x3333.png``). The dialog shows the output's megapixels and an estimated time with
+the device and precision it renders in: from the last export with that model, device and
+precision when there was one (stored timings, :mod:`cisr_zoom.core.render.estimate`), else
+from the view's tiles or a small test render. It then exports on the render worker as a
+background job (chunk by chunk, the views' tiles in between; the renderer streams rows to a
+temporary file and renames it at the end) with a progress bar that moves with every band of
+rows written, an ETA from this export's own throughput, and Cancel. A finished export updates
+the stored timing. The dialog is not modal to the application: the main window keeps working.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+import re
 import time
 from pathlib import Path
 from typing import Optional, Tuple
@@ -24,6 +29,7 @@ from PySide6.QtWidgets import (QButtonGroup, QCheckBox, QComboBox, QDialog, QDou
 
 from cisr_zoom.core.coords import Region, region_of_rect
 from cisr_zoom.core.errors import CisrError, error_message
+from cisr_zoom.core.render.estimate import ExportEta, learn_rate, timing_key
 from cisr_zoom.core.render.export import EXPORT_FORMATS, ExportFormat, export_format_of
 from cisr_zoom.core.render.levels import ImageRect
 from cisr_zoom.core.render.session import RenderCancelled
@@ -33,6 +39,13 @@ from ..viewer.scene import Scene
 
 FORMATS = {f.label: f for f in EXPORT_FORMATS}
 MAX_SIDE = 1_000_000
+#: a file stem that ends in a size tag this dialog suggested: ``-x4``, ``-x2.5`` or ``-5000x3333``
+SIZE_TAG = re.compile(r"^(.*)-(x[0-9.]+|[0-9]+x[0-9]+)$")
+
+
+def size_tag(by_scale: bool, scale: float, width: int, height: int) -> str:
+    """The file name tag of an output size: ``x4`` (by scale) or ``5000x3333`` (by size)."""
+    return f"x{scale:g}" if by_scale else f"{width}x{height}"
 
 
 def default_folder(image_path: Optional[Path], export_dir: Optional[str]) -> Path:
@@ -71,9 +84,12 @@ class ExportDialog(QDialog):
     progressed = Signal(float)                   # fraction of the export done, 0..1
 
     def __init__(self, scene: Scene, view_rect: Optional[ImageRect], view_scale: float,
-                 default_source: Optional[str], export_dir: Optional[str] = None, parent=None):
+                 default_source: Optional[str], export_dir: Optional[str] = None,
+                 timings: Optional[dict] = None, parent=None):
         """``view_rect``: the main view's visible image rectangle (image coordinates), or None;
-        ``view_scale``: its physical zoom (the default scale for "current view")."""
+        ``view_scale``: its physical zoom (the default scale for "current view");
+        ``timings``: stored seconds per megapixel of finished exports by
+        :func:`~cisr_zoom.core.render.estimate.timing_key` (updated in place after an export)."""
         super().__init__(parent)
         self.setWindowTitle("Export")
         self.scene = scene
@@ -86,6 +102,9 @@ class ExportDialog(QDialog):
         self._fraction = 0.0                 # of the running export, 0..1
         self._close_when_done = False
         self._measuring: set = set()
+        self.timings = timings if timings is not None else {}
+        self._eta: Optional[ExportEta] = None
+        self._export_key: Optional[str] = None
         h, w = scene.image.size
 
         # -- area
@@ -209,6 +228,8 @@ class ExportDialog(QDialog):
         for wdg in (self.area_whole, self.area_view, self.by_scale, self.by_size):
             wdg.toggled.connect(self._on_mode)
         self.scale_spin.valueChanged.connect(self._on_scale)
+        for wdg in (self.by_scale, self.by_size, self.area_whole, self.area_view):
+            wdg.toggled.connect(self._suggest_name)
         self.width_spin.valueChanged.connect(self._on_width)
         self.height_spin.valueChanged.connect(self._on_height)
         self.lock_check.toggled.connect(self._on_lock)
@@ -304,6 +325,7 @@ class ExportDialog(QDialog):
             self._updating = True
             other.setValue(max(1, int(round(value * ratio))))
             self._updating = False
+        self._suggest_name()
         self._refresh_info()
 
     def _on_lock(self, on: bool):
@@ -321,15 +343,19 @@ class ExportDialog(QDialog):
             self.path_edit.setText(str(Path(p).with_suffix(FORMATS[name].suffixes[0])))
         self._refresh_info()
 
-    def _suggest_name(self):
+    def _suggest_name(self, *_):
+        """Keep a suggested name's size tag in step with the chosen size (a name the user
+        typed without such a tag is left alone)."""
+        if self._updating:
+            return
         p = Path(self.path_edit.text().strip() or "image.png")
-        stem = p.stem
-        import re
-        m = re.match(r"^(.*)-x[0-9.]+$", stem)
-        if m and self.by_scale.isChecked():
-            s = self.scale_spin.value()
-            tag = f"{s:g}"
-            self.path_edit.setText(str(p.with_name(f"{m.group(1)}-x{tag}{p.suffix}")))
+        m = SIZE_TAG.match(p.stem)
+        if m:
+            H, W = self.output_size()
+            tag = size_tag(self.by_scale.isChecked(), self.scale_spin.value(), W, H)
+            name = f"{m.group(1)}-{tag}{p.suffix}"
+            if name != p.name:
+                self.path_edit.setText(str(p.with_name(name)))
 
     def _browse(self):
         fmt = self.format_combo.currentText()
@@ -351,12 +377,37 @@ class ExportDialog(QDialog):
     def source(self) -> str:
         return self.model_combo.currentData() or BICUBIC
 
+    def precision(self) -> Optional[str]:
+        """The precision ``source`` renders in (its session's; None until it is made)."""
+        session = self.scene.session(self.source())
+        return session.precision if session is not None else None
+
+    def timing_key(self) -> Optional[str]:
+        """Key of the stored timing for the chosen model, this device and its precision."""
+        precision = self.precision()
+        if precision is None:
+            return None
+        e = self.scene.catalog.get(self.source())
+        return timing_key(str(e.path) if e else self.source(), self.bridge.device_text, precision)
+
+    def stored_rate(self) -> Optional[float]:
+        """Seconds per megapixel of the last export with this model, device and precision."""
+        key = self.timing_key()
+        v = self.timings.get(key) if key else None
+        return float(v) if isinstance(v, (int, float)) and v > 0 else None
+
     def estimate_seconds(self) -> Optional[float]:
+        """Seconds the export should take: the stored timing, else the view's measured speed."""
         H, W = self.output_size()
-        speed = self.scene.seconds_per_mp.get(self.source())
+        speed = self.stored_rate() or self.scene.seconds_per_mp.get(self.source())
         if speed is None:
             return None
         return H * W / 1e6 * speed
+
+    def _rendering_on(self) -> str:
+        """``CPU (bfloat16)``: where and in what precision the export renders."""
+        precision = self.precision()
+        return self.bridge.device_text + (f" ({precision})" if precision else "")
 
     def _refresh_info(self, *_):
         H, W = self.output_size()
@@ -365,7 +416,8 @@ class ExportDialog(QDialog):
         est = self.estimate_seconds()
         src = self.source()
         if est is not None:
-            parts.append(f"estimated time ≈ {format_seconds(est)} on {self.bridge.device_text}")
+            basis = "as the last export" if self.stored_rate() else "from the view's render speed"
+            parts.append(f"estimated time ≈ {format_seconds(est)} on {self._rendering_on()} ({basis})")
         else:
             parts.append("estimating time…")
             if src not in self._measuring and self.scene.image is not None:
@@ -420,8 +472,10 @@ class ExportDialog(QDialog):
         self._running = True
         self._started_at = time.monotonic()
         self._fraction = 0.0
+        self._export_key = self.timing_key()
+        self._eta = ExportEta(H * W, self.stored_rate() or self.scene.seconds_per_mp.get(self.source()))
         self.progress_title.setText(f"Exporting {W:,} x {H:,} px with {self.scene.catalog.label(self.source())} "
-                                    f"to {path}")
+                                    f"on {self._rendering_on()} to {path}")
         self.progress_bar.setValue(0)
         self.eta_label.setText("Starting…")
         self.pages.setCurrentIndex(1)
@@ -454,10 +508,12 @@ class ExportDialog(QDialog):
     def running(self) -> bool:
         return self._running
 
-    def _on_progress(self, fraction: float) -> None:
-        if self._running:
-            self.progressed.emit(fraction)
+    def _on_progress(self, rows_done: int, rows_total: int) -> None:
+        """A band of rows was written (GUI loop)."""
+        if self._running and rows_total:
+            fraction = min(max(rows_done / rows_total, 0.0), 1.0)
             self._fraction = fraction
+            self.progressed.emit(fraction)
             self.progress_bar.setValue(int(round(fraction * 1000)))
             self._update_eta()
 
@@ -466,19 +522,24 @@ class ExportDialog(QDialog):
             return
         elapsed = time.monotonic() - self._started_at
         f = self._fraction
-        if f > 0.01:
-            self.eta_label.setText(f"{f * 100:.0f} % · elapsed {format_seconds(elapsed)} · "
-                                   f"about {format_seconds(elapsed / f * (1 - f))} left")
-        else:
-            est = self.estimate_seconds()
-            self.eta_label.setText(f"elapsed {format_seconds(elapsed)}" +
-                                   (f" · about {format_seconds(max(0.0, est - elapsed))} left" if est else ""))
+        eta = self._eta
+        left = None
+        if eta is not None:
+            eta.update(f, elapsed)
+            left = eta.remaining_seconds()
+        self.eta_label.setText(f"{f * 100:.0f} % · elapsed {format_seconds(elapsed)}"
+                               + (f" · about {format_seconds(left)} left" if left is not None else "")
+                               + f" · {self._rendering_on()}")
 
     def _on_finished(self, path: str, error, cancelled: bool) -> None:
         if not self._running:
             return
         self._running = False
         self._eta_timer.stop()
+        if error is None and not cancelled and self._export_key is not None and self._eta is not None:
+            seconds = time.monotonic() - self._started_at
+            rate = seconds / self._eta.total_mp
+            self.timings[self._export_key] = learn_rate(self.timings.get(self._export_key), rate)
         self.exportFinished.emit(path, error, cancelled)
         if error is None and not cancelled:
             self.accept()

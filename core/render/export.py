@@ -1,7 +1,8 @@
 """Export a render of any size to PNG, TIFF/BigTIFF or JPEG in bounded memory, atomically.
 
-The output is rendered in horizontal strips (whole rows, ``strip_rows`` at a time) and each
-strip is written before the next one is rendered:
+The output is rendered in horizontal bands (whole rows), each in chunks of bounded size, and
+each band is written before the next one is rendered (:func:`export_steps` yields after every
+chunk and encoder box, so the render thread can serve the views in between):
 
 * **PNG** is written by a small streaming encoder (zlib, "Up" row filter, IDAT chunks of about
   1 MiB), so memory does not depend on the image height.
@@ -25,7 +26,7 @@ import struct
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Callable, Optional, Tuple
+from typing import BinaryIO, Callable, Iterator, Optional, Tuple
 
 import numpy as np
 
@@ -33,7 +34,7 @@ from ..coords import output_size, sub_region
 from ..errors import CisrError
 from ..atomic import atomic_writer
 from ..imageio import to_uint8
-from .session import RenderCancelled
+from .session import STEP_ENCODE_BOX, RenderCancelled
 from .sources import RenderSource
 
 #: JPEG exports are encoded in memory: at most this many output pixels (300 MB of RGB).
@@ -43,11 +44,10 @@ JPEG_MAX_SIDE = 65500
 #: work) and 100 000 pixels a side; a stated ceiling, not a memory limit (strips are streamed)
 MAX_OUTPUT_PIXELS = 500_000_000
 MAX_OUTPUT_SIDE = 100_000
-#: output pixels per rendered strip (about 48 MB of float32 RGB)
-STRIP_PIXELS = 4 * 2**20
-#: a strip is rendered in pieces of at most this many columns, each prefetching its features
-#: in large encoder boxes first (bounded LR area per piece, few halos)
-PIECE_COLUMNS = 2048
+#: output pixels per export chunk: one step of the render thread (about a second for an
+#: EDSR-baseline LIIF on one CPU core), so progress comes often and an export never holds the
+#: render thread for long; a band of rows is written (and reported) once all its chunks are done
+EXPORT_CHUNK_PIXELS = 32768
 
 @dataclass(frozen=True)
 class ExportFormat:
@@ -300,23 +300,21 @@ def check_output_ceiling(out_size: Tuple[int, int], fmt: str, force: bool = Fals
                     f"to render it as PNG or TIFF")
 
 
-def export_image(session: RenderSource, path, out_size, region=(-1.0, -1.0, 1.0, 1.0), fmt: Optional[str] = None,
+def export_steps(session: RenderSource, path, out_size, region=(-1.0, -1.0, 1.0, 1.0), fmt: Optional[str] = None,
                  jpeg_quality: int = 95, progress: Optional[Callable[[int, int], None]] = None,
                  should_stop: Optional[Callable[[], bool]] = None, *, strip_rows: Optional[int] = None,
-                 keep_alpha: bool = True, compress_level: int = 6, bigtiff: Optional[bool] = None) -> None:
-    """Render ``region`` at ``out_size = (H, W)`` through ``session`` into ``path``.
-
-    ``fmt``: ``png``/``tiff``/``jpeg`` (default: from the suffix). ``progress(done_rows,
-    total_rows)`` is called after each strip; ``should_stop()`` is checked between strips and
-    inside renders (raises :class:`RenderCancelled`). Memory: one strip of ``strip_rows`` rows
-    (default: about :data:`STRIP_PIXELS` pixels) plus the session's feature cache, except for
-    JPEG (whole image in memory, limited). The file appears atomically (see module docstring).
-    """
+                 chunk_pixels: Optional[int] = None, keep_alpha: bool = True, compress_level: int = 6,
+                 bigtiff: Optional[bool] = None) -> Iterator[None]:
+    """:func:`export_image` as a generator that yields after each bounded step (one encoder box
+    of at most :data:`~.session.STEP_ENCODE_BOX` LR pixels, or one chunk of at most ``chunk_pixels``
+    output pixels), so the render thread can run other work in between. Closing the generator
+    early removes the temporary file."""
     path = Path(path).expanduser()
     f, (H, W) = check_export(path, out_size, fmt)
     has_alpha = keep_alpha and f != "jpeg" and session.alpha is not None
     channels = 4 if has_alpha else 3
-    rows = int(strip_rows) if strip_rows else max(1, min(512, STRIP_PIXELS // W))
+    chunk = max(1, int(chunk_pixels or EXPORT_CHUNK_PIXELS))
+    rows = int(strip_rows) if strip_rows else max(1, min(512, chunk // W))
     with atomic_writer(path, suffix=".part") as fh:
         if f == "png":
             writer = PngStreamWriter(fh, W, H, channels, level=compress_level)
@@ -324,20 +322,52 @@ def export_image(session: RenderSource, path, out_size, region=(-1.0, -1.0, 1.0,
             writer = TiffStreamWriter(fh, W, H, channels, level=compress_level, bigtiff=bigtiff)
         else:
             writer = JpegWriter(fh, W, H, jpeg_quality)
+        # output rows per encoder box: features are encoded one box ahead per band, so a band
+        # rarely waits for more than one box (only the first row of boxes is encoded on demand)
+        box_rows = max(1, int(STEP_ENCODE_BOX * H * 2.0 / max(1e-9, (region[2] - region[0]) * session.lr_size[0])))
         for top in range(0, H, rows):
             if should_stop is not None and should_stop():
                 raise RenderCancelled()
             n = min(rows, H - top)
+            rest = sub_region(region, (H, W), top, 0, H - top, W)   # boxes grow down, not up
             px = np.empty((n, W, channels), dtype=np.uint8)
-            for left in range(0, W, PIECE_COLUMNS):
-                wp = min(PIECE_COLUMNS, W - left)
+            cols = max(1, min(W, chunk // n))
+            for left in range(0, W, cols):
+                wp = min(cols, W - left)
                 sub = sub_region(region, (H, W), top, left, n, wp)
-                session.prefetch(sub, should_stop=should_stop)
+                while session.encode_step(sub, rest, should_stop=should_stop):
+                    yield
                 px[:, left:left + wp, :3] = to_uint8(session.render(sub, (n, wp), should_stop=should_stop))
                 if has_alpha:
                     px[:, left:left + wp, 3] = to_uint8(session.render_alpha(sub, (n, wp)))
+                if left + wp < W:
+                    yield
             writer.write_rows(px)
             del px
             if progress is not None:
                 progress(top + n, H)
+            yield
+            if top + n < H:               # one box of the rows ahead (at most one box-row down)
+                below = sub_region(region, (H, W), top + n, 0, min(box_rows, H - top - n), W)
+                if session.encode_step(below, rest, should_stop=should_stop):
+                    yield
         writer.close()
+
+
+def export_image(session: RenderSource, path, out_size, region=(-1.0, -1.0, 1.0, 1.0), fmt: Optional[str] = None,
+                 jpeg_quality: int = 95, progress: Optional[Callable[[int, int], None]] = None,
+                 should_stop: Optional[Callable[[], bool]] = None, **options) -> None:
+    """Render ``region`` at ``out_size = (H, W)`` through ``session`` into ``path``.
+
+    ``fmt``: ``png``/``tiff``/``jpeg`` (default: from the suffix). The output is rendered in
+    bands of whole rows (``strip_rows``, default: as many as fit ``chunk_pixels``, at most
+    512), each in chunks of at most ``chunk_pixels`` output pixels (default
+    :data:`EXPORT_CHUNK_PIXELS`); ``progress(done_rows, total_rows)`` is called after each band
+    is written, so progress comes at least once per band. ``should_stop()`` is checked between
+    chunks and inside renders (raises :class:`RenderCancelled`). Memory: one band plus the
+    session's feature cache, except for JPEG (whole image in memory, limited). Other options:
+    ``keep_alpha``, ``compress_level``, ``bigtiff``. The file appears atomically (see module
+    docstring).
+    """
+    for _ in export_steps(session, path, out_size, region, fmt, jpeg_quality, progress, should_stop, **options):
+        pass

@@ -97,5 +97,5 @@ def make_window(qtbot, tiny_checkpoints):
 
     yield make
     for w in windows:
-        w.close()
+        w.close_now()
     assert not render_threads(), "a render thread is still running after the window closed"

@@ -424,21 +424,67 @@ def test_closing_during_rendering_leaves_no_thread_and_no_waiting_coroutine(make
     qtbot.waitUntil(lambda: not _pending_tasks(gui_event_loop), timeout=5000)
 
 
-def test_closing_during_export_leaves_no_thread_and_no_file(make_window, test_image, qtbot, tmp_path,
-                                                           gui_event_loop):
+def _start_big_export(win, qtbot, folder, name="big.png"):
+    d = win.open_export_dialog()
+    d.format_combo.setCurrentText("PNG")
+    d.set_output_size(3000, 2200, keep_aspect=False)
+    d.path_edit.setText(str(folder / name))
+    with qtbot.waitSignal(d.progressed, timeout=30000):
+        qtbot.mouseClick(d.export_button, Qt.MouseButton.LeftButton)
+    return d
+
+
+def test_closing_during_export_asks_and_cancel_leaves_no_thread_and_no_file(make_window, test_image, qtbot, tmp_path,
+                                                                           gui_event_loop):
+    win = make_window(test_image, compare=False)
+    out = tmp_path / "exports"
+    out.mkdir()
+    d = _start_big_export(win, qtbot, out)
+    win.close()
+    assert win.isVisible() and d.running and render_threads()      # not closed: it asks
+    box = win.close_question
+    assert box is not None and box.isVisible()
+    labels = {b.text(): b for b in box.buttons()}
+    assert set(labels) == {"Finish in background, then quit", "Cancel export and quit", "Keep waiting"}
+    qtbot.mouseClick(labels["Keep waiting"], Qt.MouseButton.LeftButton)
+    assert win.isVisible() and d.running and win.close_question is None
+    win.close()                                                     # asks again
+    assert win.close_question is not None
+    with qtbot.waitSignal(win.windowClosed, timeout=30000):
+        qtbot.mouseClick({b.text(): b for b in win.close_question.buttons()}["Cancel export and quit"],
+                         Qt.MouseButton.LeftButton)
+    assert not render_threads()
+    qtbot.waitUntil(lambda: not _pending_tasks(gui_event_loop), timeout=5000)
+    assert list(out.iterdir()) == []                                 # no partial file
+
+
+def test_closing_during_export_can_finish_it_in_the_background(make_window, test_image, qtbot, tmp_path):
     win = make_window(test_image, compare=False)
     out = tmp_path / "exports"
     out.mkdir()
     d = win.open_export_dialog()
-    d.format_combo.setCurrentText("PNG")
-    d.set_output_size(3000, 2200, keep_aspect=False)
-    d.path_edit.setText(str(out / "big.png"))
-    with qtbot.waitSignal(d.progressed, timeout=30000):
+    d.set_output_size(400, 300, keep_aspect=False)
+    d.path_edit.setText(str(out / "small.png"))
+    with qtbot.waitSignal(win.windowClosed, timeout=60000):
         qtbot.mouseClick(d.export_button, Qt.MouseButton.LeftButton)
-    win.close()
+        win.close()
+        assert win.close_question is not None
+        win.answer_close_question(win.CLOSE_IN_BACKGROUND)
+        assert not win.isVisible()
     assert not render_threads()
-    qtbot.waitUntil(lambda: not _pending_tasks(gui_event_loop), timeout=5000)
-    assert list(out.iterdir()) == []
+    with Image.open(out / "small.png") as im:
+        assert im.size == (400, 300)
+    assert sorted(p.name for p in out.iterdir()) == ["small.png"]
+
+
+def test_a_stop_signal_closes_without_asking(make_window, test_image, qtbot, tmp_path):
+    win = make_window(test_image, compare=False)
+    out = tmp_path / "exports"
+    out.mkdir()
+    _start_big_export(win, qtbot, out)
+    with qtbot.waitSignal(win.windowClosed, timeout=30000):
+        win.close_now()
+    assert win.close_question is None and not render_threads() and list(out.iterdir()) == []
 
 
 def _pending_tasks(loop):

@@ -100,6 +100,39 @@ def test_truncated(tmp_path):
         load_image(tmp_path / "cut.png")
 
 
+#: words of the image library that mean nothing to a user
+LIBRARY_WORDS = ("Pillow", "PIL", "bytes not processed", "cannot identify", "broken data stream", "IOError",
+                 "OSError", "SyntaxError")
+
+
+def _plain(message: str) -> None:
+    assert "\n" not in message and not any(w.lower() in message.lower() for w in LIBRARY_WORDS), message
+
+
+@pytest.mark.parametrize("cut", [0.5, 0.9])
+def test_a_truncated_image_is_explained_in_plain_words(tmp_path, cut):
+    """What happened (the file ends too early: an unfinished download or copy) and what to do
+    (open a complete copy), without the decoder's own text."""
+    buf = io.BytesIO()
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (64, 64, 3), dtype=np.uint8)).save(buf, "JPEG")
+    (tmp_path / "photo.jpg").write_bytes(buf.getvalue()[: int(len(buf.getvalue()) * cut)])
+    with pytest.raises(ImageLoadError) as e:
+        load_image(tmp_path / "photo.jpg")
+    msg = str(e.value)
+    _plain(msg)
+    assert "photo.jpg" in msg and "truncated" in msg and "open a complete copy" in msg
+
+
+def test_an_unsupported_file_is_explained_in_plain_words(tmp_path):
+    """A file that is no image the app can open: say so and name the formats it opens."""
+    (tmp_path / "drawing.xcf").write_bytes(b"gimp xcf v011\0" + bytes(200))
+    with pytest.raises(ImageLoadError) as e:
+        load_image(tmp_path / "drawing.xcf")
+    msg = str(e.value)
+    _plain(msg)
+    assert "drawing.xcf" in msg and "not an image" in msg and "PNG, JPEG" in msg
+
+
 def test_folder(tmp_path):
     with pytest.raises(ImageLoadError, match="folder"):
         load_image(tmp_path)

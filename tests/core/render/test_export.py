@@ -12,7 +12,7 @@ from PIL import Image
 from cisr_zoom.core.errors import CisrError
 from cisr_zoom.core.imageio import LoadedImage
 from cisr_zoom.core.imageio import to_uint8
-from cisr_zoom.core.render.export import JPEG_MAX_PIXELS, export_image
+from cisr_zoom.core.render.export import EXPORT_CHUNK_PIXELS, JPEG_MAX_PIXELS, export_image, export_steps
 from cisr_zoom.core.render.session import RenderCancelled, RenderSession
 from cisr_zoom.core.coords import sub_region
 
@@ -21,6 +21,7 @@ class FakeSession:
     """A cheap stand-in: a smooth gradient, recording the size of every render call."""
 
     alpha = None
+    lr_size = (50, 50)
 
     def __init__(self, fail_at_call=None):
         self.calls = []
@@ -44,6 +45,11 @@ class FakeSession:
 
     def prefetch(self, region, should_stop=None, max_fraction=0.5):
         return True
+
+    encode_seconds = 0.0
+
+    def encode_step(self, region, within=None, should_stop=None):
+        return False
 
 
 def _listing(folder):
@@ -165,3 +171,75 @@ def test_output_ceiling_needs_force_and_a_streamed_format():
         check_output_ceiling(size, "tiff", force=True)
         with pytest.raises(CisrError):
             check_output_ceiling(size, "jpeg", force=True)
+
+
+class LoggedSession:
+    """A render session whose every encoder box, render call and the export's progress land
+    in one event log, in order (stands in for a slow model: what matters is how much work
+    lies between two progress events, not how long it takes here)."""
+
+    def __init__(self, session, events):
+        self.s, self.events = session, events
+        self.lr_size, self.alpha, self.precision = session.lr_size, session.alpha, session.precision
+
+    @property
+    def encode_seconds(self):
+        return self.s.encode_seconds
+
+    def encode_step(self, region, within=None, should_stop=None):
+        did = self.s.encode_step(region, within, should_stop)
+        if did:
+            self.events.append(("encode",))
+        return did
+
+    def render(self, region, out_size, should_stop=None):
+        calls = self.s.tiles.encode_calls
+        out = self.s.render(region, out_size, should_stop)
+        self.events.append(("render", out_size[0] * out_size[1], self.s.tiles.encode_calls - calls))
+        return out
+
+    def render_alpha(self, region, out_size):
+        return self.s.render_alpha(region, out_size)
+
+    def prefetch(self, region, should_stop=None, max_fraction=0.5):
+        return self.s.prefetch(region, should_stop, max_fraction)
+
+
+def test_export_progress_comes_after_every_band_of_bounded_work(tmp_path, liif_factory, rng):
+    """Progress is reported by rows written, once per band; a band is one chunk of at most
+    ``chunk_pixels`` output pixels, and after the first row of encoder boxes at most one
+    box is encoded between two progress events (the boxes of the rows ahead are spread over
+    the bands before them), so the gap between two events is bounded by one chunk and one box."""
+    lr = rng.random((48, 48, 3), dtype=np.float32)
+    session = RenderSession(liif_factory(), lr, lr_tile=8, max_encode_box=16)     # boxes of 2x2 tiles
+    events = []
+    H = W = 192                                                                 # x4
+    chunk = 2048
+    export_image(LoggedSession(session, events), tmp_path / "out.png", (H, W), chunk_pixels=chunk,
+                 progress=lambda done, total: events.append(("progress", done, total)))
+    rows = chunk // W
+    progress = [e for e in events if e[0] == "progress"]
+    assert [e[1] for e in progress] == list(range(rows, H, rows)) + [H] and all(e[2] == H for e in progress)
+    renders = [e for e in events if e[0] == "render"]
+    assert sum(e[1] for e in renders) == H * W and max(e[1] for e in renders) <= chunk
+    assert all(e[2] == 0 for e in renders)                 # renders never wait for the encoder inside
+    cuts = [i for i, e in enumerate(events) if e[0] == "progress"]
+    spans = [events[a + 1:b] for a, b in zip([-1] + cuts, cuts)]
+    boxes_per_row = 48 // 16
+    assert sum(e[0] == "encode" for e in spans[0]) <= boxes_per_row           # the first row of boxes
+    assert max(sum(e[0] == "encode" for e in span) for span in spans[1:]) <= 1
+    assert all(sum(e[1] for e in span if e[0] == "render") <= rows * W for span in spans)
+    with Image.open(tmp_path / "out.png") as im:
+        assert im.size == (W, H)
+
+
+def test_export_steps_yield_between_bounded_pieces(tmp_path):
+    """The generator form hands the render thread back after every chunk and encoder box;
+    closing it early removes the temporary file."""
+    s = FakeSession()
+    steps = export_steps(s, tmp_path / "x.png", (64, 100), chunk_pixels=1000)
+    next(steps)
+    assert len(s.calls) == 1 and s.calls[0][0] * s.calls[0][1] <= 1000
+    steps.close()
+    assert _listing(tmp_path) == []
+    assert EXPORT_CHUNK_PIXELS <= 65536      # about a second of the bundled models on one CPU core

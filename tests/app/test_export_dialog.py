@@ -1,0 +1,76 @@
+"""Export dialog: the suggested name follows the size, estimates name the precision and learn
+from each finished export, progress moves with the rows written."""
+
+from __future__ import annotations
+
+import pytest
+from PySide6.QtCore import Qt
+
+from cisr_zoom.app.export.dialog import size_tag
+from cisr_zoom.core.render.estimate import ExportEta, learn_rate
+
+
+def _session_ready(qtbot, win, source):
+    qtbot.waitUntil(lambda: win.scene.session(source) is not None, timeout=30000)
+
+
+def test_the_suggested_name_follows_the_chosen_size(make_window, test_image, qtbot, tmp_path):
+    win = make_window(test_image, compare=False)
+    d = win.open_export_dialog()
+    d.path_edit.setText(str(tmp_path / "photo-x4.png"))
+    d.set_output_size(5000, 3333, keep_aspect=False)
+    assert d.output_path().name == "photo-5000x3333.png"
+    d.height_spin.setValue(3000)
+    assert d.output_path().name == "photo-5000x3000.png"
+    d.by_scale.setChecked(True)
+    d.scale_spin.setValue(2.5)
+    assert d.output_path().name == "photo-x2.5.png"
+    d.format_combo.setCurrentText("JPEG")
+    assert d.output_path().name == "photo-x2.5.jpg"
+    d.path_edit.setText(str(tmp_path / "my poster.png"))            # a name the user chose stays
+    d.set_output_size(800, 600, keep_aspect=False)
+    assert d.output_path().name == "my poster.png"
+    assert size_tag(True, 4.0, 1, 1) == "x4" and size_tag(False, 4.0, 5000, 3333) == "5000x3333"
+    d.close()
+
+
+def test_a_finished_export_teaches_the_next_estimate(make_window, test_image, qtbot, tmp_path):
+    """The first estimate of an export comes from the last finished export with the same
+    model, device and precision (stored in the settings), and names that precision."""
+    win = make_window(test_image, compare=False)
+    _session_ready(qtbot, win, win.main_source)
+    d = win.open_export_dialog()
+    d.set_output_size(300, 200, keep_aspect=False)
+    d.path_edit.setText(str(tmp_path / "a.png"))
+    key = d.timing_key()
+    precision = win.scene.session(win.main_source).precision
+    assert key is not None and key.endswith(f"|CPU|{precision}")
+    assert d.stored_rate() is None
+    events = []
+    d.progressed.connect(events.append)
+    with qtbot.waitSignal(d.exportFinished, timeout=60000) as sig:
+        qtbot.mouseClick(d.export_button, Qt.MouseButton.LeftButton)
+        assert precision in d.progress_title.text()
+    assert sig.args[1] is None and not sig.args[2]
+    assert events and events == sorted(events) and events[-1] == 1.0
+    stored = win.settings["export_timings"][key]
+    assert stored > 0
+    d2 = win.open_export_dialog()
+    d2.set_output_size(600, 400, keep_aspect=False)
+    assert d2.stored_rate() == stored
+    assert d2.estimate_seconds() == pytest.approx(stored * 600 * 400 / 1e6)
+    assert "as the last export" in d2.info_label.text() and precision in d2.info_label.text()
+    d2.close()
+
+
+def test_eta_leans_on_the_stored_figure_then_on_the_export_itself():
+    eta = ExportEta(4_000_000, prior=10.0)           # 4 MP, the last export ran at 10 s/MP
+    assert eta.remaining_seconds() == pytest.approx(40.0)
+    eta.update(0.0, 5.0)
+    assert eta.remaining_seconds() == pytest.approx(35.0)
+    eta.update(0.5, 40.0)                             # this one runs at 20 s/MP
+    assert 10.0 < eta.seconds_per_mp() < 20.0 and eta.seconds_per_mp() > 18.0
+    eta.update(0.9, 72.0)
+    assert eta.remaining_seconds() == pytest.approx(0.4 * eta.seconds_per_mp(), rel=1e-6)
+    assert ExportEta(1000).remaining_seconds() is None
+    assert learn_rate(None, 12.0) == 12.0 and 10.0 < learn_rate(10.0, 12.0) < 12.0
