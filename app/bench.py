@@ -1,14 +1,24 @@
-"""Application benchmark: ``python -m cisr_zoom.app.bench [--model CHECKPOINT] [--image IMAGE]``.
+"""Application benchmark: ``python -m cisr_zoom.app.bench [--model NAME_OR_PATH] [--image IMAGE] [--only TESTS]``.
 
 Prints JSON with, measured in one run on this machine:
 
-* **pan frame time** of the 1920x1080 zoom view while panning over super-resolved tiles that
+* **full view** (``full_view``): the time from zooming a 1920x1080 view to ``--view-zoom``
+  (400 %) with no encoder features cached (as after opening an image) until every visible pixel
+  is super-resolved, the time to the first tile and the **longest gap between two tiles**
+  arriving on the GUI thread, the arrival order against the distance from the view centre
+  (Kendall's tau; the cursor is outside the view), and per tile where the render thread's time
+  went (queue wait, encode, decode: ``RenderedTile.timing``);
+* **export** (``export``): two identical whole-image exports at ``--export-scale`` through the
+  export dialog: the first estimate, the second one (from the first's stored timing), the
+  real durations, the longest gap between progress events, and, while the second runs, how
+  the view's tiles keep arriving after a zoom;
+* **pan frame time** (``pan``) of the 1920x1080 zoom view while panning over super-resolved tiles that
   are already cached: ``ZoomView.pan_by`` plus Qt's handling of the update (the painted frame
   is scrolled, only the exposed strip and the overlays are painted, then flushed); and the
   cost of painting a *full* frame from the cached tiles (``ZoomView.paint`` into an offscreen
   image: what a zoom step costs), next to two baselines painted the same way: an unscaled
   1920x1080 blit (the floor) and the full view with no tiles (the smooth-scaled preview only);
-* **wheel to first super-resolved tile**: from the last of a burst of wheel events (three
+* **wheel to first super-resolved tile** (``wheel``): from the last of a burst of wheel events (three
   notches, 16 ms apart; each burst ends at a new render level) to the first tile of the new
   level arriving on the GUI thread, with the encoder features already cached (settle delay,
   request, render of one tile, hand-over). The view asks for a small *focus* tile at the zoom
@@ -19,9 +29,11 @@ Prints JSON with, measured in one run on this machine:
 The pan test's cache is filled by the bicubic source (fast to render; painting cost depends
 only on the cached images, not on what rendered them); the wheel test uses the model.
 
-Model: the bundled ``cisrgan-edsr-baseline`` or ``liif-edsr-baseline`` if installed, else
-``--model``, else an EDSR-baseline LIIF with random weights (the same architecture and cost;
-the pixels are meaningless, the timings are not). Runs headless (Qt offscreen platform).
+Model (``--model``): a bundled model's name or a checkpoint path; ``lm-liif-random``: a
+paper-size LM-LIIF with random decoder weights (speed only, labelled so in the output);
+default the bundled ``cisrgan-edsr-baseline`` or ``liif-edsr-baseline``, else an EDSR-baseline
+LIIF with random weights (the same architecture and cost; the pixels are meaningless, the
+timings are not). ``--render-log FILE`` logs every step of the render thread. Runs headless (Qt offscreen platform).
 """
 
 from __future__ import annotations

@@ -393,7 +393,7 @@ class MainWindow(QMainWindow):
         self.settings["device"] = name
         for a in self.device_group.actions():
             a.setChecked(a.data() == name)
-        prec = "float32" if self.bridge.exact_float32 else "auto precision"
+        prec = "float32" if self.bridge.exact_float32 else "choosing precision…"   # named once a session runs
         self.device_label.setText(f"Device: {label} ({prec})")
         self.scene.reset_sessions()
 

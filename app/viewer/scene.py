@@ -193,4 +193,5 @@ class Scene(QObject):
             self.progressChanged.emit(key.view, *self.planner.progress(key.view))
         self.requestEnded.emit(key, message, cancelled)
         if message:
-            self.renderError.emit(f"render failed: {message}")
+            self.renderError.emit(f"Rendering failed ({message}); the preview stays. Try another model, "
+                                  f"Device → CPU, or Exact (float32).")

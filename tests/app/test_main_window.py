@@ -20,7 +20,7 @@ from PySide6.QtGui import QImage, QMouseEvent, QWheelEvent
 from PySide6.QtWidgets import QApplication
 
 from cisr_zoom.core.coords import region_of_rect
-from cisr_zoom.core.render.levels import visible_level_rect
+from cisr_zoom.core.render.levels import level_size, visible_level_rect
 from cisr_zoom.core.imageio import save_image
 
 
@@ -85,6 +85,73 @@ def wait_session(qtbot, w, source=None):
 
 
 # -- zoom ------------------------------------------------------------------------------------
+def _level_point(view, screen: QPointF):
+    """The level-grid point ``(y, x)`` under a screen point of ``view``."""
+    ix, iy = view.vp.screen_to_image(screen.x(), screen.y())
+    h, w = view.scene.image.size
+    H, W = level_size((h, w), view.current_level())
+    return iy * H / h, ix * W / w
+
+
+def _centre_distance(rect, point):
+    return (((rect.top + rect.bottom) / 2 - point[0]) ** 2 + ((rect.left + rect.right) / 2 - point[1]) ** 2) ** 0.5
+
+
+def test_tiles_arrive_nearest_the_cursor_first_and_follow_it(make_window, test_image, qtbot):
+    """With the cursor over the view, tiles arrive in order of their distance from it (events
+    recorded in order); when it moves, the remaining tiles follow the new point and nothing is
+    cancelled or asked again."""
+    win = make_window(test_image, compare=False, size=(900, 600))
+    view = win.view
+    wait_session(qtbot, win)
+    wait_idle(qtbot, [view])
+    worker = win.bridge.worker
+    arrivals, cancels = [], []
+    win.scene.tileAdded.connect(lambda src, lv, r: arrivals.append((lv, r)))
+    real_cancel = worker.cancel
+    worker.cancel = lambda key=None: (cancels.append(key), real_cancel(key))[1]
+    vw, vh = view.viewport().width(), view.viewport().height()
+    cursor = QPointF(0.85 * vw, 0.8 * vh)
+    gate = threading.Event()
+    worker.run_job(lambda: gate.wait(TIMEOUT_S))               # queue every request before any runs
+    send_mouse(view, QMouseEvent.Type.MouseMove, cursor, Qt.MouseButton.NoButton)
+    view.set_physical_zoom(view.vp.physical_scale * 6)
+    view.request_visible()
+    level, n_live = view.current_level(), len(view.live_requests())
+    assert n_live >= 2
+    paused = threading.Event()
+
+    def pause_after_a_few(src, lv, r):
+        if len(arrivals) == 6 and not paused.is_set():
+            paused.set()
+            worker.run_job(lambda: gate.wait(TIMEOUT_S))       # the worker stops after its current step
+    gate.set()
+    win.scene.tileAdded.connect(pause_after_a_few)
+    qtbot.waitUntil(paused.is_set, timeout=30000)
+    gate.clear()
+    qtbot.wait(300)                                            # tiles already rendered reach the GUI
+    before = [r for lv, r in arrivals if lv == level]
+    point = _level_point(view, cursor)
+    d = [_centre_distance(r, point) for r in before]
+    assert d == sorted(d) and before[0].top <= point[0] <= before[0].bottom
+    cancels.clear()
+    other = QPointF(0.1 * vw, 0.15 * vh)
+    send_mouse(view, QMouseEvent.Type.MouseMove, other, Qt.MouseButton.NoButton)
+    n_before = len(arrivals)
+    gate.set()
+    wait_idle(qtbot, [view])
+    after = [r for lv, r in arrivals[n_before:] if lv == level]
+    assert after, "the view was complete before the cursor moved"
+    point = _level_point(view, other)
+    d = [_centre_distance(r, point) for r in after]
+    assert d == sorted(d)
+    assert cancels == []                                       # nothing in flight was dropped
+    worker.cancel = real_cancel
+
+
+TIMEOUT_S = 20.0
+
+
 def test_wheel_zoom_keeps_the_point_under_the_cursor(make_window, tmp_path, qtbot):
     """The image point under the cursor stays within 1 screen pixel of it, by the view's
     mapping after every wheel event and by the painted pixels at the end."""
