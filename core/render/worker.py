@@ -250,18 +250,20 @@ class _RenderJob(_Job):
         self._todo: List[TileSpec] = list(request.tiles)
         self._focus = request.focus
         self._new_focus: Optional[Tuple[float, float]] = None
+        self._focus_lock = threading.Lock()     # refocus (any thread) vs. its use (render thread)
         self._spent: dict = {}      # tile index -> (first step start, encode seconds so far)
         self._finished = False
 
     # -- order ----------------------------------------------------------------------------
     def refocus(self, focus: Tuple[float, float]) -> None:
         """Order the remaining tiles from ``focus`` (applied before the next step; any thread)."""
-        self._new_focus = (float(focus[0]), float(focus[1]))
+        with self._focus_lock:
+            self._new_focus = (float(focus[0]), float(focus[1]))
 
     def _apply_focus(self) -> None:
-        f = self._new_focus
+        with self._focus_lock:
+            f, self._new_focus = self._new_focus, None
         if f is not None:
-            self._new_focus = None
             self._focus = f
             self._todo.sort(key=lambda t: _tile_distance(t, f))
 
