@@ -322,8 +322,8 @@ def export_steps(session: RenderSource, path, out_size, region=(-1.0, -1.0, 1.0,
             writer = TiffStreamWriter(fh, W, H, channels, level=compress_level, bigtiff=bigtiff)
         else:
             writer = JpegWriter(fh, W, H, jpeg_quality)
-        # output rows per encoder box: features are encoded one box ahead per band, so a band
-        # rarely waits for more than one box (only the first row of boxes is encoded on demand)
+        # output rows per encoder box: features are encoded one full box ahead per band, so a
+        # band rarely waits for the encoder (only the first rows are encoded on demand)
         box_rows = max(1, int(STEP_ENCODE_BOX * H * 2.0 / max(1e-9, (region[2] - region[0]) * session.lr_size[0])))
         for top in range(0, H, rows):
             if should_stop is not None and should_stop():
@@ -335,7 +335,9 @@ def export_steps(session: RenderSource, path, out_size, region=(-1.0, -1.0, 1.0,
             for left in range(0, W, cols):
                 wp = min(cols, W - left)
                 sub = sub_region(region, (H, W), top, left, n, wp)
-                while session.encode_step(sub, rest, should_stop=should_stop):
+                # what this chunk still lacks is encoded on demand in boxes no larger than it
+                # needs (the first row of boxes, mostly), so its rows come out soon
+                while session.encode_step(sub, sub, should_stop=should_stop):
                     yield
                 px[:, left:left + wp, :3] = to_uint8(session.render(sub, (n, wp), should_stop=should_stop))
                 if has_alpha:

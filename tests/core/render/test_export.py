@@ -207,9 +207,9 @@ class LoggedSession:
 
 def test_export_progress_comes_after_every_band_of_bounded_work(tmp_path, liif_factory, rng):
     """Progress is reported by rows written, once per band; a band is one chunk of at most
-    ``chunk_pixels`` output pixels, and after the first row of encoder boxes at most one
-    box is encoded between two progress events (the boxes of the rows ahead are spread over
-    the bands before them), so the gap between two events is bounded by one chunk and one box."""
+    ``chunk_pixels`` output pixels, and past the first row of encoder boxes at most one box is
+    encoded between two progress events (the boxes of the rows ahead are spread over the bands
+    before them), so the gap between two events is bounded by one chunk and one box."""
     lr = rng.random((48, 48, 3), dtype=np.float32)
     session = RenderSession(liif_factory(), lr, lr_tile=8, max_encode_box=16)     # boxes of 2x2 tiles
     events = []
@@ -226,8 +226,12 @@ def test_export_progress_comes_after_every_band_of_bounded_work(tmp_path, liif_f
     cuts = [i for i, e in enumerate(events) if e[0] == "progress"]
     spans = [events[a + 1:b] for a, b in zip([-1] + cuts, cuts)]
     boxes_per_row = 48 // 16
-    assert sum(e[0] == "encode" for e in spans[0]) <= boxes_per_row           # the first row of boxes
-    assert max(sum(e[0] == "encode" for e in span) for span in spans[1:]) <= 1
+    box_rows = 16 * 4                                                          # output rows of one box
+    encodes = [sum(e[0] == "encode" for e in span) for span in spans]
+    assert max(encodes) <= boxes_per_row                                       # never a whole row more
+    tops = [0] + [e[1] for e in progress[:-1]]
+    assert max(n for n, top in zip(encodes, tops) if top >= box_rows) <= 1     # past the first box row: one
+    assert sum(encodes) <= 2 * (48 // 8) ** 2 // 4 + boxes_per_row              # no feature encoded twice over
     assert all(sum(e[1] for e in span if e[0] == "render") <= rows * W for span in spans)
     with Image.open(tmp_path / "out.png") as im:
         assert im.size == (W, H)
