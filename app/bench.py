@@ -179,7 +179,8 @@ def export_test(args, view, scene, bridge, source, wait_until, log, tmp: Path) -
         d = ExportDialog(scene, None, 1.0, source, str(tmp), timings=timings)
         d.set_output_size(size[1], size[0], keep_aspect=False)
         d.path_edit.setText(str(tmp / f"export-{run}.png"))
-        wait_until(lambda: d.estimate_seconds() is not None, 600)
+        wait_until(lambda: d.estimate_seconds() is not None
+                   and d._uncached.get((d.source(), d.region())) is not None, 600)   # the worker's answer
         estimate = d.estimate_seconds()
         basis = "stored timing of the previous export" if d.stored_rate() else "the view's render speed"
         marks = []
@@ -202,6 +203,7 @@ def export_test(args, view, scene, bridge, source, wait_until, log, tmp: Path) -
         during = [t for t in tiles if t <= t_end]
         tile_gaps = [b - a for a, b in zip([t0] + during, during)]
         entry = {"output": f"{size[1]}x{size[0]}", "estimate_s": round(estimate, 1), "estimate_from": basis,
+                 "input_pixels_to_encode": d.uncached_pixels(),
                  "actual_s": round(t_end - t0, 1), "estimate_over_actual": round(estimate / (t_end - t0), 2),
                  "progress_events": len(marks), "first_progress_s": round(gaps[0], 2) if gaps else None,
                  "longest_gap_between_progress_s": round(max(gaps), 2) if gaps else None}

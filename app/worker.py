@@ -33,6 +33,7 @@ from cisr_zoom.core.checkpoint import load_checkpoint
 from cisr_zoom.core.coords import region_of_rect
 from cisr_zoom.core.errors import error_message
 from cisr_zoom.core.imageio import load_image, to_uint8
+from cisr_zoom.core.render.estimate import ExportCost
 from cisr_zoom.core.render.session import RenderCancelled
 from cisr_zoom.core.render.sources import RenderSource, SessionPool
 from cisr_zoom.core.render.worker import RenderedTile, RenderRequest, RenderWorker
@@ -323,11 +324,12 @@ class RenderBridge(QObject):
     # -- export --------------------------------------------------------------------------
     async def export(self, source: str, epoch: int, path: str | Path, out_size: Tuple[int, int],
                      region=(-1.0, -1.0, 1.0, 1.0), fmt: Optional[str] = None, jpeg_quality: int = 95,
-                     progress: Optional[Callable[[int, int], None]] = None) -> None:
+                     progress: Optional[Callable[[int, int], None]] = None) -> ExportCost:
         """Export on the worker as a background job: one chunk per step, the views' tiles in
         between (:mod:`cisr_zoom.core.render.worker`); ``progress(rows done, rows)`` runs on the
         GUI loop after each band of rows is written. Raises :class:`RenderCancelled` after
-        :meth:`cancel_export` (nothing is left on disk), or the export's error."""
+        :meth:`cancel_export` (nothing is left on disk), or the export's error. Returns what it
+        cost (:class:`~cisr_zoom.core.render.estimate.ExportCost`), for the next estimate."""
         from cisr_zoom.core.render.export import export_steps
         from cisr_zoom.core.render.worker import BACKGROUND
         paths, exact = self._model_paths(), self.exact_float32
@@ -351,19 +353,31 @@ class RenderBridge(QObject):
                 raise RenderCancelled()
             self._pool.model_paths = paths
             source_ = self._source(source, epoch, exact)
+            t0, e0, uncached = time.perf_counter(), source_.encode_seconds, source_.uncached_pixels(region)
             yield from export_steps(source_, path, out_size, region=region, fmt=fmt, jpeg_quality=jpeg_quality,
                                     progress=on_rows, should_stop=should_stop)
+            return ExportCost(time.perf_counter() - t0, source_.encode_seconds - e0,
+                              int(out_size[0]) * int(out_size[1]), uncached)
 
-        def settle(error) -> None:
+        def settle(result, error) -> None:
             if fut.done():
                 return
             if error is None:
-                fut.set_result(None)
+                fut.set_result(result)
             else:
                 fut.set_exception(error)
-        self._worker.run_steps(steps, BACKGROUND, on_result=lambda _r: self._to_gui(settle, None),
-                               on_error=lambda e: self._to_gui(settle, e), name="export")
-        await fut
+        self._worker.run_steps(steps, BACKGROUND, on_result=lambda r: self._to_gui(settle, r, None),
+                               on_error=lambda e: self._to_gui(settle, None, e), name="export")
+        return await fut
+
+    async def uncached_pixels(self, source: str, epoch: int, region) -> int:
+        """Input pixels of ``region`` whose features ``source`` has not encoded yet (estimates)."""
+        paths, exact = self._model_paths(), self.exact_float32
+
+        def work():
+            self._pool.model_paths = paths
+            return self._source(source, epoch, exact).uncached_pixels(region)
+        return int(await self.run(work))
 
     def cancel_export(self) -> None:
         """Stop the running export within one chunk; its temporary file is removed."""

@@ -29,7 +29,7 @@ from PySide6.QtWidgets import (QButtonGroup, QCheckBox, QComboBox, QDialog, QDou
 
 from cisr_zoom.core.coords import Region, region_of_rect
 from cisr_zoom.core.errors import CisrError, error_message
-from cisr_zoom.core.render.estimate import ExportEta, learn_rate, timing_key
+from cisr_zoom.core.render.estimate import ExportEta, estimate_seconds, store_cost, timing_key
 from cisr_zoom.core.render.export import EXPORT_FORMATS, ExportFormat, export_format_of
 from cisr_zoom.core.render.levels import ImageRect
 from cisr_zoom.core.render.session import RenderCancelled
@@ -105,6 +105,7 @@ class ExportDialog(QDialog):
         self.timings = timings if timings is not None else {}
         self._eta: Optional[ExportEta] = None
         self._export_key: Optional[str] = None
+        self._uncached: dict = {}          # (source, region) -> input pixels not encoded yet (worker's answer)
         h, w = scene.image.size
 
         # -- area
@@ -390,19 +391,49 @@ class ExportDialog(QDialog):
         e = self.scene.catalog.get(self.source())
         return timing_key(str(e.path) if e else self.source(), self.bridge.device_text, precision)
 
-    def stored_rate(self) -> Optional[float]:
-        """Seconds per megapixel of the last export with this model, device and precision."""
+    def uncached_pixels(self) -> int:
+        """Input pixels of the chosen area still to encode: the worker's answer, else all of them."""
+        found = self._uncached.get((self.source(), self.region()))
+        if found is not None:
+            return found
+        bh, bw = self.base_size()
+        return int(round(bh * bw))
+
+    def stored_estimate(self) -> Optional[float]:
+        """Seconds from the timings of earlier exports with this model, device and precision."""
         key = self.timing_key()
-        v = self.timings.get(key) if key else None
-        return float(v) if isinstance(v, (int, float)) and v > 0 else None
+        if key is None:
+            return None
+        H, W = self.output_size()
+        return estimate_seconds(self.timings, key, H * W, self.uncached_pixels())
+
+    def stored_rate(self) -> Optional[float]:
+        """Seconds per output megapixel of the stored estimate (None: no earlier export)."""
+        est = self.stored_estimate()
+        H, W = self.output_size()
+        return None if est is None else est / (H * W / 1e6)
 
     def estimate_seconds(self) -> Optional[float]:
-        """Seconds the export should take: the stored timing, else the view's measured speed."""
+        """Seconds the export should take: from earlier exports, else the view's measured speed."""
+        est = self.stored_estimate()
+        if est is not None:
+            return est
         H, W = self.output_size()
-        speed = self.stored_rate() or self.scene.seconds_per_mp.get(self.source())
+        speed = self.scene.seconds_per_mp.get(self.source())
         if speed is None:
             return None
         return H * W / 1e6 * speed
+
+    async def _ask_uncached(self, source: str, region) -> None:
+        """How much of the area the worker would still encode (cached features cost nothing)."""
+        try:
+            n = await self.bridge.uncached_pixels(source, self.scene.epoch, region)
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # noqa: BLE001 - the estimate then assumes nothing is cached
+            return
+        self._uncached[(source, region)] = n
+        self._refresh_info()
 
     def _rendering_on(self) -> str:
         """``CPU (bfloat16)``: where and in what precision the export renders."""
@@ -413,8 +444,11 @@ class ExportDialog(QDialog):
         H, W = self.output_size()
         mp = H * W / 1e6
         parts = [f"Output: {W:,} x {H:,} px ({mp:,.2f} megapixels)"]
-        est = self.estimate_seconds()
         src = self.source()
+        if (src, self.region()) not in self._uncached and self.scene.session(src) is not None and not self._running:
+            self._uncached[(src, self.region())] = None      # asked once
+            self.bridge.spawn(self._ask_uncached(src, self.region()))
+        est = self.estimate_seconds()
         if est is not None:
             basis = "as the last export" if self.stored_rate() else "from the view's render speed"
             parts.append(f"estimated time ≈ {format_seconds(est)} on {self._rendering_on()} ({basis})")
@@ -485,10 +519,10 @@ class ExportDialog(QDialog):
 
     async def _export(self, path: Path, out_size: Tuple[int, int], fmt: str) -> None:
         """The export, awaited on the GUI loop: progress as it goes, then the outcome."""
-        error, cancelled = None, False
+        error, cancelled, cost = None, False, None
         try:
-            await self.bridge.export(self.source(), self.scene.epoch, path, out_size, region=self.region(),
-                                     fmt=fmt, jpeg_quality=self.quality_spin.value(), progress=self._on_progress)
+            cost = await self.bridge.export(self.source(), self.scene.epoch, path, out_size, region=self.region(),
+                                            fmt=fmt, jpeg_quality=self.quality_spin.value(), progress=self._on_progress)
         except RenderCancelled:
             cancelled = True
         except asyncio.CancelledError:          # the window is closing: the worker stopped it
@@ -496,7 +530,7 @@ class ExportDialog(QDialog):
             raise
         except Exception as e:  # noqa: BLE001 - shown in the dialog
             error = error_message(e)
-        self._on_finished(str(path), error, cancelled)
+        self._on_finished(str(path), error, cancelled, cost)
 
     def cancel_export(self) -> None:
         if self._running:
@@ -531,15 +565,14 @@ class ExportDialog(QDialog):
                                + (f" · about {format_seconds(left)} left" if left is not None else "")
                                + f" · {self._rendering_on()}")
 
-    def _on_finished(self, path: str, error, cancelled: bool) -> None:
+    def _on_finished(self, path: str, error, cancelled: bool, cost=None) -> None:
         if not self._running:
             return
         self._running = False
         self._eta_timer.stop()
-        if error is None and not cancelled and self._export_key is not None and self._eta is not None:
-            seconds = time.monotonic() - self._started_at
-            rate = seconds / self._eta.total_mp
-            self.timings[self._export_key] = learn_rate(self.timings.get(self._export_key), rate)
+        if cost is not None and self._export_key is not None:
+            store_cost(self.timings, self._export_key, cost)
+        self._uncached.clear()              # the export encoded what it needed
         self.exportFinished.emit(path, error, cancelled)
         if error is None and not cancelled:
             self.accept()

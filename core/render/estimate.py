@@ -1,17 +1,21 @@
 """Export time estimates: a first figure from stored timings, then the export's own throughput.
 
-Timings are *seconds per output megapixel* of a finished export, stored per model, device and
-precision (:func:`timing_key`); the app keeps them in its settings and updates them after each
-export (:func:`learn_rate`), so the next estimate of that model on that device starts from what
-the last one measured. While an export runs, :class:`ExportEta` turns the rows written so far
-and the time taken into the time left, leaning on the stored figure only until enough of this
-export has been measured.
+An export's time is decoding (proportional to its output pixels) plus encoding (proportional
+to the input pixels whose features are not cached yet: a second export of the same image
+encodes nothing). A finished export measures both (:class:`ExportCost`); :func:`store_cost`
+keeps *seconds per output megapixel* of decoding and *seconds per input megapixel* of
+encoding per model, device and precision (:func:`timing_key`; the app keeps them in its
+settings), learning from each export (:func:`learn_rate`), and :func:`estimate_seconds` gives
+the next export's first figure from them. While an export runs, :class:`ExportEta` turns the
+rows written so far and the time taken into the time left, leaning on the first figure only
+until enough of this export has been measured.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Optional
+from dataclasses import dataclass
+from typing import Dict, Optional
 
 #: output megapixels after which the export's own throughput outweighs the stored timing
 PRIOR_WEIGHT_MP = 0.25
@@ -29,6 +33,39 @@ def learn_rate(stored: Optional[float], measured: float) -> float:
     if stored is None or not math.isfinite(stored) or stored <= 0:
         return float(measured)
     return LEARN_WEIGHT * float(measured) + (1.0 - LEARN_WEIGHT) * float(stored)
+
+
+@dataclass(frozen=True)
+class ExportCost:
+    """What one finished export measured: ``seconds`` in all, ``encode_seconds`` of it in the
+    encoder, for ``out_pixels`` output pixels and ``encoded_pixels`` input pixels whose
+    features were not cached when it started."""
+
+    seconds: float
+    encode_seconds: float
+    out_pixels: int
+    encoded_pixels: int
+
+
+def store_cost(timings: Dict[str, float], key: str, cost: ExportCost) -> None:
+    """Learn from a finished export: ``timings[key + "|decode"]`` (seconds per output MP) and,
+    when it encoded anything, ``timings[key + "|encode"]`` (seconds per input MP)."""
+    decode = max(cost.seconds - cost.encode_seconds, 0.0) / max(cost.out_pixels / 1e6, 1e-9)
+    timings[key + "|decode"] = learn_rate(timings.get(key + "|decode"), decode)
+    if cost.encoded_pixels > 0 and cost.encode_seconds > 0:
+        encode = cost.encode_seconds / (cost.encoded_pixels / 1e6)
+        timings[key + "|encode"] = learn_rate(timings.get(key + "|encode"), encode)
+
+
+def estimate_seconds(timings: Dict[str, float], key: str, out_pixels: int, uncached_pixels: int) -> Optional[float]:
+    """First estimate of an export from stored timings (None: no export with this key yet):
+    decoding ``out_pixels`` plus encoding ``uncached_pixels`` input pixels."""
+    decode = timings.get(key + "|decode")
+    if not isinstance(decode, (int, float)) or decode <= 0:
+        return None
+    encode = timings.get(key + "|encode")
+    encode = encode if isinstance(encode, (int, float)) and encode > 0 else 0.0
+    return decode * out_pixels / 1e6 + encode * uncached_pixels / 1e6
 
 
 class ExportEta:

@@ -153,6 +153,16 @@ class FeatureTiles:
                 self._evict()
             return got
 
+    def missing_pixels(self, y0: int, y1: int, x0: int, x1: int) -> int:
+        """LR pixels of the tiles under ``[y0, y1) x [x0, x1)`` that are not cached."""
+        with self._lock:
+            total = 0
+            for k in self.keys_for(y0, y1, x0, x1):
+                if k not in self._tiles:
+                    a0, a1, b0, b1 = self.tile_bounds(k)
+                    total += (a1 - a0) * (b1 - b0)
+            return total
+
     def encode_box(self, y0: int, y1: int, x0: int, x1: int, within: Tuple[int, int, int, int],
                    max_box: Optional[int] = None) -> bool:
         """Encode, in one box of at most ``max_box`` (default :attr:`max_box`) LR pixels a side

@@ -218,6 +218,10 @@ class RenderSession:
             self._check_stop()
             return self.tiles.prefetch(r0, r1, c0, c1, max_fraction)
 
+    def uncached_pixels(self, region) -> int:
+        """LR pixels whose features a render of ``region`` would still have to encode."""
+        return self.tiles.missing_pixels(*self.lr_range(region))
+
     @property
     def encode_seconds(self) -> float:
         """Seconds spent in the encoder so far (all calls; for instrumentation)."""

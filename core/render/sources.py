@@ -64,6 +64,9 @@ class RenderSource(Protocol):
         """Do one bounded piece of what a render of ``region`` needs first (one encoder box,
         grown within ``within``); False when nothing is left to do (no work was done)."""
 
+    def uncached_pixels(self, region) -> int:
+        """Input pixels a render of ``region`` would still have to encode (for estimates)."""
+
 
 class BicubicSession:
     """Bicubic interpolation of one image (a :class:`RenderSource`)."""
@@ -111,6 +114,10 @@ class BicubicSession:
     def encode_step(self, region, within=None, should_stop: StopFn = None) -> bool:
         """Nothing to encode."""
         return False
+
+    def uncached_pixels(self, region) -> int:
+        """Nothing to encode."""
+        return 0
 
 
 class SessionPool:

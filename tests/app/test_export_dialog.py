@@ -7,7 +7,7 @@ import pytest
 from PySide6.QtCore import Qt
 
 from cisr_zoom.app.export.dialog import size_tag
-from cisr_zoom.core.render.estimate import ExportEta, learn_rate
+from cisr_zoom.core.render.estimate import ExportCost, ExportEta, estimate_seconds, learn_rate, store_cost
 
 
 def _session_ready(qtbot, win, source):
@@ -53,12 +53,14 @@ def test_a_finished_export_teaches_the_next_estimate(make_window, test_image, qt
         assert precision in d.progress_title.text()
     assert sig.args[1] is None and not sig.args[2]
     assert events and events == sorted(events) and events[-1] == 1.0
-    stored = win.settings["export_timings"][key]
-    assert stored > 0
+    timings = win.settings["export_timings"]
+    decode, encode = timings[key + "|decode"], timings[key + "|encode"]   # the first export encoded
+    assert decode > 0 and encode > 0
     d2 = win.open_export_dialog()
     d2.set_output_size(600, 400, keep_aspect=False)
-    assert d2.stored_rate() == stored
-    assert d2.estimate_seconds() == pytest.approx(stored * 600 * 400 / 1e6)
+    qtbot.waitUntil(lambda: d2._uncached.get((d2.source(), d2.region())) is not None, timeout=10000)
+    assert d2.uncached_pixels() == 0                        # everything is encoded now: decoding only
+    assert d2.estimate_seconds() == pytest.approx(decode * 600 * 400 / 1e6)
     assert "as the last export" in d2.info_label.text() and precision in d2.info_label.text()
     d2.close()
 
@@ -74,3 +76,17 @@ def test_eta_leans_on_the_stored_figure_then_on_the_export_itself():
     assert eta.remaining_seconds() == pytest.approx(0.4 * eta.seconds_per_mp(), rel=1e-6)
     assert ExportEta(1000).remaining_seconds() is None
     assert learn_rate(None, 12.0) == 12.0 and 10.0 < learn_rate(10.0, 12.0) < 12.0
+
+
+def test_stored_timings_split_decoding_from_encoding():
+    """A first export pays the encoder, a second of the same image does not: the estimate
+    counts encoding only for the input pixels not cached yet."""
+    timings = {}
+    assert estimate_seconds(timings, "m|CPU|bfloat16", 10**6, 0) is None
+    store_cost(timings, "m|CPU|bfloat16", ExportCost(seconds=30.0, encode_seconds=10.0, out_pixels=2 * 10**6,
+                                                     encoded_pixels=250_000))
+    assert timings["m|CPU|bfloat16|decode"] == pytest.approx(10.0)      # 20 s for 2 MP
+    assert timings["m|CPU|bfloat16|encode"] == pytest.approx(40.0)      # 10 s for 0.25 MP
+    assert estimate_seconds(timings, "m|CPU|bfloat16", 2 * 10**6, 250_000) == pytest.approx(30.0)
+    assert estimate_seconds(timings, "m|CPU|bfloat16", 2 * 10**6, 0) == pytest.approx(20.0)
+    assert estimate_seconds(timings, "m|CPU|float32", 10**6, 0) is None  # another precision: not known

@@ -51,6 +51,9 @@ class FakeSession:
     def encode_step(self, region, within=None, should_stop=None):
         return False
 
+    def uncached_pixels(self, region):
+        return 0
+
 
 def _listing(folder):
     return sorted(os.listdir(folder))
@@ -200,6 +203,9 @@ class LoggedSession:
 
     def render_alpha(self, region, out_size):
         return self.s.render_alpha(region, out_size)
+
+    def uncached_pixels(self, region):
+        return self.s.uncached_pixels(region)
 
     def prefetch(self, region, should_stop=None, max_fraction=0.5):
         return self.s.prefetch(region, should_stop, max_fraction)

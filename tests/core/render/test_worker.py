@@ -49,6 +49,9 @@ class SlowSession:
     def encode_step(self, region, within=None, should_stop=None):
         return False
 
+    def uncached_pixels(self, region):
+        return 0
+
 
 class Recorder:
     def __init__(self):
