@@ -182,6 +182,7 @@ def export_test(args, view, scene, bridge, source, wait_until, log, tmp: Path) -
         wait_until(lambda: d.estimate_seconds() is not None
                    and d._uncached.get((d.source(), d.region())) is not None, 600)   # the worker's answer
         estimate = d.estimate_seconds()
+        to_encode = d.uncached_pixels()
         basis = "stored timing of the previous export" if d.stored_rate() else "the view's render speed"
         marks = []
         d.progressed.connect(lambda f: marks.append(_time.perf_counter()))
@@ -203,7 +204,7 @@ def export_test(args, view, scene, bridge, source, wait_until, log, tmp: Path) -
         during = [t for t in tiles if t <= t_end]
         tile_gaps = [b - a for a, b in zip([t0] + during, during)]
         entry = {"output": f"{size[1]}x{size[0]}", "estimate_s": round(estimate, 1), "estimate_from": basis,
-                 "input_pixels_to_encode": d.uncached_pixels(),
+                 "input_pixels_to_encode": to_encode,
                  "actual_s": round(t_end - t0, 1), "estimate_over_actual": round(estimate / (t_end - t0), 2),
                  "progress_events": len(marks), "first_progress_s": round(gaps[0], 2) if gaps else None,
                  "longest_gap_between_progress_s": round(max(gaps), 2) if gaps else None}
