@@ -353,7 +353,8 @@ class MainWindow(QMainWindow):
         except asyncio.CancelledError:
             raise
         except Exception as e:  # noqa: BLE001 - shown to the user
-            self.show_error("Cannot add model", error_message(e))
+            self.show_error("Cannot add model", f"{Path(path).name} was not added: {error_message(e)}. Add a "
+                                                "CiSR Zoom or official LIIF / LM-LIIF checkpoint (.pth) instead.")
             return
         entry = self.catalog.add_user(path)
         self.settings["user_models"] = self.catalog.user_paths()
@@ -475,7 +476,7 @@ class MainWindow(QMainWindow):
             self._rebuild_recent_menu()
         for v in self._views():
             v.schedule_request()  # the previous image stays: resume its rendering
-        self.show_error("Cannot open image", message)
+        self.show_error("Cannot open image", message + (" The image shown before stays open." if self.scene.image else ""))
 
     def _rebuild_recent_menu(self) -> None:
         self.recent_menu.clear()

@@ -419,6 +419,29 @@ def test_cancelled_export_leaves_nothing(make_window, test_image, qtbot, tmp_pat
 
 
 # -- errors ----------------------------------------------------------------------------------
+@pytest.mark.parametrize("name,content,says", [
+    ("cut.jpg", "truncated", ("truncated", "open a complete copy")),
+    ("drawing.xcf", b"gimp xcf v011\0" + bytes(200), ("not an image", "PNG, JPEG")),
+])
+def test_image_errors_say_what_happened_and_what_to_do(make_window, test_image, tmp_path, qtbot, name, content, says):
+    """The dialog of a truncated or unsupported file is in the user's words, without the
+    image library's own text, and says the image shown before stays."""
+    import io
+    win = make_window(test_image, compare=False)
+    path = tmp_path / name
+    if content == "truncated":
+        buf = io.BytesIO()
+        Image.fromarray(np.random.default_rng(0).integers(0, 255, (64, 64, 3), dtype=np.uint8)).save(buf, "JPEG")
+        content = buf.getvalue()[: len(buf.getvalue()) // 2]
+    path.write_bytes(content)
+    with qtbot.waitSignal(win.imageFailed, timeout=20000):
+        win.open_image(path)
+    text = win.last_message_box.text()
+    assert name in text and all(w in text for w in says) and "stays open" in text
+    assert not any(w in text for w in ("Pillow", "PIL", "bytes not processed", "cannot identify", "Error:"))
+    win.last_message_box.close()
+
+
 def test_corrupt_image_shows_an_error_and_the_app_stays_usable(make_window, test_image, tmp_path, qtbot):
     win = make_window(test_image, compare=False)
     bad = tmp_path / "broken.png"
