@@ -112,25 +112,30 @@ def test_tiles_arrive_nearest_the_cursor_first_and_follow_it(make_window, test_i
     worker.cancel = lambda key=None: (cancels.append(key), real_cancel(key))[1]
     vw, vh = view.viewport().width(), view.viewport().height()
     cursor = QPointF(0.85 * vw, 0.8 * vh)
-    gate = threading.Event()
+    gate, paused, resume = threading.Event(), threading.Event(), threading.Event()
+    delivered = []
+    real_submit = worker.submit
+
+    def submit(session, request, on_tile, on_done=None):
+        def held_on_tile(tile):               # render thread: hold it after six tiles
+            on_tile(tile)
+            delivered.append(1)
+            if len(delivered) == 6:
+                paused.set()
+                resume.wait(TIMEOUT_S)
+        return real_submit(session, request, held_on_tile, on_done)
+    worker.submit = submit
     worker.run_job(lambda: gate.wait(TIMEOUT_S))               # queue every request before any runs
     send_mouse(view, QMouseEvent.Type.MouseMove, cursor, Qt.MouseButton.NoButton)
     view.set_physical_zoom(view.vp.physical_scale * 6)
     view.request_visible()
     level, n_live = view.current_level(), len(view.live_requests())
     assert n_live >= 2
-    paused = threading.Event()
-
-    def pause_after_a_few(src, lv, r):
-        if len(arrivals) == 6 and not paused.is_set():
-            paused.set()
-            worker.run_job(lambda: gate.wait(TIMEOUT_S))       # the worker stops after its current step
     gate.set()
-    win.scene.tileAdded.connect(pause_after_a_few)
-    qtbot.waitUntil(paused.is_set, timeout=30000)
-    gate.clear()
-    qtbot.wait(300)                                            # tiles already rendered reach the GUI
+    qtbot.waitUntil(lambda: paused.is_set() and len(arrivals) >= 6, timeout=30000)
+    qtbot.wait(50)
     before = [r for lv, r in arrivals if lv == level]
+    assert len(before) == 6
     point = _level_point(view, cursor)
     d = [_centre_distance(r, point) for r in before]
     assert d == sorted(d) and before[0].top <= point[0] <= before[0].bottom
@@ -138,8 +143,9 @@ def test_tiles_arrive_nearest_the_cursor_first_and_follow_it(make_window, test_i
     other = QPointF(0.1 * vw, 0.15 * vh)
     send_mouse(view, QMouseEvent.Type.MouseMove, other, Qt.MouseButton.NoButton)
     n_before = len(arrivals)
-    gate.set()
+    resume.set()
     wait_idle(qtbot, [view])
+    worker.submit = real_submit
     after = [r for lv, r in arrivals[n_before:] if lv == level]
     assert after, "the view was complete before the cursor moved"
     point = _level_point(view, other)
