@@ -1,15 +1,20 @@
 """The viewport renderer: only the visible pixels, cancellable, in bounded memory.
 
 * :mod:`.session` -- :class:`~.session.RenderSession` (one image + model + device + precision):
-  ``render(region, out_size, should_stop)``, ``render_alpha``, ``prefetch``; :class:`~.session.RenderCancelled`.
+  ``render(region, out_size, should_stop)``, ``render_alpha``, ``prefetch``, ``encode_step``;
+  :class:`~.session.RenderCancelled`.
 * :mod:`.sources` -- the :class:`~.sources.RenderSource` protocol (what export, the CLI and the
   app render from), :class:`~.sources.BicubicSession`, and :class:`~.sources.SessionPool` (the
   sources of the current image, render thread only).
 * :mod:`.features` -- the model's per-LR-pixel precompute per LR tile with a halo, LRU cache
   bounded in bytes.
-* :mod:`.tiles` -- tile plans, centre of the view first.
-* :mod:`.worker` -- :class:`~.worker.RenderWorker`, the one render thread (no Qt).
-* :mod:`.export` -- ``export_image``: streaming PNG / TIFF / BigTIFF, JPEG up to a limit, atomic.
+* :mod:`.tiles` -- tile plans, nearest a focus point (the cursor) first.
+* :mod:`.planner` -- :class:`~.planner.RequestPlanner`: what each view asks the worker for.
+* :mod:`.worker` -- :class:`~.worker.RenderWorker`, the one render thread (no Qt): bounded steps,
+  nearest the focus first, views before exports.
+* :mod:`.export` -- ``export_image`` / ``export_steps``: streaming PNG / TIFF / BigTIFF, JPEG up
+  to a limit, atomic, in bounded chunks.
+* :mod:`.estimate` -- export time estimates from stored timings and the export's own speed.
 * :mod:`.benchmark` -- the measurements behind ``cisr bench``.
 
 The model is used only through :class:`cisr_zoom.core.models.decoder.ImplicitDecoder` and its
