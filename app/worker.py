@@ -324,12 +324,16 @@ class RenderBridge(QObject):
     # -- export --------------------------------------------------------------------------
     async def export(self, source: str, epoch: int, path: str | Path, out_size: Tuple[int, int],
                      region=(-1.0, -1.0, 1.0, 1.0), fmt: Optional[str] = None, jpeg_quality: int = 95,
-                     progress: Optional[Callable[[int, int], None]] = None) -> ExportCost:
+                     progress: Optional[Callable[[int, int], None]] = None, *, lossless: bool = False,
+                     pyramid: bool = False) -> ExportCost:
         """Export on the worker as a background job: one chunk per step, the views' tiles in
         between (:mod:`cisr_zoom.core.render.worker`); ``progress(rows done, rows)`` runs on the
-        GUI loop after each band of rows is written. Raises :class:`RenderCancelled` after
-        :meth:`cancel_export` (nothing is left on disk), or the export's error. Returns what it
-        cost (:class:`~cisr_zoom.core.render.estimate.ExportCost`), for the next estimate."""
+        GUI loop after each band of rows is written. The output keeps the image's ICC profile,
+        EXIF, resolution (scaled), 16 bits and greyness where the format allows (the export is
+        given the image). ``lossless``: lossless WebP; ``pyramid``: tiled pyramidal TIFF.
+        Raises :class:`RenderCancelled` after :meth:`cancel_export` (nothing is left on disk),
+        or the export's error. Returns what it cost
+        (:class:`~cisr_zoom.core.render.estimate.ExportCost`), for the next estimate."""
         from cisr_zoom.core.render.export import export_steps
         from cisr_zoom.core.render.worker import BACKGROUND
         paths, exact = self._model_paths(), self.exact_float32
@@ -355,7 +359,8 @@ class RenderBridge(QObject):
             source_ = self._source(source, epoch, exact)
             t0, e0, uncached = time.perf_counter(), source_.encode_seconds, source_.uncached_pixels(region)
             yield from export_steps(source_, path, out_size, region=region, fmt=fmt, jpeg_quality=jpeg_quality,
-                                    progress=on_rows, should_stop=should_stop)
+                                    progress=on_rows, should_stop=should_stop, image=self._pool.image,
+                                    lossless=lossless, pyramid=pyramid)
             return ExportCost(time.perf_counter() - t0, source_.encode_seconds - e0,
                               int(out_size[0]) * int(out_size[1]), uncached)
 

@@ -164,7 +164,10 @@ class ExportDialog(QDialog):
         self.quality_spin = QSpinBox()
         self.quality_spin.setRange(1, 100)
         self.quality_spin.setValue(95)
-        self.quality_label = QLabel("JPEG quality")
+        self.quality_spin.setToolTip("JPEG and WebP quality; WebP at 100 is lossless")
+        self.quality_label = QLabel("Quality")
+        self.pyramid_check = QCheckBox("Tiled pyramid (opens at once in napari, QuPath, GIMP)")
+        self.pyramid_check.setToolTip("A tiled BigTIFF with half, quarter ... resolutions (OME-TIFF layout)")
         self.path_edit = QLineEdit()
         browse = QPushButton("Browse…")
         browse.clicked.connect(self._browse)
@@ -178,6 +181,7 @@ class ExportDialog(QDialog):
         form.addRow("Model", self.model_combo)
         form.addRow("Format", self.format_combo)
         form.addRow(self.quality_label, self.quality_spin)
+        form.addRow("", self.pyramid_check)
         form.addRow("File", path_row)
 
         self.info_label = QLabel()
@@ -336,9 +340,10 @@ class ExportDialog(QDialog):
 
     # -- format and file -----------------------------------------------------------------
     def _on_format(self, name: str):
-        is_jpeg = name == "JPEG"
-        self.quality_spin.setEnabled(is_jpeg)
-        self.quality_label.setEnabled(is_jpeg)
+        lossy = FORMATS[name].name in ("jpeg", "webp")
+        self.quality_spin.setEnabled(lossy)
+        self.quality_label.setEnabled(lossy)
+        self.pyramid_check.setEnabled(FORMATS[name].name == "tiff")
         p = self.path_edit.text().strip()
         if p:
             self.path_edit.setText(str(Path(p).with_suffix(FORMATS[name].suffixes[0])))
@@ -522,7 +527,9 @@ class ExportDialog(QDialog):
         error, cancelled, cost = None, False, None
         try:
             cost = await self.bridge.export(self.source(), self.scene.epoch, path, out_size, region=self.region(),
-                                            fmt=fmt, jpeg_quality=self.quality_spin.value(), progress=self._on_progress)
+                                            fmt=fmt, jpeg_quality=self.quality_spin.value(), progress=self._on_progress,
+                                            lossless=fmt == "webp" and self.quality_spin.value() == 100,
+                                            pyramid=fmt == "tiff" and self.pyramid_check.isChecked())
         except RenderCancelled:
             cancelled = True
         except asyncio.CancelledError:          # the window is closing: the worker stopped it

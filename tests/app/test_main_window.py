@@ -355,7 +355,7 @@ def _export(win, qtbot, path, width, height, fmt):
     return sig.args
 
 
-@pytest.mark.parametrize("fmt,suffix", [("PNG", ".png"), ("JPEG", ".jpg"), ("TIFF", ".tif")])
+@pytest.mark.parametrize("fmt,suffix", [("PNG", ".png"), ("JPEG", ".jpg"), ("TIFF", ".tif"), ("WebP", ".webp")])
 def test_export_writes_exactly_the_chosen_size(make_window, test_image, qtbot, tmp_path, fmt, suffix):
     win = make_window(test_image, compare=False)
     out = tmp_path / "out" / f"export{suffix}"
@@ -364,8 +364,40 @@ def test_export_writes_exactly_the_chosen_size(make_window, test_image, qtbot, t
     assert error is None and not cancelled
     with Image.open(out) as im:
         assert im.size == (151, 77)
-        assert im.format == {"PNG": "PNG", "JPEG": "JPEG", "TIFF": "TIFF"}[fmt]
+        assert im.format == {"PNG": "PNG", "JPEG": "JPEG", "TIFF": "TIFF", "WebP": "WEBP"}[fmt]
     assert sorted(p.name for p in out.parent.iterdir()) == [out.name]
+
+
+def test_export_keeps_icc_exif_dpi_and_writes_a_pyramid(make_window, qtbot, tmp_path, rng):
+    """The dialog's export goes through core's one path: metadata kept, DPI scaled, and a tiled
+    pyramidal TIFF when asked."""
+    import tifffile
+    from PIL import ImageCms
+    srgb = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    exif = Image.Exif()
+    exif[271] = "TestCam"
+    src = tmp_path / "cam.jpg"
+    Image.fromarray((rng.random((48, 64, 3)) * 255).astype(np.uint8)).save(
+        src, quality=95, icc_profile=srgb, exif=exif.tobytes(), dpi=(300, 300))
+    win = make_window(src, compare=False)
+    out = tmp_path / "out.png"
+    path, error, cancelled = _export(win, qtbot, out, 128, 96, "PNG")
+    assert error is None and not cancelled
+    with Image.open(out) as im:
+        assert im.info["icc_profile"] == srgb and im.getexif()[271] == "TestCam"
+        assert im.info["dpi"][0] == pytest.approx(600, rel=1e-3)
+    d = win.open_export_dialog()
+    d.format_combo.setCurrentText("TIFF")
+    assert d.pyramid_check.isEnabled() and not d.quality_spin.isEnabled()
+    d.pyramid_check.setChecked(True)
+    d.set_output_size(640, 480, keep_aspect=False)
+    d.path_edit.setText(str(tmp_path / "poster.tif"))
+    with qtbot.waitSignal(d.exportFinished, timeout=60000) as sig:
+        qtbot.mouseClick(d.export_button, Qt.MouseButton.LeftButton)
+    assert sig.args[1] is None
+    with tifffile.TiffFile(tmp_path / "poster.tif") as t:
+        assert t.pages[0].is_tiled and [lv.shape for lv in t.series[0].levels] == \
+            [(480, 640, 3), (240, 320, 3), (120, 160, 3)]
 
 
 def test_export_keeps_aspect_and_scale(make_window, test_image, qtbot):

@@ -129,5 +129,6 @@ def test_precision_is_auto_by_default_and_exact_is_one_flag(tmp_path, capsys, ck
                  "--exact"]) == 0
     assert "(float32)" in capsys.readouterr().out
     monkeypatch.setattr(precision, "cpu_has_native_bf16", lambda: False)   # e.g. AVX2 only: exact float32
-    assert main(["upscale", str(photo), "-o", str(out2), "--scale", "2", "--model", str(ckpt), "--device", "cpu"]) == 0
+    assert main(["upscale", str(photo), "-o", str(out2), "--scale", "2", "--model", str(ckpt), "--device", "cpu",
+                 "--overwrite"]) == 0
     assert "(float32)" in capsys.readouterr().out

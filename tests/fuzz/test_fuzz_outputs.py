@@ -94,7 +94,7 @@ def test_concurrent_writers_leave_one_valid_file(tmp_path, assets):
     out = tmp_path / "out" / "same.png"
     out.parent.mkdir()
     procs = [spawn(["upscale", assets / "photo.png", "-o", out, "--size", f"{w}x{w}", "--model",
-                    assets / "tiny.pth", "-q"]) for w in (300, 400)]
+                    assets / "tiny.pth", "-q", "--overwrite"]) for w in (300, 400)]
     results = [p.communicate(timeout=120) for p in procs]
     assert [p.returncode for p in procs] == [0, 0], [r[1][-500:] for r in results]
     with Image.open(out) as img:

@@ -151,15 +151,15 @@ def test_refusals_before_any_work(tmp_path):
 
 def test_one_table_of_export_formats():
     from cisr_zoom.core.render.export import EXPORT_FORMATS, export_format_of, format_for
-    assert [f.name for f in EXPORT_FORMATS] == ["png", "jpeg", "tiff"]
+    assert [f.name for f in EXPORT_FORMATS] == ["png", "jpeg", "tiff", "webp"]
     for f in EXPORT_FORMATS:
         for suffix in f.suffixes:
             assert export_format_of("out" + suffix.upper()) is f
         assert format_for("ignored.png", f.label) == format_for("x", f.suffixes[-1]) == f.name
     assert EXPORT_FORMATS[1].file_filter == "JPEG image (*.jpg *.jpeg)"
     with pytest.raises(CisrError, match="unsupported export format"):
-        format_for("x.png", "webp")
-    with pytest.raises(CisrError, match=r"use \.png, \.jpg/\.jpeg, \.tif/\.tiff"):
+        format_for("x.png", "gif")
+    with pytest.raises(CisrError, match=r"use \.png, \.jpg/\.jpeg, \.tif/\.tiff, \.webp"):
         format_for("x.bmp")
 
 
