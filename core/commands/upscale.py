@@ -256,11 +256,16 @@ class Upscaler:
 
     def target(self, source: str, image, out_size, folder: Optional[Path]) -> Tuple[Optional[Path], str]:
         """``(output path or None for stdout, format)`` of ``source``."""
+        from ..errors import CisrError
         from ..render.export import format_for
         args = self.args
         if folder is None and not self.to_stdout:
             out = Path(args.output).expanduser()
-            return out, format_for(out, args.format)
+            by_name = format_for(out)
+            if args.format and args.format != by_name:
+                raise CisrError(f"'{out.name}' is {by_name.upper()} by its name but --format is {args.format}; "
+                                f"make them agree")
+            return out, by_name
         fmt = args.format or _SAME_FORMAT.get(image.file_format or "", "png")
         if self.to_stdout:
             return None, fmt
@@ -394,7 +399,7 @@ def run(args) -> int:
     if up.to_stdout and (several or len(files) != 1):
         raise CisrError("-o - (stdout) takes exactly one input image")
     if not folder_mode and not up.to_stdout:
-        format_for(out, args.format)                 # unknown suffix: fail before any work
+        format_for(out)                              # unknown suffix: fail before any work
     if folder_mode and out.exists() and not out.is_dir():
         raise CisrError(f"with several inputs -o must be a folder; '{args.output}' is a file")
     for p in problems:

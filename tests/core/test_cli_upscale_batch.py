@@ -167,6 +167,12 @@ def test_one_input_into_a_folder_needs_the_slash(tmp_path, capsys, ckpt, shots):
     assert code == 0 and os.listdir(tmp_path / "dir") == ["a_x2.png"]
 
 
+def test_format_must_agree_with_the_output_name(tmp_path, capsys, ckpt, shots):
+    code, _, err = _run(capsys, shots / "a.png", "-o", tmp_path / "x.png", "--format", "jpeg", "--scale", "2",
+                        "--model", ckpt, "-q")
+    assert code == 1 and err.count("\n") == 1 and "--format" in err and not (tmp_path / "x.png").exists()
+
+
 def test_nothing_written_leaves_no_output_folder(tmp_path, capsys, ckpt, shots):
     code, _, err = _run(capsys, shots / "broken.png", shots / "nope.png", "-o", tmp_path / "new", "--scale", "2",
                         "--model", ckpt, "-q")
