@@ -166,7 +166,7 @@ class ExportDialog(QDialog):
         self.quality_spin.setValue(95)
         self.quality_spin.setToolTip("JPEG and WebP quality; WebP at 100 is lossless")
         self.quality_label = QLabel("Quality")
-        self.pyramid_check = QCheckBox("Tiled pyramid (opens at once in napari, QuPath, GIMP)")
+        self.pyramid_check = QCheckBox("Tiled pyramid (OME-TIFF levels, for image viewers)")
         self.pyramid_check.setToolTip("A tiled BigTIFF with half, quarter ... resolutions (OME-TIFF layout)")
         self.path_edit = QLineEdit()
         browse = QPushButton("Browse…")

@@ -10,8 +10,8 @@ chunk and encoder box, so the render thread can serve the views in between):
   predictor, the directory at the end. Classic TIFF when the file is sure to stay under 4 GiB,
   else BigTIFF (``bigtiff=True`` forces it). With ``pyramid=True``: a tiled (256 x 256),
   pyramidal BigTIFF with OME-XML, the half, quarter ... resolutions as SubIFDs of the full one
-  (the OME-TIFF pyramid layout that napari, QuPath and GIMP open without reading the whole
-  image), written by ``tifffile`` while streaming (in a writer thread fed one strip of a tile's
+  (the OME-TIFF pyramid layout, from which viewers such as napari and QuPath read only the
+  level and tiles they show), written by ``tifffile`` while streaming (in a writer thread fed one strip of a tile's
   height at a time): each level is reduced, strip by strip, into an anonymous temporary file
   that the next level is read from, so memory stays a few strips.
 * **JPEG** and **WebP** have no streaming encoder in Pillow: the image is assembled in memory
