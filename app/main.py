@@ -29,6 +29,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="cisr-zoom", description="Continuous arbitrary-scale image zoom "
                                 "rendered by implicit neural networks (LIIF, CiSRGAN).")
     p.add_argument("image", nargs="?", help="image to open (default: the last one, or a bundled sample)")
+    from cisr_zoom import __version__
+    p.add_argument("--version", action="version", version=f"cisr-zoom {__version__}")
     from cisr_zoom.core.devices import DEVICE_CHOICES
     p.add_argument("--device", choices=DEVICE_CHOICES,
                    help="compute device (default: the one chosen last time, else auto)")
