@@ -26,7 +26,7 @@ from cisr_zoom.core.imageio import READABLE_SUFFIXES
 
 from .compare.panel import ComparePanel
 from .export.dialog import ExportDialog
-from .model_catalog import BICUBIC, ModelCatalog, is_checkpoint_name
+from .model_catalog import BICUBIC, ModelCatalog, checkpoint_file_filter, is_checkpoint_name
 from .settings import Settings, cache_dir
 from .viewer.scene import Scene
 from .viewer.zoom_view import ZoomView
@@ -34,7 +34,8 @@ from .worker import ImageData, RenderBridge
 
 APP_TITLE = "CiSR Zoom"
 NO_MODEL_MESSAGE = ("No super-resolution model is available, so you see a bicubic preview. "
-                    "Add a checkpoint (for example an official LIIF .pth file) with Model → Add Model File…")
+                    "Add a checkpoint (for example an official LIIF .pth file, or a .safetensors file) with "
+                    "Model → Add Model File…")
 CONTROLS_HELP = """<h3>Controls</h3>
 <table cellspacing="4">
 <tr><td><b>Mouse wheel</b> / two-finger scroll / pinch</td><td>zoom, anchored at the cursor</td></tr>
@@ -48,7 +49,7 @@ CONTROLS_HELP = """<h3>Controls</h3>
 <tr><td><b>C</b></td><td>show or hide the comparison panel</td></tr>
 <tr><td><b>Ctrl+O</b> / <b>Ctrl+E</b></td><td>open an image / export</td></tr>
 </table>
-<p>Drop an image file on the window to open it, or a checkpoint (.pth) to add a model.</p>"""
+<p>Drop an image file on the window to open it, or a checkpoint (.pth, .safetensors) to add a model.</p>"""
 
 TIMINGS_FILE = "render-timings.json"
 
@@ -142,7 +143,7 @@ class MainWindow(QMainWindow):
         self.act_compare.setText("&Comparison Panel")
         self.act_compare.setShortcut(QKeySequence("C"))
         self.act_add_model = act("&Add Model File…", self.choose_model_file, None,
-                                 "Add a checkpoint (.pth), e.g. an official LIIF model")
+                                 "Add a checkpoint (.pth, .safetensors), e.g. an official LIIF model")
         self.act_exact = act("E&xact (float32)", self._on_exact_float32, None,
                              "Render in float32. Off (default): the fastest precision whose error is below half "
                              "an 8-bit level (bfloat16 on CPUs with native bf16, float16/bfloat16 on GPUs)",
@@ -337,7 +338,7 @@ class MainWindow(QMainWindow):
 
     def choose_model_file(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Add a model checkpoint", str(Path.home()),
-                                              "Checkpoints (*.pth *.pt *.ckpt);;All files (*)")
+                                              checkpoint_file_filter())
         if path:
             self.add_model_file(path)
 
@@ -354,7 +355,7 @@ class MainWindow(QMainWindow):
             raise
         except Exception as e:  # noqa: BLE001 - shown to the user
             self.show_error("Cannot add model", f"{Path(path).name} was not added: {error_message(e)}. Add a "
-                                                "CiSR Zoom or official LIIF / LM-LIIF checkpoint (.pth) instead.")
+                                                "CiSR Zoom (.pth, .safetensors) or official LIIF / LM-LIIF checkpoint (.pth) instead.")
             return
         entry = self.catalog.add_user(path)
         self.settings["user_models"] = self.catalog.user_paths()

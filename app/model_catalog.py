@@ -119,3 +119,8 @@ class ModelCatalog:
 
 def is_checkpoint_name(path: str | os.PathLike) -> bool:
     return Path(path).suffix.lower() in CHECKPOINT_SUFFIXES
+
+
+def checkpoint_file_filter() -> str:
+    """The file dialog's filter for model files (every suffix the loader reads)."""
+    return f"Model files ({' '.join('*' + s for s in CHECKPOINT_SUFFIXES)});;All files (*)"

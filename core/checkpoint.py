@@ -7,14 +7,22 @@ Format (a dict, loadable with ``torch.load(..., weights_only=True)``)::
                "losses": {...}, "metrics": {...}, ...},
      # optional, training only: "optimizer", "optimizer_d", "model_d", "iteration", ...}
 
+The same checkpoint can be a ``.safetensors`` file (chosen by the suffix, reading and
+writing): the tensors are the state dict ``sd``, and the file's string metadata holds the rest,
+JSON-encoded (:data:`ST_SPEC` -> ``{"name", "args"}``, :data:`ST_META` -> ``meta``; plus
+``"format": "pt"``, the convention other safetensors readers expect). Such a file holds a model
+only: training state (optimizer, discriminator) needs ``.pth``.
+
 Official LIIF checkpoints (``edsr-baseline-liif.pth``, ``rdn-liif.pth``) have the same
 ``model`` shape; their unused EDSR ``sub_mean``/``add_mean`` entries are dropped on import.
 Weights stored as float16 are loaded as float32. A checkpoint is untrusted input: it is only
-ever read with ``weights_only=True``, so a file that would run code on unpickling is refused.
+ever read with ``weights_only=True`` (``.safetensors`` holds no code at all), so a file that
+would run code on unpickling is refused.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import pickle
 import struct
@@ -27,13 +35,17 @@ from typing import Any, Dict, Optional
 import torch
 
 from . import models
-from .atomic import atomic_writer
+from .atomic import atomic_write_bytes, atomic_writer
 from .errors import CheckpointError
 from .models.decoder import ImplicitDecoder, ModelDescriptor
 from .model_check import check_entry
 
 FORMAT = "cisr-zoom/1"
-CHECKPOINT_SUFFIXES = (".pth", ".pt", ".ckpt")
+SAFETENSORS_SUFFIX = ".safetensors"
+CHECKPOINT_SUFFIXES = (".pth", ".pt", ".ckpt", SAFETENSORS_SUFFIX)
+#: the string-metadata keys of a ``.safetensors`` checkpoint (values JSON-encoded)
+ST_SPEC = "cisr_zoom.spec"
+ST_META = "cisr_zoom.meta"
 
 
 @dataclass
@@ -76,10 +88,39 @@ def resolve_model_path(name_or_path: str | os.PathLike) -> Path:
     raise CheckpointError(f"model {s!r} is neither a bundled model ({known}) nor an existing file")
 
 
+def is_safetensors(path: str | os.PathLike) -> bool:
+    return Path(path).suffix.lower() == SAFETENSORS_SUFFIX
+
+
 def atomic_save(obj: Any, path: str | os.PathLike) -> None:
-    """``torch.save`` to a temporary file in the target folder, then rename over ``path``."""
+    """``torch.save`` to a temporary file in the target folder, then rename over ``path``;
+    a ``.safetensors`` ``path`` gets :func:`safetensors_bytes` of ``obj`` instead."""
+    if is_safetensors(path):
+        atomic_write_bytes(path, safetensors_bytes(obj))
+        return
     with atomic_writer(path) as f:
         torch.save(obj, f)
+
+
+def safetensors_bytes(obj: Dict[str, Any]) -> bytes:
+    """A checkpoint dict (``{"model": {"name", "args", "sd"}, "meta": {...}}``, nothing else)
+    as the bytes of a ``.safetensors`` file. Raises :class:`CheckpointError` for what the
+    format cannot hold (training state, tensors that share memory)."""
+    from safetensors.torch import save
+    rest = sorted(set(obj) - {"model", "meta"})
+    if rest:
+        raise CheckpointError(f"a .safetensors file holds a model only, not {', '.join(rest)} "
+                              f"(training state): save it as .pth")
+    entry = obj["model"]
+    sd = {k: v.detach().cpu().contiguous() for k, v in entry["sd"].items()}
+    metadata = {"format": "pt",
+                ST_SPEC: json.dumps({"name": entry["name"], "args": entry.get("args") or {}}),
+                ST_META: json.dumps(obj.get("meta") or {}, default=str)}
+    try:
+        return save(sd, metadata=metadata)
+    except (RuntimeError, ValueError) as e:
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+        raise CheckpointError(f"cannot store the model as .safetensors: {first}") from None
 
 
 def model_entry(model: torch.nn.Module, spec: Dict[str, Any], half: bool = False) -> Dict[str, Any]:
@@ -92,8 +133,9 @@ def model_entry(model: torch.nn.Module, spec: Dict[str, Any], half: bool = False
 
 def save_checkpoint(path: str | os.PathLike, model: torch.nn.Module, spec: Dict[str, Any],
                     meta: Optional[Dict[str, Any]] = None, half: bool = False, **extra: Any) -> None:
-    """Write a self-describing checkpoint atomically. ``extra`` adds top-level entries
-    (optimizer states, iteration counters) for resuming training."""
+    """Write a self-describing checkpoint atomically, as ``.safetensors`` when ``path`` ends so,
+    else with ``torch.save``. ``extra`` adds top-level entries (optimizer states, iteration
+    counters) for resuming training (``.pth`` only)."""
     obj = {"model": model_entry(model, spec, half), "meta": {"format": FORMAT, **(meta or {})}}
     obj.update(extra)
     atomic_save(obj, path)
@@ -110,12 +152,50 @@ def _torch_load(path: Path, mmap: bool) -> Any:
         return torch.load(path, map_location="cpu", weights_only=True)
 
 
+def _read_safetensors(path: Path) -> Dict[str, Any]:
+    """A ``.safetensors`` checkpoint as the dict :func:`read_checkpoint` returns."""
+    try:
+        from safetensors import SafetensorError
+        from safetensors.torch import load_file
+    except ImportError:   # a core dependency; only a broken install lacks it
+        raise CheckpointError(f"cannot load checkpoint '{path}': the safetensors package is not installed "
+                              f"(pip install safetensors)") from None
+    from safetensors import safe_open
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            metadata = f.metadata() or {}
+        sd = load_file(str(path), device="cpu")
+    except (SafetensorError, OSError, RuntimeError, ValueError, TypeError) as e:
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+        raise CheckpointError(f"cannot load checkpoint '{path}': not a readable .safetensors file ({first})") from None
+    if ST_SPEC not in metadata:
+        raise CheckpointError(f"cannot load checkpoint '{path}': its safetensors metadata has no model spec "
+                              f"({ST_SPEC!r}), so the architecture is unknown (a bare state dict, not a "
+                              f"CiSR Zoom model file)")
+    try:
+        spec = json.loads(metadata[ST_SPEC])
+        meta = json.loads(metadata.get(ST_META) or "{}")
+    except (ValueError, RecursionError) as e:
+        raise CheckpointError(f"cannot load checkpoint '{path}': its safetensors metadata is not valid JSON "
+                              f"({str(e)[:120]})") from None
+    if not isinstance(spec, dict) or "name" not in spec:
+        raise CheckpointError(f"cannot load checkpoint '{path}': the model spec in its safetensors metadata "
+                              f"is not {{'name', 'args'}}")
+    if not isinstance(meta, dict):
+        raise CheckpointError(f"cannot load checkpoint '{path}': the model card in its safetensors metadata "
+                              f"is not a JSON object")
+    return {"model": {"name": spec["name"], "args": spec.get("args") or {}, "sd": sd}, "meta": meta}
+
+
 def read_checkpoint(path: str | os.PathLike, mmap: bool = False) -> Dict[str, Any]:
     """The raw checkpoint dict, read safely (``weights_only=True``) onto the CPU; ``mmap``
-    maps the tensors instead of reading them (for looking at ``meta`` and the spec only)."""
+    maps the tensors instead of reading them (for looking at ``meta`` and the spec only).
+    A ``.safetensors`` file gives the same dict (see the module docstring)."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"cannot load checkpoint '{path}': no such file")
+    if is_safetensors(path):
+        return _read_safetensors(path)
     try:
         obj = _torch_load(path, mmap)
     except pickle.UnpicklingError as e:
