@@ -73,6 +73,11 @@ Sections (every key optional; unknown keys are errors, so typos do not pass sile
     type = "ragan"
     weight = 5e-3
 
+    [period_opt]                    # energy of the error's LR-periodic part (the cell pattern;
+    type = "lr-period"              # see train.losses.lr_period_loss); 0 = off
+    weight = 0.0
+    bins = 4                        # phase bins per axis inside one LR pixel
+
     [validation]                    # held-out images scored during training (see train.validation)
     holdout = 0                     # images taken out of the training folders (0: off)
     every = 500
@@ -116,6 +121,7 @@ DEFAULTS: Dict[str, Any] = {
     "pixel_opt": {"type": "l1", "weight": 1.0},
     "perceptual_opt": {"type": "none", "weight": 1.0, "layer": ""},
     "gan_opt": {"type": "ragan", "weight": 5e-3},
+    "period_opt": {"type": "lr-period", "weight": 0.0, "bins": 4},
     "validation": {"holdout": 0, "every": 500, "scales": [2, 4], "crop": 192, "lpips": True},
 }
 
@@ -153,6 +159,8 @@ NUMBER_RULES = {
     "pixel_opt.weight": Rule(0, 1e6),
     "perceptual_opt.weight": Rule(0, 1e6),
     "gan_opt.weight": Rule(0, 1e6),
+    "period_opt.weight": Rule(0, 1e6),
+    "period_opt.bins": Rule(2, 64, integer=True),
 }
 
 
@@ -250,6 +258,8 @@ def validate(cfg: Dict[str, Any]) -> None:
                                    f"(e.g. conv5_3 for vgg16, conv5_4 for vgg19)")
     if cfg["pixel_opt"]["type"] != "l1":
         raise TrainConfigError(f"pixel_opt.type must be 'l1', got {cfg['pixel_opt']['type']!r}")
+    if cfg["period_opt"]["type"] != "lr-period":
+        raise TrainConfigError(f"period_opt.type must be 'lr-period', got {cfg['period_opt']['type']!r}")
     if cfg["gan_opt"]["type"] != "ragan":
         raise TrainConfigError(f"gan_opt.type must be 'ragan', got {cfg['gan_opt']['type']!r}")
     if cfg["stage"] == "cisrgan":

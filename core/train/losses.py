@@ -18,6 +18,15 @@
   ``fft+gradient`` (the sum of the two: spectral energy, kept where the HR edges are), or ``none``.
   :func:`make_perceptual_term` builds the configured one, finding VGG weights through
   :mod:`cisr_zoom.core.imagenet_weights`.
+* LR-period (``period_opt``): the energy of the part of the error ``SR - HR`` (BT.601 luma) that
+  repeats with every LR pixel, i.e. the cell pattern of :mod:`cisr_zoom.core.eval.artifacts`
+  measured on the error instead of the image. Each HR pixel's phase inside its LR pixel (from
+  its coordinate and the LR size, so any scale works) falls in one of ``bins x bins`` bins; the
+  loss is ``sum_k (n_k / Q) * mean_k(e)^2`` with ``e`` the error minus its patch mean: the mean
+  square of the error's projection onto LR-periodic, bin-wise constant functions (squared [0, 1]
+  luma units). Real texture is not aligned with the LR grid and averages out; a texture that
+  the generator repeats in every LR cell does not. With ``n`` pixels per bin it also carries
+  ``1/n`` of the error's variance (a mild MSE term).
 """
 
 from __future__ import annotations
@@ -31,6 +40,28 @@ from torch import nn
 
 def l1_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return (pred - target).abs().mean()
+
+
+def lr_period_loss(pred: torch.Tensor, target: torch.Tensor, coords: torch.Tensor,
+                   lr_size: tuple, bins: int = 4) -> torch.Tensor:
+    """Energy of the error's LR-periodic part (see the module docstring), averaged over the batch.
+
+    ``pred``/``target``: ``(B, Q, 3)`` colours in [0, 1]; ``coords``: ``(B, Q, 2)`` HR pixel
+    centres ``(y, x)`` in the LR image's normalised [-1, 1] frame; ``lr_size``: ``(h, w)`` of the
+    LR input in pixels; ``bins``: phase bins per axis (>= 2)."""
+    if bins < 2:
+        raise ValueError("lr_period_loss needs bins >= 2")
+    w = pred.new_tensor([0.299, 0.587, 0.114])
+    e = ((pred.float() - target.float()) * w).sum(-1)                     # (B, Q) luma error
+    e = e - e.mean(dim=1, keepdim=True)
+    size = coords.new_tensor([float(lr_size[0]), float(lr_size[1])])
+    u = (coords.detach().float() + 1.0) * 0.5 * size                      # LR pixel units
+    k = ((u - torch.floor(u)) * bins).long().clamp_(0, bins - 1)           # phase bin per axis
+    idx = k[..., 0] * bins + k[..., 1]                                     # (B, Q)
+    sums = e.new_zeros(e.shape[0], bins * bins).scatter_add(1, idx, e)
+    counts = e.new_zeros(e.shape[0], bins * bins).scatter_add(1, idx, torch.ones_like(e))
+    means = sums / counts.clamp(min=1.0)
+    return ((counts / e.shape[1]) * means ** 2).sum(dim=1).mean()
 
 
 def ragan_d_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:

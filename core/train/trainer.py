@@ -2,7 +2,7 @@
 
 Stage ``liif``: generator only, ``pixel_opt.weight * L1`` (+ an optional perceptual term on
 patches). Stage ``cisrgan``: generator initialised from a stage-1 checkpoint, loss
-``pixel * L1 + gan * RaGAN_G + perceptual * P``; discriminator loss ``RaGAN_D``; one generator
+``pixel * L1 + gan * RaGAN_G + perceptual * P`` (+ ``period * LR-period``, optional); discriminator loss ``RaGAN_D``; one generator
 step then one discriminator step per iteration (alternating), Adam for both.
 
 Outputs in ``out_dir`` (written by rank 0 only): ``last.pth`` (atomic; model, optimizer and
@@ -47,7 +47,7 @@ from .config import TrainConfigError
 from .data import ImageBank, PairSampler, iteration_rng, to_image
 from .degrade import DegradeSpec
 from .forward import TrainForward
-from .losses import PerceptualTerm, l1_loss, make_perceptual_term, ragan_d_loss, ragan_g_loss
+from .losses import PerceptualTerm, l1_loss, lr_period_loss, make_perceptual_term, ragan_d_loss, ragan_g_loss
 from .schedule import LRSchedule
 from .tb_log import ScalarLog
 from .validation import ValidationSpec, Validator, describe as describe_validation, split_holdout
@@ -320,6 +320,12 @@ class Trainer:
         l_pix = l1_loss(pred, batch.gt)
         loss = w_pix * l_pix
         out["l_pix"] = l_pix.item()
+        w_period = float(lcfg["period_opt"]["weight"])
+        if w_period:
+            l_period = lr_period_loss(pred, batch.gt, batch.coords, tuple(batch.lr.shape[-2:]),
+                                      int(lcfg["period_opt"]["bins"]))
+            loss = loss + w_period * l_period
+            out["l_period"] = l_period.item()
         if w_per or w_gan:
             pred_img, gt_img = to_image(pred, batch.patch), batch.gt_image()
         if w_per:
@@ -366,6 +372,9 @@ class Trainer:
                 losses["perceptual"]["layer"] = self.perceptual.layer
         if self.net_d is not None:
             losses["gan"] = {"type": "ragan", "weight": float(c["gan_opt"]["weight"])}
+        if float(c["period_opt"]["weight"]):
+            losses["lr_period"] = {"type": "lr-period", "weight": float(c["period_opt"]["weight"]),
+                                   "bins": int(c["period_opt"]["bins"])}
         per_desc = self.perceptual.description
         dcfg = c["datasets"]["train"]
         data = self.bank.describe()

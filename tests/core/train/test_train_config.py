@@ -41,6 +41,13 @@ def test_config_mistakes_are_clear(tmp_path):
         from_dict({"stage": "cisrgan"})
     with pytest.raises(TrainConfigError, match="perceptual_opt.type"):
         from_dict({"perceptual_opt": {"type": "lpips"}})
+    with pytest.raises(TrainConfigError, match="period_opt.type"):
+        from_dict({"period_opt": {"type": "fft"}})
+    with pytest.raises(TrainConfigError, match="period_opt.bins"):
+        from_dict({"period_opt": {"bins": 1}})
+    with pytest.raises(TrainConfigError, match="period_opt.weight"):
+        from_dict({"period_opt": {"weight": -1.0}})
+    assert from_dict({})["period_opt"]["weight"] == 0.0  # off unless a config asks for it
     bad = tmp_path / "bad.toml"
     bad.write_text("name = \n")
     with pytest.raises(TrainConfigError, match="cannot read config"):

@@ -2,6 +2,7 @@
 
 import math
 
+import pytest
 import torch
 
 from cisr_zoom.core.train.losses import (PerceptualTerm, fft_amplitude_loss, gradient_loss, l1_loss, ragan_d_loss,
@@ -79,3 +80,47 @@ def test_gradient_terms_punish_a_grid_the_fft_term_rewards():
     assert gradient_loss(grid, target) > gradient_loss(flat, target)
     both = PerceptualTerm("fft+gradient")
     assert torch.isclose(both(grid, target), fft_amplitude_loss(grid, target) + gradient_loss(grid, target))
+
+
+def _grid_coords(hr: int) -> torch.Tensor:
+    from cisr_zoom.core.coords import make_coord
+    return make_coord((hr, hr)).unsqueeze(0)  # (1, hr*hr, 2)
+
+
+def test_lr_period_loss_measures_a_pattern_repeating_with_every_lr_pixel():
+    from cisr_zoom.core.train.losses import lr_period_loss
+    lr, s = 8, 4                      # 8x8 LR, 32x32 HR: 4x4 HR pixels per LR pixel, one per phase bin
+    hr = lr * s
+    torch.manual_seed(0)
+    gt = torch.rand(1, hr * hr, 3)
+    cell = torch.randn(s, s)
+    cell = cell - cell.mean()         # zero-mean pattern, repeated in every LR cell
+    pattern = cell.repeat(lr, lr).reshape(1, hr * hr, 1) * 0.05
+    pred = gt + pattern               # the same offset on R, G, B: luma offset = the pattern
+    got = lr_period_loss(pred, gt, _grid_coords(hr), (lr, lr), bins=4).item()
+    assert abs(got - float((pattern ** 2).mean())) < 1e-7
+    assert lr_period_loss(gt, gt, _grid_coords(hr), (lr, lr)).item() == 0.0
+    # the same energy with no alignment to the LR grid (random noise) scores far lower
+    noise = torch.randn(1, hr * hr, 1)
+    noise = noise * pattern.std() / noise.std()
+    assert lr_period_loss(gt + noise, gt, _grid_coords(hr), (lr, lr)).item() < 0.1 * got
+    # a constant colour shift is the pixel loss's job, not this one's
+    assert lr_period_loss(gt + 0.1, gt, _grid_coords(hr), (lr, lr)).item() < 1e-12
+
+
+def test_lr_period_loss_works_at_a_non_integer_scale_and_has_a_gradient():
+    from cisr_zoom.core.train.losses import lr_period_loss
+    lr, hr = 10, 27                   # x2.7: the phases inside an LR pixel vary from cell to cell
+    coords = _grid_coords(hr)
+    u = (coords + 1) * 0.5 * lr
+    phase = u - torch.floor(u)
+    # a pattern that is a function of the phase inside the LR pixel: periodic with the LR grid
+    bump = torch.cos(2 * torch.pi * phase[..., :1]) * torch.cos(2 * torch.pi * phase[..., 1:])
+    gt = torch.full((1, hr * hr, 3), 0.5)
+    pred = (gt + 0.05 * bump).requires_grad_(True)
+    loss = lr_period_loss(pred, gt, coords, (lr, lr))
+    assert 1e-4 < loss.item() <= 0.05 ** 2 / 4 + 1e-6  # most of the bump's energy (0.05^2 / 4) is seen
+    loss.backward()
+    assert pred.grad is not None and pred.grad.abs().sum() > 0
+    with pytest.raises(ValueError):
+        lr_period_loss(pred, gt, coords, (lr, lr), bins=1)
