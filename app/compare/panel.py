@@ -1,9 +1,12 @@
-"""Comparison panel: panes showing the main view's region rendered by other sources.
+"""Comparison panel: loupes showing, at the main view's magnification, the region around
+the cursor rendered by other sources.
 
-Each pane is a follower :class:`~cisr_zoom.app.viewer.zoom_view.ZoomView` of the main view
-(same centre, the main view's visible region fitted into the pane, the rest dimmed), with a
-source chooser and a "Use as main" button. Zooming or panning in a pane moves the main view,
-so every view stays synchronised.
+Each pane is a follower :class:`~cisr_zoom.app.viewer.zoom_view.ZoomView` of the main view in
+``LOUPE`` mode: the main view's zoom, centred on the image point under the cursor in the main
+view (on the main view's centre while the cursor is elsewhere), with a source chooser and a
+"Use as main" button. Zooming or panning in a pane moves the main view, so every view stays
+synchronised. The panes render through the scene like any view (their own requests, the
+one render thread).
 """
 
 from __future__ import annotations
@@ -15,14 +18,15 @@ from PySide6.QtWidgets import QComboBox, QHBoxLayout, QSplitter, QToolButton, QV
 
 from ..model_catalog import BICUBIC
 from ..viewer.scene import Scene
-from ..viewer.zoom_view import ZoomView
+from ..viewer.zoom_view import LOUPE, ZoomView
 
 
 class ComparePane(QWidget):
     useAsMain = Signal(str)
     sourceChanged = Signal()
 
-    def __init__(self, scene: Scene, leader: ZoomView, index: int, parent=None):
+    def __init__(self, scene: Scene, leader: ZoomView, index: int, mode: str = LOUPE, view_id: Optional[str] = None,
+                 parent=None):
         super().__init__(parent)
         self.scene = scene
         self.combo = QComboBox()
@@ -32,9 +36,9 @@ class ComparePane(QWidget):
         self.use_button = QToolButton()
         self.use_button.setText("Use as main")
         self.use_button.setToolTip("Show this pane's model in the main view")
-        self.view = ZoomView(scene, f"pane{index}", settle_ms=40)
+        self.view = ZoomView(scene, view_id or f"pane{index}", settle_ms=40)
         self.view.label_overlay = True
-        self.view.set_leader(leader)
+        self.view.set_leader(leader, mode)
         self.view.setMinimumSize(120, 90)
         top = QHBoxLayout()
         top.setContentsMargins(0, 0, 0, 0)

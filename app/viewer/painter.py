@@ -3,7 +3,8 @@
 Never waits: the smooth-scaled preview of the image (a box-filtered pyramid when zoomed
 out), then super-resolved patches of other levels of the same source (farthest first), then
 the patches of the current level on top. When the current level covers the visible area,
-only its patches are drawn. Overlays (source labels, split divider, banner) come last.
+only its patches are drawn. Overlays (source labels, split divider, the cross marking the
+cursor of another view of the group, banner) come last.
 
 Coordinates: the widget's logical pixels; a level's patches are drawn through
 :meth:`ViewPainter.image_transform` from that level's output grid to the screen.
@@ -15,11 +16,12 @@ import math
 from typing import List, Optional
 
 from PySide6.QtCore import QPointF, QRect, QRectF, Qt
-from PySide6.QtGui import QColor, QFont, QPainter, QPainterPath, QPen, QTransform
+from PySide6.QtGui import QColor, QFont, QPainter, QPen, QTransform
 
 from cisr_zoom.core.render.levels import ImageRect, level_size, visible_level_rect
 
 BACKGROUND = QColor(38, 38, 40)
+MARKER_PX = 9      # half size of the cross marking the cursor of another view
 
 
 class ViewPainter:
@@ -44,8 +46,6 @@ class ViewPainter:
                 self._paint_centred_text(p, "Open an image (Ctrl+O) or drop one here")
             return
         p.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, True)
-        if self.view.leader is not None:
-            self._paint_preview(p)
         for slot in self.view.slots:
             r = self.view.slot_screen_rect(slot).intersected(area)
             if r.isEmpty():
@@ -79,8 +79,7 @@ class ViewPainter:
             want = visible_level_rect(size, k, vis)
             covered = want is not None and layer.covers(src, k, want)
         if not covered:
-            if self.view.leader is None:
-                self._paint_preview(p, vis)
+            self._paint_preview(p, vis)
             if src is not None:
                 others = [lv for lv in layer.levels(src) if lv != k]
                 for lv in sorted(others, key=lambda lv: -abs(lv - k)):
@@ -129,14 +128,9 @@ class ViewPainter:
 
     def _paint_overlays(self, p: QPainter, w: float, h: float) -> None:
         cat = self.view.scene.catalog
-        if self.view.leader is not None:
-            self.overlay_rects.append(QRectF(0, 0, w, h))
-            r = self.view.slot_screen_rect(self.view.slots[0])
-            path = QPainterPath()
-            path.addRect(QRectF(0, 0, w, h))
-            inner = QPainterPath()
-            inner.addRect(r)
-            p.fillPath(path.subtracted(inner), QColor(0, 0, 0, 120))
+        m = self.view.marker_point()
+        if m is not None:
+            self._paint_marker(p, QPointF(*m))
         if self.view.split:
             d = self.view.divider * w
             self.overlay_rects.append(QRectF(d - 12, 0, 24, h))
@@ -163,6 +157,20 @@ class ViewPainter:
                     break
         if msg:
             self._paint_banner(p, msg, w, h)
+
+    def _paint_marker(self, p: QPainter, at: QPointF) -> None:
+        """A small cross (white on a dark outline) where the cursor of another view points."""
+        r = MARKER_PX
+        self.overlay_rects.append(QRectF(at.x() - r - 2, at.y() - r - 2, 2 * r + 4, 2 * r + 4))
+        p.save()
+        p.setRenderHint(QPainter.RenderHint.Antialiasing, True)
+        for pen in (QPen(QColor(0, 0, 0, 170), 3.5), QPen(QColor(255, 255, 255, 235), 1.5)):
+            p.setPen(pen)
+            p.drawLine(QPointF(at.x() - r, at.y()), QPointF(at.x() - 3, at.y()))
+            p.drawLine(QPointF(at.x() + 3, at.y()), QPointF(at.x() + r, at.y()))
+            p.drawLine(QPointF(at.x(), at.y() - r), QPointF(at.x(), at.y() - 3))
+            p.drawLine(QPointF(at.x(), at.y() + 3), QPointF(at.x(), at.y() + r))
+        p.restore()
 
     def _paint_label(self, p: QPainter, text: str, at: QPointF, left: bool) -> None:
         f = QFont(self.view.font())

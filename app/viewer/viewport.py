@@ -137,15 +137,16 @@ class Viewport:
         self.cx, self.cy = float(ix), float(iy)
         self._clamp_centre()
 
-    def follow(self, leader: "Viewport") -> None:
-        """Show the same image region as ``leader`` (same centre), fitted into this widget:
-        used by the comparison panes. The mapping is ``leader``'s scaled about the centre,
-        so a point anchored in the leader is anchored here too."""
+    def follow_at(self, leader: "Viewport", centre: Tuple[float, float]) -> None:
+        """Show ``leader``'s image at ``leader``'s magnification (the same physical scale),
+        centred on image point ``centre`` (clamped to the image): used by the comparison panes
+        (``centre``: the point under the cursor, a loupe) and the grid's views (``centre``:
+        the leader's centre). The mapping to ``leader``'s screen is then a translation, so a
+        point anchored in either stays anchored in both."""
         self.image_w, self.image_h = leader.image_w, leader.image_h
-        self.cx, self.cy = leader.cx, leader.cy
-        ratio = min(self.view_w / leader.view_w, self.view_h / leader.view_h)
-        self.scale = leader.scale * ratio
+        self.scale = leader.physical_scale / self.dpr
+        self.centre_on(*centre)
 
     def link_ratio(self, leader: "Viewport") -> float:
-        """Screen-size ratio of this follower to ``leader`` (see :meth:`follow`)."""
-        return min(self.view_w / leader.view_w, self.view_h / leader.view_h)
+        """Screen pixels of this follower per screen pixel of ``leader`` (1 on one screen)."""
+        return self.scale / leader.scale

@@ -2,13 +2,17 @@
 
 After a short settle (``settle_ms`` without view changes) it tells the scene what each
 *slot* shows (a source drawn in part of the view: the whole view, one side of the split, or
-the part of a comparison pane that shows the main view's region); the scene's
+a comparison pane or grid view); the scene's
 :class:`~cisr_zoom.core.render.planner.RequestPlanner` decides what to render and tracks it.
 Painting is :class:`~.painter.ViewPainter`'s job; the view repaints where the scene reports
 a new tile of a source it shows.
 
-A *follower* view (comparison pane) shows its leader's region fitted into itself; its input
-is forwarded to the leader, so all views stay synchronised.
+A *follower* view shows the leader's image at the leader's magnification: a comparison pane
+(:data:`LOUPE`) centred on the image point under the cursor in the leader (else on the
+leader's centre), a grid view (:data:`MIRROR`) on the leader's centre. Its input is forwarded
+to the leader, so every view stays synchronised on zoom and pan. The *pointer* (the image
+point under the cursor, in whichever view of the group it is) is shared through the leader:
+the other views mark it with a small cross, and tiles are ordered from it.
 """
 
 from __future__ import annotations
@@ -24,12 +28,16 @@ from PySide6.QtWidgets import QAbstractScrollArea
 from cisr_zoom.core.render.levels import ImageRect, PixelRect, level_for_scale, level_size
 from cisr_zoom.core.render.planner import InFlight, SlotState
 
-from .painter import ViewPainter
+from .painter import MARKER_PX, ViewPainter
 from .scene import Scene
 from .viewport import Viewport
 
 WHEEL_STEP = 2.0 ** (1.0 / 3.0)      # zoom per wheel notch (120 units): three notches per octave
 DIVIDER_GRAB_PX = 7
+
+#: Follow modes (:meth:`ZoomView.set_leader`): centred on the leader's pointer (comparison pane),
+#: or on the leader's centre (grid view). Both at the leader's magnification.
+LOUPE, MIRROR = "loupe", "mirror"
 
 
 @dataclass(frozen=True)
@@ -45,6 +53,7 @@ class ZoomView(QAbstractScrollArea):
     settled = Signal()                  # requests for the settled view were made
     hoverChanged = Signal(object)       # (x, y) image coordinates under the cursor, or None
     progressChanged = Signal(int, int)  # tiles done, tiles requested since the last settle
+    pointerChanged = Signal()           # (leader) the cursor moved in, into or out of a view of its group
 
     def __init__(self, scene: Scene, view_id: str, parent=None, settle_ms: int = 80, tile_size: Optional[int] = None):
         super().__init__(parent)
@@ -56,6 +65,9 @@ class ZoomView(QAbstractScrollArea):
         self.split = False
         self.divider = 0.5                  # split position, fraction of the width
         self.leader: Optional[ZoomView] = None
+        self.follow_mode: Optional[str] = None   # LOUPE or MIRROR for a follower
+        self._pointer_view: Optional[ZoomView] = None   # (leader) the view of its group the cursor is in
+        self._marker_rect: Optional[QRectF] = None      # where the pointer's cross was last asked painted
         self.label_overlay = False          # draw the source name(s) over the image
         self.message: Optional[str] = None  # banner text (e.g. no model available)
         self.painter = ViewPainter(self)
@@ -82,6 +94,7 @@ class ZoomView(QAbstractScrollArea):
         scene.sessionsChanged.connect(self.schedule_request)
         scene.tileAdded.connect(self._on_tile_added)
         scene.progressChanged.connect(self._on_progress)
+        self.pointerChanged.connect(self._on_pointer)
 
     # ------------------------------------------------------------------ configuration ---
     @property
@@ -104,14 +117,68 @@ class ZoomView(QAbstractScrollArea):
         self.viewport().update()
         self.schedule_request()
 
-    def set_leader(self, leader: "ZoomView") -> None:
-        """Make this view follow ``leader`` (a comparison pane)."""
+    def set_leader(self, leader: "ZoomView", mode: str = LOUPE) -> None:
+        """Make this view follow ``leader`` at its magnification: centred on the leader's
+        pointer (``LOUPE``, a comparison pane) or on its centre (``MIRROR``, a grid view)."""
+        if mode not in (LOUPE, MIRROR):
+            raise ValueError(f"unknown follow mode {mode!r}")
         self.leader = leader
+        self.follow_mode = mode
         self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         leader.viewChanged.connect(self._follow)
         leader.settled.connect(self.request_visible)
+        leader.pointerChanged.connect(self._on_pointer)
         self._follow()
+
+    # ------------------------------------------------------------------ pointer ---------
+    def pointer(self) -> Optional[Tuple[float, float]]:
+        """The image point under the cursor in any view of this view's group (None: the
+        cursor is in none of them)."""
+        v = (self.leader or self)._pointer_view
+        if v is None or v._cursor is None:
+            return None
+        return v.vp.screen_to_image(*v._cursor)
+
+    def pointer_view(self) -> Optional["ZoomView"]:
+        """The view of this view's group the cursor is in (None: none)."""
+        return (self.leader or self)._pointer_view
+
+    def _point(self, inside: bool) -> None:
+        """The cursor moved in this view (``inside``) or left it: tell the group."""
+        lead = self.leader or self
+        if inside:
+            lead._pointer_view = self
+        elif lead._pointer_view is self:
+            lead._pointer_view = None
+        else:
+            return
+        lead.pointerChanged.emit()
+
+    def marker_point(self) -> Optional[Tuple[float, float]]:
+        """Screen point where this view marks the pointer: None when the cursor is here
+        (it shows itself) or in no view of the group."""
+        v = self.pointer_view()
+        if v is None or v is self or self.scene.image is None:
+            return None
+        p = self.pointer()
+        return None if p is None else self.vp.image_to_screen(*p)
+
+    def _on_pointer(self) -> None:
+        """The group's pointer moved: a loupe re-centres, the cross moves, tiles re-order."""
+        if self.follow_mode == LOUPE and self._follow():
+            self.schedule_request()
+        self._update_marker()
+        self._refocus()
+
+    def _update_marker(self) -> None:
+        m = self.marker_point()
+        new = None if m is None else QRectF(m[0] - MARKER_PX - 2, m[1] - MARKER_PX - 2,
+                                            2 * MARKER_PX + 4, 2 * MARKER_PX + 4)
+        for r in (self._marker_rect, new):
+            if r is not None:
+                self.viewport().update(r.toAlignedRect().adjusted(-1, -1, 1, 1))
+        self._marker_rect = new
 
     # ------------------------------------------------------------------ view changes ----
     def _on_image_changed(self) -> None:
@@ -126,11 +193,29 @@ class ZoomView(QAbstractScrollArea):
         else:
             self._view_changed()
 
-    def _follow(self) -> None:
-        self.vp.set_view_size(self.viewport().width(), self.viewport().height(), self.devicePixelRatioF())
-        self.vp.follow(self.leader.vp)
+    def _follow_centre(self) -> Tuple[float, float]:
+        """Image point this follower centres on: a loupe's is the pointer (unless the cursor
+        is in a loupe itself), else the leader's centre."""
+        lead = self.leader
+        if self.follow_mode == LOUPE:
+            v = lead._pointer_view
+            p = lead.pointer()
+            if v is not None and v.follow_mode != LOUPE and p is not None:
+                return p
+        return lead.vp.cx, lead.vp.cy
+
+    def _follow(self) -> bool:
+        """Take the leader's magnification and this view's centre; False if nothing changed."""
+        vp = self.vp
+        before = (vp.cx, vp.cy, vp.scale, vp.view_w, vp.view_h, vp.dpr, vp.image_w, vp.image_h)
+        vp.set_view_size(self.viewport().width(), self.viewport().height(), self.devicePixelRatioF())
+        vp.follow_at(self.leader.vp, self._follow_centre())
+        if before == (vp.cx, vp.cy, vp.scale, vp.view_w, vp.view_h, vp.dpr, vp.image_w, vp.image_h):
+            return False
+        self._marker_rect = None
         self.viewport().update()
         self.viewChanged.emit()
+        return True
 
     def _view_changed(self, sync_bars: bool = True, repaint: bool = True) -> None:
         if sync_bars:
@@ -214,11 +299,10 @@ class ZoomView(QAbstractScrollArea):
             vp.update(r.translated(dx, dy).toAlignedRect().adjusted(-1, -1, 1, 1))
 
     def _to_leader(self, sx, sy) -> Tuple[Optional[float], Optional[float]]:
+        """The leader's screen point showing the image point at this view's ``(sx, sy)``."""
         if sx is None or sy is None:
             return None, None
-        r = self.vp.link_ratio(self.leader.vp)
-        return ((sx - self.vp.view_w / 2) / r + self.leader.vp.view_w / 2,
-                (sy - self.vp.view_h / 2) / r + self.leader.vp.view_h / 2)
+        return self.leader.vp.image_to_screen(*self.vp.screen_to_image(sx, sy))
 
     # -- scroll bars (range: the image's extent in screen pixels beyond the view) --
     def _sync_scrollbars(self) -> None:
@@ -273,10 +357,6 @@ class ZoomView(QAbstractScrollArea):
     def slot_screen_rect(self, slot: RenderSlot) -> QRectF:
         """The part of the widget (logical pixels) where ``slot`` is drawn."""
         w, h = float(self.viewport().width()), float(self.viewport().height())
-        if self.leader is not None:
-            lr = self.leader.vp.visible_rect()
-            x, y, rw, rh = self.vp.screen_rect_of(lr)
-            return QRectF(x, y, rw, rh).intersected(QRectF(0, 0, w, h))
         if self.split:
             d = self.divider * w
             return QRectF(0, 0, d, h) if slot.index == 0 else QRectF(d, 0, w - d, h)
@@ -318,14 +398,18 @@ class ZoomView(QAbstractScrollArea):
         self.settled.emit()
 
     def _focus_point(self) -> Tuple[float, float]:
-        """Image point the user is looking at: under the cursor, else the anchor of the last
-        zoom (while the cursor has not left since), else the middle of the view."""
-        src = self.leader if self.leader is not None else self
-        if src._cursor is not None:
-            return src.vp.screen_to_image(*src._cursor)
-        if src._focus is not None:
-            return src._focus
-        return src.vp.cx, src.vp.cy
+        """Image point the user is looking at: under the cursor (in this view or another of
+        its group), else the anchor of the leader's last zoom (while the cursor has not left
+        since; not for a loupe, which is centred elsewhere), else the middle of this view."""
+        if self._cursor is not None:
+            return self.vp.screen_to_image(*self._cursor)
+        p = self.pointer()
+        if p is not None:
+            return p
+        lead = self.leader or self
+        if lead._focus is not None and self.follow_mode != LOUPE:
+            return lead._focus
+        return self.vp.cx, self.vp.cy
 
     def _refocus(self) -> None:
         """The cursor moved: reorder the remaining tiles of the live requests from it."""
@@ -393,6 +477,7 @@ class ZoomView(QAbstractScrollArea):
             return
         pos = ev.position()
         self._cursor = (pos.x(), pos.y())
+        self._point(True)
         angle = ev.angleDelta()
         pixel = ev.pixelDelta()
         if ev.modifiers() & Qt.KeyboardModifier.ShiftModifier:
@@ -435,8 +520,6 @@ class ZoomView(QAbstractScrollArea):
     def mouseMoveEvent(self, ev) -> None:
         pos = ev.position()
         self._cursor = (pos.x(), pos.y())
-        if self._drag_pos is None:
-            self._refocus()
         if self._drag_pos is not None:
             if self._drag_divider:
                 w = max(1, self.viewport().width())
@@ -451,6 +534,7 @@ class ZoomView(QAbstractScrollArea):
             self.viewport().setCursor(Qt.CursorShape.SplitHCursor)
         else:
             self.viewport().setCursor(Qt.CursorShape.OpenHandCursor)
+        self._point(True)     # loupes re-centre, the other views move their cross, tiles re-order
         if self.scene.image is not None:
             ix, iy = self.vp.screen_to_image(pos.x(), pos.y())
             inside = 0 <= ix < self.vp.image_w and 0 <= iy < self.vp.image_h
@@ -474,6 +558,7 @@ class ZoomView(QAbstractScrollArea):
     def leaveEvent(self, ev) -> None:
         self._cursor = None
         self._focus = None
+        self._point(False)
         self._refocus()       # outside the view: tiles nearest the view centre first
         self.hoverChanged.emit(None)
         super().leaveEvent(ev)

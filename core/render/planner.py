@@ -2,7 +2,7 @@
 what is in flight, which responses are stale, and when a view is complete.
 
 A *slot* is one source drawn in part of a view (the whole view, one side of a split, or
-the part of a comparison pane that shows the main view's region). For each slot the planner
+a comparison pane). For each slot the planner
 asks for exactly the level pixels that are visible and not cached or in flight yet, as
 rectangles: first a small *focus* tile where the user looks (the cursor, else the middle of
 the view), then the rest. Every request carries that focus in its own output pixels, so the

@@ -50,15 +50,17 @@ def test_pan_keeps_view_centre_over_image():
     assert (vp.cx, vp.cy) == (600, 400)
 
 
-def test_follow_shows_leader_region_and_shares_anchor():
-    lead = Viewport((400, 600), (1000, 500))
+def test_follow_at_keeps_the_leaders_magnification_and_centres_on_a_point():
+    lead = Viewport((400, 600), (1000, 500), dpr=2.0)
     lead.zoom_at(5.0, 100, 100)
-    pane = Viewport((400, 600), (300, 300))
-    pane.follow(lead)
-    lr, pr = lead.visible_rect(), pane.visible_rect()
-    assert pr.contains(lr, tol=1e-9)
-    assert (pr.x0 + pr.x1) / 2 == pytest.approx((lr.x0 + lr.x1) / 2)
-    assert pr.width == pytest.approx(lr.width)  # width-limited: the same horizontal extent
+    pane = Viewport((400, 600), (300, 300), dpr=1.0)
+    pane.follow_at(lead, (120.0, 80.0))
+    assert pane.physical_scale == pytest.approx(lead.physical_scale)   # the same magnification
+    assert (pane.cx, pane.cy) == (120.0, 80.0)
+    assert pane.visible_rect().width == pytest.approx(300 / pane.scale)
+    assert pane.link_ratio(lead) == pytest.approx(2.0)
+    pane.follow_at(lead, (-50.0, 1e6))                                 # clamped to the image
+    assert (pane.cx, pane.cy) == (0.0, 400.0)
 
 
 def test_none_refcount_guard_keeps_qt_calls_safe():
