@@ -17,8 +17,8 @@ from typing import Optional, Sequence
 
 from .errors import CisrError, error_message, is_out_of_memory
 
-#: subcommand modules, in the order ``cisr --help`` lists them
-COMMANDS = ("upscale", "eval", "train", "bench", "info", "weights")
+#: subcommands, in the order ``cisr --help`` lists them (module: the name with ``_`` for ``-``)
+COMMANDS = ("upscale", "eval", "train", "bench", "info", "weights", "export-model", "configs")
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -51,10 +51,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for name in COMMANDS:
+        module_name = f"{__package__}.commands.{name.replace('-', '_')}"
         try:
-            module = importlib.import_module(f"{__package__}.commands.{name}")
+            module = importlib.import_module(module_name)
         except ModuleNotFoundError as e:
-            if e.name == f"{__package__}.commands.{name}":
+            if e.name == module_name:
                 continue  # command not part of this build
             raise
         module.add_parser(sub)

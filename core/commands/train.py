@@ -10,7 +10,7 @@ from __future__ import annotations
 DESCRIPTION = ("Train LIIF (stage 1) or CiSRGAN (stage 2). Shipped configs (pass the name): the .toml files of "
                "cisr_zoom/core/train/configs, e.g. cpu-liif-edsr-baseline, cpu-cisrgan-edsr-baseline, "
                "edsr-baseline-liif, cisrgan-edsr-baseline, gpu-liif-edsr-baseline, edsr-baseline-lm-liif. "
-               "Multi-GPU: torchrun --nproc_per_node N -m cisr_zoom.core.cli train --config ...")
+               "`cisr configs` lists them with a description. Multi-GPU: torchrun --nproc_per_node N -m cisr_zoom.core.cli train --config ...")
 
 
 def add_parser(sub) -> None:

@@ -203,6 +203,28 @@ def from_dict(raw: Dict[str, Any]) -> Dict[str, Any]:
     return cfg
 
 
+def shipped_configs() -> Dict[str, Path]:
+    """The configs shipped with the package (``cisr train --config NAME``): name -> file."""
+    return {x.stem: x for x in sorted(CONFIG_DIR.glob("*.toml"))}
+
+
+def config_description(path: str | Path) -> str:
+    """A config file's one-line description: the first clause of its leading comment (up to the
+    first ``:``, ``;`` or ``.`` followed by a space, outside parentheses)."""
+    lines = []
+    for line in Path(path).read_text(encoding="utf-8").splitlines():
+        if not line.startswith("#"):
+            break
+        lines.append(line.lstrip("#").strip())
+    text = " ".join(x for x in lines if x)
+    depth = 0
+    for i, c in enumerate(text):
+        depth += (c == "(") - (c == ")")
+        if depth == 0 and c in ":;." and text[i + 1:i + 2] in (" ", ""):
+            return text[:i].strip()
+    return text
+
+
 def load_config(path: str | Path) -> Dict[str, Any]:
     """Read a TOML config (a path, or the name of a shipped config such as ``edsr-baseline-liif``)."""
     p = Path(path).expanduser()
@@ -211,7 +233,7 @@ def load_config(path: str | Path) -> Dict[str, Any]:
         if shipped.is_file():
             p = shipped
         else:
-            names = ", ".join(sorted(x.stem for x in CONFIG_DIR.glob("*.toml")))
+            names = ", ".join(shipped_configs())
             raise TrainConfigError(f"config '{path}' is neither a file nor a shipped config ({names})")
     try:
         raw = tomllib.loads(p.read_text(encoding="utf-8"))

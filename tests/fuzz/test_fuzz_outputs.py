@@ -26,13 +26,15 @@ COMMANDS = {
     "upscale": lambda a, d, t: _upscale(a, d / "out.png"),
     "eval": lambda a, d, t: _eval(a, d / "results.md"),
     "train": lambda a, d, t: _train(a, d / "run", t / "tiny.toml"),
+    "export-model": lambda a, d, t: ["export-model", a / "tiny.pth", d / "model.pth"],
+    "export-model-safetensors": lambda a, d, t: ["export-model", a / "tiny.pth", d / "model.safetensors"],
 }
 
 
 def _no_partial_files(folder):
     for p in folder.rglob("*"):
         assert not p.name.startswith("."), f"temporary file left: {p}"
-        assert not p.suffix == ".pth", f"checkpoint written: {p}"
+        assert p.suffix not in (".pth", ".safetensors"), f"checkpoint written: {p}"
         if p.name == "log.jsonl":
             lines = p.read_text().splitlines()
             assert lines and all(json.loads(x) for x in lines), "empty or broken log"
