@@ -1,4 +1,5 @@
-"""The main window: menus, tool bar, the zoom view, the comparison dock and the status bar.
+"""The main window: menus, tool bar, the zoom view (alone or in a grid of 2 or 4 synchronised
+views), the comparison dock (loupes) and the status bar.
 
 Owns the :class:`~cisr_zoom.app.worker.RenderBridge` (the one render worker thread), the
 :class:`~cisr_zoom.app.viewer.scene.Scene` and the settings. Errors are shown as a dialog
@@ -24,6 +25,8 @@ from cisr_zoom.core.devices import DEVICE_CHOICES, available_devices
 from cisr_zoom.core.errors import error_message
 from cisr_zoom.core.imageio import READABLE_SUFFIXES
 
+from .compare.grid import LAYOUTS, GridArea
+from .compare.pairing import assign, fill_distinct
 from .compare.panel import ComparePanel
 from .export.dialog import ExportDialog
 from .model_catalog import BICUBIC, ModelCatalog, checkpoint_file_filter, is_checkpoint_name
@@ -46,7 +49,9 @@ CONTROLS_HELP = """<h3>Controls</h3>
 <tr><td><b>1</b></td><td>100 % (one image pixel per screen pixel)</td></tr>
 <tr><td><b>+</b> / <b>-</b></td><td>zoom in / out</td></tr>
 <tr><td><b>S</b></td><td>split view: drag the divider to compare two models</td></tr>
-<tr><td><b>C</b></td><td>show or hide the comparison panel</td></tr>
+<tr><td><b>B</b></td><td>A/B flip: swap the main model and the second model in place (blink to compare)</td></tr>
+<tr><td><b>G</b> / <b>Shift+G</b></td><td>grid of 2 / 4 synchronised views (again: back to one view)</td></tr>
+<tr><td><b>C</b></td><td>comparison panel: loupes at the same zoom around the cursor</td></tr>
 <tr><td><b>Ctrl+O</b> / <b>Ctrl+E</b></td><td>open an image / export</td></tr>
 </table>
 <p>Drop an image file on the window to open it, or a checkpoint (.pth, .safetensors) to add a model.</p>"""
@@ -70,7 +75,9 @@ class MainWindow(QMainWindow):
                                    feature_cache_bytes=settings["feature_cache_mb"] * 2 ** 20)
         self.scene = Scene(self.bridge, self.catalog, settings["tile_cache_mb"] * 2 ** 20, parent=self)
         self.view = ZoomView(self.scene, "main", settle_ms=settle_ms)
-        self.setCentralWidget(self.view)
+        self.grid = GridArea(self.scene, self.view)
+        self.setCentralWidget(self.grid)
+        self.grid_extra: List[Optional[str]] = [None, None]   # sources of grid views 3 and 4
         self.compare = ComparePanel(self.scene, self.view)
         self.compare_dock = QDockWidget("Compare", self)
         self.compare_dock.setObjectName("compare-dock")
@@ -104,6 +111,8 @@ class MainWindow(QMainWindow):
         self.view.hoverChanged.connect(self._update_pos_label)
         self.scene.progressChanged.connect(self._update_progress)
         self.compare.useAsMain.connect(self.set_main_source)
+        self.grid.useAsMain.connect(self.set_main_source)
+        self.grid.sourceChosen.connect(self.choose_source)
         self.compare.sourcesChanged.connect(self._remember_sources)
         self.compare_dock.visibilityChanged.connect(self._on_compare_visibility)
 
@@ -139,6 +148,16 @@ class MainWindow(QMainWindow):
         self.act_zoom_out = act("Zoom &Out", lambda: self._zoom_key(2 ** -0.5), ["-", "Ctrl+-"])
         self.act_split = act("&Split View", self.set_split, "S", "Left and right of a draggable divider: two models",
                              checkable=True)
+        self.act_flip = act("A/B &Flip", self.flip_ab, "B",
+                            "Swap the main model and the second model in place (split view: the sides; "
+                            "grid: views 1-2 and 3-4), to compare by blinking")
+        self.act_flip.setIconText("A/B")
+        self.act_single = act("&Single View", lambda: self.set_layout(1), None, "One view (no grid)", checkable=True)
+        self.act_grid2 = act("&Grid: 2 Views", lambda: self.set_layout(1 if self.grid.n_views == 2 else 2), "G",
+                             "Two equal views side by side, synchronised, each with its own model", checkable=True)
+        self.act_grid4 = act("Grid: &4 Views", lambda: self.set_layout(1 if self.grid.n_views == 4 else 4),
+                             "Shift+G", "Four equal views (2 x 2), synchronised, each with its own model",
+                             checkable=True)
         self.act_compare = self.compare_dock.toggleViewAction()
         self.act_compare.setText("&Comparison Panel")
         self.act_compare.setShortcut(QKeySequence("C"))
@@ -151,7 +170,8 @@ class MainWindow(QMainWindow):
         self.act_exact.setChecked(self.settings["exact_float32"])
         self.act_controls = act("&Controls", self.show_controls, QKeySequence.StandardKey.HelpContents)
         self.act_about = act("&About", self.show_about)
-        for a in (self.act_fit, self.act_100, self.act_zoom_in, self.act_zoom_out, self.act_split, self.act_compare):
+        for a in (self.act_fit, self.act_100, self.act_zoom_in, self.act_zoom_out, self.act_split, self.act_compare,
+                  self.act_flip, self.act_single, self.act_grid2, self.act_grid4):
             a.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
 
     def _build_menus(self) -> None:
@@ -168,7 +188,11 @@ class MainWindow(QMainWindow):
             m.addAction(a)
         m.addSeparator()
         m.addAction(self.act_split)
+        m.addAction(self.act_flip)
         m.addAction(self.act_compare)
+        m.addSeparator()
+        for a in (self.act_single, self.act_grid2, self.act_grid4):
+            m.addAction(a)
         self.model_menu = mb.addMenu("&Model")
         self.device_menu = mb.addMenu("&Device")
         self.device_group = QActionGroup(self)
@@ -218,7 +242,10 @@ class MainWindow(QMainWindow):
                                              self.set_main_source)
         tb.addSeparator()
         tb.addAction(self.act_split)
-        self.split_combo = self._model_combo(tb, "Model of the right side in split view", self.set_split_source)
+        self.split_combo = self._model_combo(tb, "Second model: the right side in split view, view 2 of the grid, "
+                                             "B of the A/B flip", self.set_split_source)
+        tb.addAction(self.act_flip)
+        self.grid.main_button.setDefaultAction(self.act_flip)
         tb.addSeparator()
         tb.addAction(self.act_compare)
         tb.addAction(self.act_exact)
@@ -251,13 +278,14 @@ class MainWindow(QMainWindow):
         defaults = self.catalog.default_compare()
         saved = [c for c in s["compare_models"] if c in self.catalog]
         compare = saved if len(saved) == len(defaults) else defaults
-        split = s["split_model"] if s["split_model"] in self.catalog else \
-            next((c for c in defaults if c != main), BICUBIC)
+        split = s["split_model"] if s["split_model"] in self.catalog and s["split_model"] != main else \
+            next((c for c in defaults + self.catalog.sources() if c != main), BICUBIC)
         self.main_source, self.split_source = main, split
+        self.grid_extra = [g or None for g in s["grid_models"][:2]] + [None] * (2 - len(s["grid_models"][:2]))
         self.compare.set_sources(compare)
         self._refresh_model_choices()
         self.act_split.setChecked(bool(s["split_enabled"]))
-        self._apply_view_sources()
+        self.set_layout(s["view_layout"] if s["view_layout"] in LAYOUTS else 1)
         self.compare_dock.setVisible(bool(s["compare_visible"]))
 
     # ------------------------------------------------------------------ models ----------
@@ -273,6 +301,7 @@ class MainWindow(QMainWindow):
             combo.setCurrentIndex(max(0, combo.findData(current)))
             combo.blockSignals(False)
         self.compare.refresh_choices()
+        self.grid.refresh_choices()
         self.model_menu.clear()
         group = QActionGroup(self.model_menu)
         for src in cat.sources():
@@ -298,22 +327,91 @@ class MainWindow(QMainWindow):
         self._update_model_label()
 
     def set_main_source(self, source: Optional[str]) -> None:
+        """The main view's model (the left side in split view, view 1 of the grid, A)."""
         if source is not None and source not in self.catalog:
             return
-        self.main_source = source
-        self.settings["main_model"] = source
-        self.model_combo.setCurrentIndex(max(0, self.model_combo.findData(source)))
-        for a in self.model_menu.actions():
-            if a.isCheckable():
-                a.setChecked(a.text() == self.catalog.label(source))
-        self._apply_view_sources()
+        self.choose_source(0, source)
 
     def set_split_source(self, source: Optional[str]) -> None:
+        """The second model (the right side in split view, view 2 of the grid, B)."""
         if source is None or source not in self.catalog:
             return
-        self.split_source = source
-        self.settings["split_model"] = source
-        self.split_combo.setCurrentIndex(max(0, self.split_combo.findData(source)))
+        self.choose_source(1, source)
+
+    # -- which view shows which source (no repeats: app/compare/pairing.py) --
+    def _shown(self) -> List[Optional[str]]:
+        """Positions compared: main (A), second model (B), and grid views 3 and 4 when shown."""
+        shown = [self.main_source, self.split_source]
+        return shown + list(self.grid_extra) if self.grid.n_views == 4 else shown
+
+    def _position_names(self) -> List[str]:
+        if self.grid.n_views > 1:
+            return ["view 1", "view 2", "view 3", "view 4"]
+        if self.act_split.isChecked():
+            return ["the left side", "the right side"]
+        return ["the main view", "the second model (B of the A/B flip)"]
+
+    def choose_source(self, index: int, source: Optional[str], announce: bool = True) -> bool:
+        """Show ``source`` at position ``index`` (0 main, 1 second model, 2-3 grid views 3-4).
+        A position that showed it already takes ``index``'s old source, so split view never
+        pairs a source with itself and no grid view repeats another; refused (with the reason
+        in the status bar) when that would leave the main view or the second model without a
+        source. False if refused."""
+        shown = self._shown()
+        if index >= len(shown) or (source is not None and source not in self.catalog):
+            return False
+        if source is None:
+            if index != 0:
+                return False                  # only the main view may show nothing (no model: the preview)
+            new, moved = list(shown), None
+            new[index] = None
+        else:
+            new, moved = assign(shown, index, source)
+        names = self._position_names()
+        if new[1] is None or (new[0] is None and index != 0):
+            lacking = 1 if new[1] is None else 0
+            self.statusBar().showMessage(
+                f"{self.catalog.label(source)} is already shown in {names[moved]}, and {names[lacking]} has no other "
+                f"source to show instead. Add a model (Model → Add Model File…) to compare two.", 10000)
+            self._apply_view_sources()          # the choosers show what is shown
+            return False
+        self.main_source, self.split_source = new[0], new[1]
+        if len(new) > 2:
+            self.grid_extra = new[2:]
+        self.settings["main_model"], self.settings["split_model"] = self.main_source, self.split_source
+        self._apply_view_sources()
+        if moved is not None and announce:
+            self.statusBar().showMessage(
+                f"{self.catalog.label(source)} was already in {names[moved]}: {names[moved]} now shows "
+                f"{self.catalog.label(new[moved])}, so no view shows the same as another.", 8000)
+        return True
+
+    def flip_ab(self) -> None:
+        """A/B flip: the main model and the second model change places in place (single view:
+        the view shows the other model; split view: the sides swap; grid: views 1-2 and 3-4
+        swap). Press again to flip back."""
+        if not self.choose_source(0, self.split_source, announce=False):
+            return
+        if self.grid.n_views == 4:
+            self.grid_extra = self.grid_extra[::-1]
+            self._apply_view_sources()
+        names = self._position_names()
+        self.statusBar().showMessage(
+            f"A/B flip: {names[0]} shows {self.catalog.label(self.main_source)}, {names[1]} "
+            f"{self.catalog.label(self.split_source)} (B flips back)", 6000)
+
+    def set_layout(self, n_views: int) -> None:
+        """One view, or a grid of 2 or 4 equal, synchronised views (view 1 is the main view,
+        view 2 the second model, views 3-4 other sources, none repeated while enough exist)."""
+        n_views = n_views if n_views in LAYOUTS else 1
+        self.settings["view_layout"] = n_views
+        if n_views == 4:
+            shown = fill_distinct([self.main_source, self.split_source] + list(self.grid_extra),
+                                  self.catalog.sources(), start=2)
+            self.grid_extra = shown[2:]
+        for a, n in ((self.act_single, 1), (self.act_grid2, 2), (self.act_grid4, 4)):
+            a.setChecked(n == n_views)
+        self.grid.set_layout(n_views)
         self._apply_view_sources()
 
     def set_split(self, enabled: bool) -> None:
@@ -322,19 +420,29 @@ class MainWindow(QMainWindow):
         self._apply_view_sources()
 
     def _apply_view_sources(self) -> None:
-        split = self.act_split.isChecked()
-        self.split_combo.setEnabled(split)
+        """Every chooser and view shows the sources decided (main, second, grid views)."""
+        split = self.act_split.isChecked() and self.grid.n_views == 1
+        self.act_split.setEnabled(self.grid.n_views == 1)   # the grid shows the second model in view 2
+        for combo, current in ((self.model_combo, self.main_source), (self.split_combo, self.split_source)):
+            combo.setCurrentIndex(max(0, combo.findData(current)))
+        for a in self.model_menu.actions():
+            if a.isCheckable():
+                a.setChecked(a.text() == self.catalog.label(self.main_source))
         self.view.set_sources([self.main_source, self.split_source] if split else [self.main_source])
+        self.grid.show_sources([self.main_source, self.split_source] + list(self.grid_extra))
         self._update_model_label()
 
     def _update_model_label(self) -> None:
         text = f"Model: {self.catalog.label(self.main_source)}"
-        if self.act_split.isChecked():
+        if self.act_split.isChecked() or self.grid.n_views > 1:
             text += f" | {self.catalog.label(self.split_source)}"
+        if self.grid.n_views == 4:
+            text += "".join(f" | {self.catalog.label(s)}" for s in self.grid_extra)
         self.model_label.setText(text)
 
     def _remember_sources(self) -> None:
         self.settings["compare_models"] = [s for s in self.compare.sources() if s]
+        self.settings["grid_models"] = [s or "" for s in self.grid_extra]
 
     def choose_model_file(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Add a model checkpoint", str(Path.home()),
@@ -376,8 +484,12 @@ class MainWindow(QMainWindow):
         self.settings["user_models"] = self.catalog.user_paths()
         if self.main_source == model_id:
             self.main_source = self.catalog.default_main()
-        if self.split_source == model_id:
-            self.split_source = BICUBIC
+        if self.split_source in (model_id, self.main_source):
+            self.split_source = next((c for c in self.catalog.sources() if c != self.main_source), BICUBIC)
+        self.grid_extra = [None if g == model_id else g for g in self.grid_extra]
+        if self.grid.n_views == 4:
+            self.grid_extra = fill_distinct([self.main_source, self.split_source] + self.grid_extra,
+                                            self.catalog.sources(), start=2)[2:]
         self._refresh_model_choices()
         self._apply_view_sources()
         self._save_settings()
@@ -518,7 +630,7 @@ class MainWindow(QMainWindow):
         self.pos_label.setText("" if pos is None else f"x {pos[0]:.1f}  y {pos[1]:.1f}")
 
     def _views(self):
-        return [self.view] + self.compare.views()
+        return [self.view] + self.compare.views() + self.grid.views()
 
     def _update_progress(self, *_):
         done, total = self.scene.planner.progress()

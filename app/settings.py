@@ -30,7 +30,7 @@ MAX_SETTINGS_BYTES = 16 << 20
 MAX_DEPTH = 4
 #: longest string value kept (paths, base64 window state)
 MAX_STRING = 65536
-LIST_LIMITS = {"recent_files": MAX_RECENT, "user_models": 100, "compare_models": 16}
+LIST_LIMITS = {"recent_files": MAX_RECENT, "user_models": 100, "compare_models": 16, "grid_models": 2}
 
 
 def config_dir() -> Path:
@@ -51,6 +51,8 @@ DEFAULTS: Dict[str, Any] = {
     "compare_models": [],        # source ids of the comparison panes
     "compare_visible": True,
     "split_enabled": False,
+    "view_layout": 1,            # views in the central area: 1, or a grid of 2 or 4
+    "grid_models": [],           # source ids of grid views 3 and 4 ("" : empty)
     "device": "auto",            # auto | cpu | cuda | mps
     "exact_float32": False,      # False: precision auto (fastest invisible); True: float32
     "tile_cache_mb": 384,

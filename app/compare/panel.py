@@ -21,14 +21,25 @@ from ..viewer.scene import Scene
 from ..viewer.zoom_view import LOUPE, ZoomView
 
 
+#: What an empty grid view says (fewer sources than views).
+EMPTY_MESSAGE = "Every source is shown in another view. Add a model with Model → Add Model File… to compare more."
+
+
 class ComparePane(QWidget):
+    """A source chooser, a "Use as main" button and a follower view. With ``owner_decides``
+    (the grid's views) a choice in the chooser is only announced (``sourceChosen``): the
+    owner decides what every view shows (no repeats) and calls :meth:`set_source`, which
+    then also accepts ``None`` (an empty view)."""
+
     useAsMain = Signal(str)
     sourceChanged = Signal()
+    sourceChosen = Signal(str)      # owner_decides: the user picked this source
 
     def __init__(self, scene: Scene, leader: ZoomView, index: int, mode: str = LOUPE, view_id: Optional[str] = None,
-                 parent=None):
+                 owner_decides: bool = False, parent=None):
         super().__init__(parent)
         self.scene = scene
+        self.owner_decides = owner_decides
         self.combo = QComboBox()
         self.combo.setToolTip("What this pane renders with")
         self.combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
@@ -70,24 +81,33 @@ class ComparePane(QWidget):
         i = self.combo.findData(current)
         self.combo.setCurrentIndex(i if i >= 0 else -1)
         self.combo.blockSignals(False)
-        if current not in cat:
+        if current not in cat and not (self.owner_decides and current is None):
             self.set_source(BICUBIC)
 
-    def set_source(self, source: str) -> None:
-        if source not in self.scene.catalog:
+    def set_source(self, source: Optional[str]) -> None:
+        if source not in self.scene.catalog and not (self.owner_decides and source is None):
             source = BICUBIC
-        i = self.combo.findData(source)
-        if i >= 0 and i != self.combo.currentIndex():
+        i = self.combo.findData(source) if source is not None else -1
+        if i != self.combo.currentIndex():
             self.combo.blockSignals(True)
             self.combo.setCurrentIndex(i)
             self.combo.blockSignals(False)
         self.view.set_sources([source])
-        self.use_button.setEnabled(source != BICUBIC)
+        self.view.message = EMPTY_MESSAGE if source is None else None
+        self.view.viewport().update()
+        self.use_button.setEnabled(source not in (BICUBIC, None))
         self.sourceChanged.emit()
 
     def _on_combo(self, i: int) -> None:
         src = self.combo.itemData(i)
-        if src is not None:
+        if src is None:
+            return
+        if self.owner_decides:
+            self.combo.blockSignals(True)          # shown once the owner has decided
+            self.combo.setCurrentIndex(self.combo.findData(self.source) if self.source is not None else -1)
+            self.combo.blockSignals(False)
+            self.sourceChosen.emit(src)
+        else:
             self.set_source(src)
 
 

@@ -144,3 +144,172 @@ def test_zoom_and_pan_in_a_pane_move_every_view(make_window, test_image, qtbot):
     win.view.fit()
     for pv in (pane, other):
         assert_same_magnification(pv, main)
+
+
+# -- grid ------------------------------------------------------------------------------------
+def assert_in_sync(views):
+    main = views[0]
+    for v in views[1:]:
+        assert v.vp.physical_scale == pytest.approx(main.vp.physical_scale, rel=1e-9)
+        assert (v.vp.cx, v.vp.cy) == pytest.approx((main.vp.cx, main.vp.cy), abs=1e-9)
+        assert v.current_level() == main.current_level()
+
+
+def test_grid_of_two_equal_views_in_sync_and_fully_interactive(make_window, test_image, qtbot):
+    win = make_window(test_image, size=(1100, 700), compare=False)
+    wait_session(qtbot, win)
+    qtbot.keyClick(win, Qt.Key.Key_G)
+    assert win.grid.n_views == 2 and win.act_grid2.isChecked() and not win.act_split.isEnabled()
+    main, second = win.grid.visible_views()
+    assert second.isVisible() and second.follow_mode == "mirror" and not win.grid.cells[1].isVisible()
+    # equal views (once laid out), each its own source: the main model and the second model
+    qtbot.waitUntil(lambda: abs(main.viewport().width() - second.viewport().width()) <= 2
+                    and abs(main.viewport().height() - second.viewport().height()) <= 2, timeout=5000)
+    assert main.viewport().width() > 0.4 * win.grid.width()
+    assert main.sources == [win.main_source] and second.sources == [win.split_source]
+    assert win.main_source != win.split_source
+    assert win.grid.main_combo.currentData() == win.main_source
+    assert win.grid.cells[0].combo.currentData() == win.split_source
+    seen = record_submits(win.bridge.worker)
+    # the wheel in the second view zooms both, anchored at its cursor
+    at = QPointF(0.7 * second.viewport().width(), 0.3 * second.viewport().height())
+    move(second, at)
+    point = second.vp.screen_to_image(at.x(), at.y())
+    send_wheel(second, at, 360)
+    assert main.vp.physical_scale > 1.9 * main.vp.fit_scale * main.vp.dpr
+    assert second.vp.screen_to_image(at.x(), at.y()) == pytest.approx(point, abs=1e-6)
+    assert_in_sync([main, second])
+    # its cursor is marked in the main view at the same image point
+    assert main.vp.screen_to_image(*main.marker_point()) == pytest.approx(point, abs=1e-6)
+    # a drag in the second view pans both; arrow keys in it too
+    drag(second, mid(second), mid(second) + QPointF(50, -40))
+    assert_in_sync([main, second])
+    cx = main.vp.cx
+    qtbot.keyClick(second, Qt.Key.Key_Left)
+    assert main.vp.cx < cx
+    assert_in_sync([main, second])
+    # a drag in the main view pans the second too
+    drag(main, mid(main), mid(main) + QPointF(-30, 20))
+    assert_in_sync([main, second])
+    wait_idle(qtbot, [main, second])
+    # both rendered their own source over the same region, through the render thread
+    assert {r.key.view for r in seen} >= {"main", "grid1"}
+    k = main.current_level()
+    for v in (main, second):
+        want = visible_level_rect(win.scene.image.size, k, v.slot_visible_image_rect(v.slots[0]))
+        assert win.scene.tile_layer.covers(v.sources[0], k, want)
+    # G again: back to one view; the grid view asks for nothing more
+    qtbot.keyClick(win, Qt.Key.Key_G)
+    assert win.grid.n_views == 1 and not second.isVisible() and not second.live_requests()
+    assert win.act_split.isEnabled()
+
+
+def test_grid_of_four_views_shows_every_source_once(make_window, test_image, qtbot):
+    win = make_window(test_image, size=(1100, 760), compare=False)
+    qtbot.keyClick(win, Qt.Key.Key_G, Qt.KeyboardModifier.ShiftModifier)
+    assert win.grid.n_views == 4 and win.act_grid4.isChecked() and not win.act_grid2.isChecked()
+    views = win.grid.visible_views()
+    assert len(views) == 4 and all(v.isVisible() for v in views)
+
+    def equal():
+        sizes = [(v.viewport().width(), v.viewport().height()) for v in views]
+        return (max(w for w, _ in sizes) - min(w for w, _ in sizes) <= 2
+                and max(h for _, h in sizes) - min(h for _, h in sizes) <= 2)
+    qtbot.waitUntil(equal, timeout=5000)
+    assert views[3].viewport().width() > 0.4 * win.grid.width() and views[3].viewport().height() > 0.4 * win.grid.height()
+    # two tiny models and bicubic: three sources for four views; the fourth is empty and says why
+    shown = [v.sources[0] for v in views]
+    assert sorted(s for s in shown if s) == sorted(win.catalog.sources())
+    assert shown[3] is None and views[3].message and "Add a model" in views[3].message
+    views[2].zoom_at(2.0, 30.0, 40.0)
+    assert_in_sync(views)
+    # picking view 3's source for view 4 moves it: still no repeats
+    src = shown[2]
+    win.grid.cells[2].combo.setCurrentIndex(win.grid.cells[2].combo.findData(src))   # view 4's chooser
+    now = [v.sources[0] for v in views]
+    assert now[3] == src and now[2] is None
+    assert win.grid.cells[2].combo.currentData() == src      # the chooser shows what is shown
+    assert "view 3" in win.statusBar().currentMessage()
+
+
+# -- A/B flip and the same-source rule ---------------------------------------------------------
+def test_ab_flip_swaps_the_source_in_place(make_window, test_image, qtbot):
+    win = make_window(test_image, compare=False)
+    assert win.act_flip.shortcut().toString() == "B"
+    view_menu = next(a.menu() for a in win.menuBar().actions() if a.text() == "&View")
+    assert win.act_flip in view_menu.actions()
+    a, b = win.main_source, win.split_source
+    assert a != b
+    zoom, centre = win.view.vp.physical_scale, (win.view.vp.cx, win.view.vp.cy)
+    qtbot.keyClick(win, Qt.Key.Key_B)
+    assert win.view.sources == [b] and (win.main_source, win.split_source) == (b, a)
+    assert win.view.vp.physical_scale == zoom and (win.view.vp.cx, win.view.vp.cy) == centre   # in place
+    assert "A/B flip" in win.statusBar().currentMessage()
+    qtbot.keyClick(win, Qt.Key.Key_B)
+    assert win.view.sources == [a]
+    # split view: the sides swap
+    win.set_split(True)
+    assert win.view.sources == [a, b]
+    win.act_flip.trigger()
+    assert win.view.sources == [b, a]
+    # a grid of four: views 1-2 and 3-4 swap
+    win.act_flip.trigger()
+    win.set_layout(4)
+    before = [v.sources[0] for v in win.grid.visible_views()]
+    win.act_flip.trigger()
+    after = [v.sources[0] for v in win.grid.visible_views()]
+    assert after == [before[1], before[0], before[3], before[2]]
+
+
+def test_split_view_never_pairs_a_source_with_itself(make_window, test_image, qtbot):
+    win = make_window(test_image, compare=False)
+    win.set_split(True)
+    a, b = win.view.sources
+    assert a != b
+    # the right side picks the left side's model: the left side takes the right side's old one
+    win.split_combo.activated.emit(win.split_combo.findData(a))
+    assert win.view.sources == [b, a]
+    assert win.model_combo.currentData() == b and win.split_combo.currentData() == a
+    assert "the left side" in win.statusBar().currentMessage()
+    # and the other way round, from the model menu
+    next(x for x in win.model_menu.actions() if x.text() == win.catalog.label(a)).trigger()
+    assert win.view.sources == [a, b]
+    for _ in range(3):
+        for src in win.catalog.sources():
+            win.set_main_source(src)
+            assert win.view.sources[0] != win.view.sources[1]
+            win.set_split_source(src)
+            assert win.view.sources[0] != win.view.sources[1]
+
+
+def test_same_source_refused_with_a_reason_when_there_is_no_other(make_window, test_image, qtbot):
+    win = make_window(test_image, models=[], compare=False)      # no model: preview and bicubic only
+    win.set_split(True)
+    assert win.view.sources == [None, "bicubic"]
+    win.set_main_source("bicubic")
+    assert win.view.sources == [None, "bicubic"]                  # refused
+    msg = win.statusBar().currentMessage()
+    assert "bicubic" in msg.lower() and "Add a model" in msg
+    win.act_flip.trigger()                                        # nothing to flip with either
+    assert win.view.sources == [None, "bicubic"]
+
+
+def test_saved_settings_with_one_source_twice_are_split_apart(qtbot, tiny_checkpoints, test_image):
+    from cisr_zoom.app.main_window import MainWindow
+    from cisr_zoom.app.model_catalog import ModelCatalog
+    from cisr_zoom.app.settings import Settings
+    settings = Settings.load()
+    catalog = ModelCatalog(bundled={}, user_paths=tiny_checkpoints)
+    src = catalog.sources()[0]
+    settings["main_model"] = settings["split_model"] = src
+    settings["split_enabled"] = True
+    settings["view_layout"] = 4
+    settings["grid_models"] = [src, src]
+    w = MainWindow(settings, catalog=catalog, device="cpu", settle_ms=10)
+    qtbot.addWidget(w)
+    try:
+        assert w.grid.n_views == 4
+        shown = [w.main_source, w.split_source] + w.grid_extra
+        assert shown[0] == src and len({s for s in shown if s}) == len([s for s in shown if s]) == 3
+    finally:
+        w.close_now()
