@@ -184,8 +184,9 @@ def export_test(args, view, scene, bridge, source, wait_until, log, tmp: Path) -
         estimate = d.estimate_seconds()
         to_encode = d.uncached_pixels()
         basis = "stored timing of the previous export" if d.stored_rate() else "the view's render speed"
-        marks = []
-        d.progressed.connect(lambda f: marks.append(_time.perf_counter()))
+        marks, rows_marks = [], []
+        d.progressed.connect(lambda f: (marks.append(_time.perf_counter()), rows_marks.append(marks[-1])))
+        d.encodedBoxes.connect(lambda b: marks.append(_time.perf_counter()))   # "reading the picture" events
         tiles = []
 
         def on_added(src, lv, rect):
@@ -207,6 +208,7 @@ def export_test(args, view, scene, bridge, source, wait_until, log, tmp: Path) -
                  "input_pixels_to_encode": to_encode,
                  "actual_s": round(t_end - t0, 1), "estimate_over_actual": round(estimate / (t_end - t0), 2),
                  "progress_events": len(marks), "first_progress_s": round(gaps[0], 2) if gaps else None,
+                 "first_rows_written_s": round(rows_marks[0] - t0, 2) if rows_marks else None,
                  "longest_gap_between_progress_s": round(max(gaps), 2) if gaps else None}
         if run == 3:
             entry["view_tiles_during_export"] = len(during)

@@ -325,10 +325,11 @@ class RenderBridge(QObject):
     async def export(self, source: str, epoch: int, path: str | Path, out_size: Tuple[int, int],
                      region=(-1.0, -1.0, 1.0, 1.0), fmt: Optional[str] = None, jpeg_quality: int = 95,
                      progress: Optional[Callable[[int, int], None]] = None, *, lossless: bool = False,
-                     pyramid: bool = False) -> ExportCost:
+                     pyramid: bool = False, encoded: Optional[Callable[[int], None]] = None) -> ExportCost:
         """Export on the worker as a background job: one chunk per step, the views' tiles in
         between (:mod:`cisr_zoom.core.render.worker`); ``progress(rows done, rows)`` runs on the
-        GUI loop after each band of rows is written. The output keeps the image's ICC profile,
+        GUI loop after each band of rows is written, ``encoded(boxes)`` after each encoder box
+        (the count so far; a cold export's first rows wait for a row of them). The output keeps the image's ICC profile,
         EXIF, resolution (scaled), 16 bits and greyness where the format allows (the export is
         given the image). ``lossless``: lossless WebP; ``pyramid``: tiled pyramidal TIFF.
         Raises :class:`RenderCancelled` after :meth:`cancel_export` (nothing is left on disk),
@@ -350,6 +351,10 @@ class RenderBridge(QObject):
             if progress is not None and total:
                 self._to_gui(progress, done, total)
 
+        def on_box(boxes: int) -> None:
+            if encoded is not None:
+                self._to_gui(encoded, boxes)
+
         def steps(job_stopped):
             def should_stop() -> bool:
                 return stop.is_set() or job_stopped()
@@ -360,7 +365,7 @@ class RenderBridge(QObject):
             t0, e0, uncached = time.perf_counter(), source_.encode_seconds, source_.uncached_pixels(region)
             yield from export_steps(source_, path, out_size, region=region, fmt=fmt, jpeg_quality=jpeg_quality,
                                     progress=on_rows, should_stop=should_stop, image=self._pool.image,
-                                    lossless=lossless, pyramid=pyramid)
+                                    lossless=lossless, pyramid=pyramid, encoded=on_box)
             return ExportCost(time.perf_counter() - t0, source_.encode_seconds - e0,
                               int(out_size[0]) * int(out_size[1]), uncached)
 

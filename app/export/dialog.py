@@ -82,6 +82,7 @@ def _format_of_path(path) -> Optional[ExportFormat]:
 class ExportDialog(QDialog):
     exportFinished = Signal(str, object, bool)   # path, error message or None, cancelled
     progressed = Signal(float)                   # fraction of the export done, 0..1
+    encodedBoxes = Signal(int)                   # encoder boxes run by the export so far
 
     def __init__(self, scene: Scene, view_rect: Optional[ImageRect], view_scale: float,
                  default_source: Optional[str], export_dir: Optional[str] = None,
@@ -511,6 +512,7 @@ class ExportDialog(QDialog):
         self._running = True
         self._started_at = time.monotonic()
         self._fraction = 0.0
+        self._boxes = 0
         self._export_key = self.timing_key()
         self._eta = ExportEta(H * W, self.stored_rate() or self.scene.seconds_per_mp.get(self.source()))
         self.progress_title.setText(f"Exporting {W:,} x {H:,} px with {self.scene.catalog.label(self.source())} "
@@ -529,7 +531,8 @@ class ExportDialog(QDialog):
             cost = await self.bridge.export(self.source(), self.scene.epoch, path, out_size, region=self.region(),
                                             fmt=fmt, jpeg_quality=self.quality_spin.value(), progress=self._on_progress,
                                             lossless=fmt == "webp" and self.quality_spin.value() == 100,
-                                            pyramid=fmt == "tiff" and self.pyramid_check.isChecked())
+                                            pyramid=fmt == "tiff" and self.pyramid_check.isChecked(),
+                                            encoded=self._on_encoded)
         except RenderCancelled:
             cancelled = True
         except asyncio.CancelledError:          # the window is closing: the worker stopped it
@@ -558,6 +561,15 @@ class ExportDialog(QDialog):
             self.progress_bar.setValue(int(round(fraction * 1000)))
             self._update_eta()
 
+    def _on_encoded(self, boxes: int) -> None:
+        """The export encoded one more box of the image's features (GUI loop): before the first
+        rows are written this is the only sign of work, so it is said."""
+        if not self._running:
+            return
+        self._boxes = boxes
+        self.encodedBoxes.emit(boxes)
+        self._update_eta()
+
     def _update_eta(self) -> None:
         if not self._running or not self.cancel_button.isEnabled():
             return
@@ -568,6 +580,10 @@ class ExportDialog(QDialog):
         if eta is not None:
             eta.update(f, elapsed)
             left = eta.remaining_seconds()
+        if f == 0.0 and self._boxes:        # no row written yet: say what is being done
+            self.eta_label.setText(f"Reading the picture with the model (part {self._boxes}) · "
+                                   f"elapsed {format_seconds(elapsed)}" + f" · {self._rendering_on()}")
+            return
         self.eta_label.setText(f"{f * 100:.0f} % · elapsed {format_seconds(elapsed)}"
                                + (f" · about {format_seconds(left)} left" if left is not None else "")
                                + f" · {self._rendering_on()}")

@@ -772,7 +772,7 @@ def export_steps(session: RenderSource, path, out_size, region=(-1.0, -1.0, 1.0,
                  chunk_pixels: Optional[int] = None, keep_alpha: bool = True, compress_level: int = 6,
                  bigtiff: Optional[bool] = None, image: Optional[LoadedImage] = None, colour: bool = False,
                  keep_metadata: bool = True, bits: Optional[int] = None, lossless: bool = False,
-                 pyramid: bool = False) -> Iterator[None]:
+                 pyramid: bool = False, encoded: Optional[Callable[[int], None]] = None) -> Iterator[None]:
     """:func:`export_image` as a generator that yields after each bounded step (one encoder box
     of at most :data:`~.session.STEP_ENCODE_BOX` LR pixels, or one chunk of at most ``chunk_pixels``
     output pixels), so the render thread can run other work in between. Closing the generator
@@ -793,6 +793,7 @@ def export_steps(session: RenderSource, path, out_size, region=(-1.0, -1.0, 1.0,
             # output rows per encoder box: features are encoded one box ahead per band, so a band
             # rarely waits for more than one box (only the first row of boxes is encoded on demand)
             box_rows = max(1, int(STEP_ENCODE_BOX * H * 2.0 / max(1e-9, (region[2] - region[0]) * session.lr_size[0])))
+            boxes = 0                         # encoder boxes this export ran, so far
             for top in range(0, H, rows):
                 if should_stop is not None and should_stop():
                     raise RenderCancelled()
@@ -806,6 +807,9 @@ def export_steps(session: RenderSource, path, out_size, region=(-1.0, -1.0, 1.0,
                     # what this chunk still lacks is encoded on demand in boxes no larger than it
                     # needs (the first row of boxes, mostly), so its rows come out soon
                     while session.encode_step(sub, sub, should_stop=should_stop):
+                        boxes += 1
+                        if encoded is not None:
+                            encoded(boxes)
                         yield
                     px[:, left:left + wp] = _quantised(session, sub, (n, wp), style, should_stop)
                     if left + wp < W:
@@ -818,6 +822,9 @@ def export_steps(session: RenderSource, path, out_size, region=(-1.0, -1.0, 1.0,
                 if top + n < H:               # one box of the rows ahead (at most one box-row down)
                     below = sub_region(region, (H, W), top + n, 0, min(box_rows, H - top - n), W)
                     if session.encode_step(below, rest, should_stop=should_stop):
+                        boxes += 1
+                        if encoded is not None:
+                            encoded(boxes)
                         yield
             writer.close()
         finally:
@@ -837,7 +844,9 @@ def export_image(session: RenderSource, path, out_size, region=(-1.0, -1.0, 1.0,
     rendered in bands of whole rows (``strip_rows``, default: as many as fit ``chunk_pixels``,
     at most 512), each in chunks of at most ``chunk_pixels`` output pixels (default
     :data:`EXPORT_CHUNK_PIXELS`); ``progress(done_rows, total_rows)`` is called after each band
-    is written, so progress comes at least once per band. ``should_stop()`` is checked between
+    is written, so progress comes at least once per band; ``encoded(boxes)`` after each encoder
+    box the export runs (count so far): the first row of boxes of a cold export comes before
+    any row can be written, and this reports that work. ``should_stop()`` is checked between
     chunks and inside renders (raises :class:`RenderCancelled`). Memory: one band plus the
     session's feature cache (pyramids: a few strips of the tile's height), except for JPEG and
     WebP (whole image in memory, limited). Options: ``image`` (the session's input, whose

@@ -306,7 +306,7 @@ class _RenderJob(_Job):
         started, encoded = self._spent.get(id(spec), (t0, 0.0))
         e0 = self.session.encode_seconds
         if self.session.encode_step(spec.region, req.within or req.region, should_stop=stop):
-            dt = time.perf_counter() - t0
+            dt = self.session.encode_seconds - e0       # the encoder's own time, as inside renders
             self._spent[id(spec)] = (started, encoded + dt)
             log.debug("encode  job %s tile (%d,%d) box %.3f s", req.generation, spec.top, spec.left, dt)
             return

@@ -46,8 +46,9 @@ def test_a_finished_export_teaches_the_next_estimate(make_window, test_image, qt
     precision = win.scene.session(win.main_source).precision
     assert key is not None and key.endswith(f"|CPU|{precision}")
     assert d.stored_rate() is None
-    events = []
+    events, boxes = [], []
     d.progressed.connect(events.append)
+    d.encodedBoxes.connect(boxes.append)
     with qtbot.waitSignal(d.exportFinished, timeout=60000) as sig:
         qtbot.mouseClick(d.export_button, Qt.MouseButton.LeftButton)
         assert precision in d.progress_title.text()
@@ -56,6 +57,7 @@ def test_a_finished_export_teaches_the_next_estimate(make_window, test_image, qt
     timings = win.settings["export_timings"]
     decode, encode = timings[key + "|decode"], timings[key + "|encode"]   # the first export encoded
     assert decode > 0 and encode > 0
+    assert boxes and boxes == list(range(1, len(boxes) + 1))   # each encoder box it ran was told
     d2 = win.open_export_dialog()
     d2.set_output_size(600, 400, keep_aspect=False)
     qtbot.waitUntil(lambda: d2._uncached.get((d2.source(), d2.region())) is not None, timeout=10000)

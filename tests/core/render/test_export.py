@@ -253,3 +253,25 @@ def test_export_steps_yield_between_bounded_pieces(tmp_path):
     steps.close()
     assert _listing(tmp_path) == []
     assert EXPORT_CHUNK_PIXELS <= 65536      # about a second of the bundled models on one CPU core
+
+
+def test_a_cold_export_reports_every_encoder_box_it_waits_for(tmp_path, liif_factory, rng):
+    """The first band cannot be written before the first row of encoder boxes exists; with
+    ``encoded`` each encoder box is an event too, so no two events (rows written or boxes
+    encoded) have more than one box and one chunk of work between them."""
+    lr = rng.random((48, 48, 3), dtype=np.float32)
+    session = RenderSession(liif_factory(), lr, lr_tile=8, max_encode_box=16)
+    events = []
+    H = W = 192
+    export_image(LoggedSession(session, events), tmp_path / "out.png", (H, W), chunk_pixels=2048,
+                 progress=lambda done, total: events.append(("progress", done, total)),
+                 encoded=lambda boxes: events.append(("encoded", boxes)))
+    marks = [i for i, e in enumerate(events) if e[0] in ("progress", "encoded")]
+    spans = [events[a + 1:b] for a, b in zip([-1] + marks, marks)]
+    assert max(sum(e[0] == "encode" for e in span) for span in spans) <= 1
+    assert max(sum(e[0] == "render" for e in span) for span in spans) <= 1
+    first_rows = next(i for i, e in enumerate(events) if e[0] == "progress")
+    waited = [e[1] for e in events[:first_rows] if e[0] == "encoded"]
+    assert waited == list(range(1, 48 // 16 + 1))          # the first row of boxes, one event each
+    assert [e[1] for e in events if e[0] == "encoded"] == list(range(1, sum(e[0] == "encode" for e in events) + 1))
+    assert events[-1] == ("progress", H, H)
