@@ -31,9 +31,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("image", nargs="?", help="image to open (default: the last one, or a bundled sample)")
     from cisr_zoom import __version__
     p.add_argument("--version", action="version", version=f"cisr-zoom {__version__}")
-    from cisr_zoom.core.devices import DEVICE_CHOICES
-    p.add_argument("--device", choices=DEVICE_CHOICES,
-                   help="compute device (default: the one chosen last time, else auto)")
+    from cisr_zoom.core.devices import DEVICE_HELP, device_arg
+    p.add_argument("--device", type=device_arg,
+                   help=f"compute device: {DEVICE_HELP} (default: the one chosen last time, else auto)")
     p.add_argument("--render-log", metavar="FILE", default=None,
                    help="log every render step (tile, encoder box, export chunk) with its queue, encode "
                         "and decode time to FILE ('-' or 1: stderr); also CISR_ZOOM_RENDER_LOG=FILE")

@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (QComboBox, QDockWidget, QFileDialog, QLabel, QMai
                                QProgressBar, QSizePolicy, QToolBar, QWidget)
 
 from cisr_zoom.core.atomic import atomic_write_text
-from cisr_zoom.core.devices import DEVICE_CHOICES, available_devices
+from cisr_zoom.core.devices import DEVICE_CHOICES, available_devices, cuda_devices
 from cisr_zoom.core.errors import error_message
 from cisr_zoom.core.imageio import READABLE_SUFFIXES
 
@@ -57,6 +57,21 @@ CONTROLS_HELP = """<h3>Controls</h3>
 <p>Drop an image file on the window to open it, or a checkpoint (.pth, .safetensors) to add a model.</p>"""
 
 TIMINGS_FILE = "render-timings.json"
+
+
+def device_menu_entries() -> list[tuple[str, str, bool]]:
+    """The Device menu: ``(device name, label, enabled)`` for Automatic, CPU, CUDA, MPS; with
+    several CUDA GPUs one entry per GPU (``cuda:N``, labelled with its name) instead of CUDA."""
+    labels = {"auto": "&Automatic", "cpu": "&CPU", "cuda": "CU&DA (NVIDIA GPU)", "mps": "&MPS (Apple GPU)"}
+    have = available_devices()
+    out = []
+    for name in DEVICE_CHOICES:
+        gpus = cuda_devices() if name == "cuda" and "cuda" in have else []
+        if len(gpus) > 1:
+            out += [(n, f"CUDA GPU &{n.split(':')[1]}: {label}", True) for n, label in gpus]
+        else:
+            out.append((name, labels.get(name, name), name == "auto" or name in have))
+    return out
 
 
 class MainWindow(QMainWindow):
@@ -196,16 +211,15 @@ class MainWindow(QMainWindow):
         self.model_menu = mb.addMenu("&Model")
         self.device_menu = mb.addMenu("&Device")
         self.device_group = QActionGroup(self)
-        labels = {"auto": "&Automatic", "cpu": "&CPU", "cuda": "CU&DA (NVIDIA GPU)", "mps": "&MPS (Apple GPU)"}
-        for name in DEVICE_CHOICES:
-            a = QAction(labels.get(name, name), self)
+        for name, label, enabled in device_menu_entries():
+            a = QAction(label, self)
             a.setCheckable(True)
             a.setData(name)
-            a.setEnabled(name == "auto" or name in available_devices())
-            a.setChecked(name == self.settings["device"])
+            a.setEnabled(enabled)
             a.triggered.connect(lambda _=False, n=name: self.set_device(n))
             self.device_group.addAction(a)
             self.device_menu.addAction(a)
+        self._check_device_action(self.settings["device"])
         self.device_menu.addSeparator()
         self.device_menu.addAction(self.act_exact)
         m = mb.addMenu("&Help")
@@ -503,10 +517,18 @@ class MainWindow(QMainWindow):
         self.settings["exact_float32"] = bool(on)
         self.bridge.spawn(self.bridge.set_device(self.bridge.device_name, exact_float32=bool(on)))
 
-    def _on_device_changed(self, name: str, label: str) -> None:
-        self.settings["device"] = name
+    def _check_device_action(self, name: str) -> None:
+        """Tick the Device menu's entry of ``name`` (with one entry per GPU, plain ``cuda`` is
+        the first GPU's)."""
+        datas = [a.data() for a in self.device_group.actions()]
+        if name == "cuda" and "cuda" not in datas:
+            name = "cuda:0"
         for a in self.device_group.actions():
             a.setChecked(a.data() == name)
+
+    def _on_device_changed(self, name: str, label: str) -> None:
+        self.settings["device"] = name
+        self._check_device_action(name)
         prec = "float32" if self.bridge.exact_float32 else "choosing precision…"   # named once a session runs
         self.device_label.setText(f"Device: {label} ({prec})")
         self.scene.reset_sessions()
@@ -519,8 +541,7 @@ class MainWindow(QMainWindow):
                                       f"({session.precision})")
 
     def _on_device_failed(self, message: str) -> None:
-        for a in self.device_group.actions():
-            a.setChecked(a.data() == self.bridge.device_name)
+        self._check_device_action(self.bridge.device_name)
         self.device_label.setText(f"Device: {self.bridge.device_text}")
         self.show_error("Cannot use this device", message)
 

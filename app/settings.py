@@ -53,7 +53,7 @@ DEFAULTS: Dict[str, Any] = {
     "split_enabled": False,
     "view_layout": 1,            # views in the central area: 1, or a grid of 2 or 4
     "grid_models": [],           # source ids of grid views 3 and 4 ("" : empty)
-    "device": "auto",            # auto | cpu | cuda | mps
+    "device": "auto",            # auto | cpu | cuda | cuda:N | mps
     "exact_float32": False,      # False: precision auto (fastest invisible); True: float32
     "tile_cache_mb": 384,
     "feature_cache_mb": 512,

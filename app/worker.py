@@ -73,12 +73,14 @@ def build_pyramid(rgb8: np.ndarray) -> List[QImage]:
 
 
 def device_label(device) -> str:
-    """``CPU``, ``CUDA (GPU name)`` or ``MPS``."""
+    """``CPU``, ``CUDA (GPU name)``, ``CUDA N (GPU name)`` for ``cuda:N``, or ``MPS``."""
     d = str(device)
     if d.startswith("cuda"):
         try:
             import torch
-            return f"CUDA ({torch.cuda.get_device_name(device)})"
+            index = torch.device(device).index
+            which = f" {index}" if index is not None else ""
+            return f"CUDA{which} ({torch.cuda.get_device_name(device)})"
         except Exception:  # noqa: BLE001 - cosmetic only
             return "CUDA"
     return d.upper()
@@ -243,7 +245,7 @@ class RenderBridge(QObject):
 
     # -- devices -------------------------------------------------------------------------
     async def set_device(self, name: str, exact_float32: Optional[bool] = None) -> None:
-        """Switch device (``auto``/``cpu``/``cuda``/``mps``); models and sources are rebuilt
+        """Switch device (``auto``/``cpu``/``cuda``/``cuda:N``/``mps``); models and sources are rebuilt
         lazily. Announced by ``deviceChanged`` or ``deviceFailed``."""
         pool = self._pool
         if exact_float32 is not None:

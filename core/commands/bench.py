@@ -7,7 +7,7 @@ import json
 
 
 def add_parser(sub) -> None:
-    from ..devices import DEVICE_CHOICES
+    from ..devices import DEVICE_HELP, device_arg
     from ..validate import THREADS, arg_number
     p = sub.add_parser("bench", help="benchmark the renderer (query, encoder, first tile, export memory); prints JSON",
                        description="Benchmark the viewport renderer: query throughput of the reference LIIF query, "
@@ -17,7 +17,7 @@ def add_parser(sub) -> None:
                                    "2-core CPU shared with other heavy jobs; --quick is about 4x shorter.")
     p.add_argument("--model", default=None, help="bundled model name or checkpoint path (default: the bundled "
                    "liif-edsr-baseline, else a freshly initialised paper-size LIIF)")
-    p.add_argument("--device", default="auto", choices=DEVICE_CHOICES)
+    p.add_argument("--device", default="auto", type=device_arg, help=f"{DEVICE_HELP} (default: auto)")
     p.add_argument("--quick", action="store_true", help="smaller sizes, fewer rounds, 5000x3750 export")
     p.add_argument("--threads", type=arg_number("--threads", THREADS), default=None, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--export-size", default=None, metavar="WxH",

@@ -13,6 +13,7 @@ BENCHMARK_NAMES = ("set5", "set14", "b100", "bsd100", "urban100", "manga109", "d
 
 
 def add_parser(sub) -> None:
+    from ..devices import DEVICE_HELP, device_arg
     from ..validate import POSITIVE_INT, arg_number
     p = sub.add_parser("eval", help="score bicubic and models on HR image sets (PSNR, SSIM, NIQE, LPIPS)",
                        description="Make LR inputs from HR images with MATLAB-compatible bicubic, "
@@ -33,7 +34,7 @@ def add_parser(sub) -> None:
     p.add_argument("--out", "-o", metavar="FILE", help="save the results: .json (with per-image values), "
                    ".md or .csv; with --fit-niqe: the .npz to write")
     p.add_argument("--limit", type=arg_number("--limit", POSITIVE_INT), metavar="N", help="only the first N images of each set (sorted by name)")
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda or mps (default: auto)")
+    p.add_argument("--device", default="auto", type=device_arg, help=f"{DEVICE_HELP} (default: auto)")
     p.add_argument("--chunk-size", type=arg_number("--chunk-size", POSITIVE_INT), default=30000, help="query points per model call (default: %(default)s)")
     p.add_argument("--lpips-alexnet", metavar="FILE",
                    help="ImageNet AlexNet weights for LPIPS (torchvision's alexnet-owt-7be5be79.pth or the file "

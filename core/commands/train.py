@@ -14,6 +14,7 @@ DESCRIPTION = ("Train LIIF (stage 1) or CiSRGAN (stage 2). Shipped configs (pass
 
 
 def add_parser(sub) -> None:
+    from ..devices import DEVICE_HELP, device_arg
     from ..validate import NON_NEGATIVE_INT, POSITIVE, THREADS, arg_number
     p = sub.add_parser("train", help="train LIIF (stage 1) or CiSRGAN (stage 2) from a TOML config",
                        description=DESCRIPTION)
@@ -36,7 +37,7 @@ def add_parser(sub) -> None:
                    help="ImageNet VGG state dict for perceptual_opt.type vgg19 (torchvision's vgg19-dcbbb7d3.pth) or "
                         "vgg16 (vgg16-397923af.pth, or the file `cisr weights fetch` makes)")
     p.add_argument("--init", metavar="CKPT", help="stage 2: stage-1 checkpoint to start from (overrides train.init_g)")
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda or mps (default auto)")
+    p.add_argument("--device", default="auto", type=device_arg, help=f"{DEVICE_HELP} (default auto)")
     p.add_argument("--data", nargs="+", metavar="DIR", help="training image folders (override datasets.train.dirs)")
     p.add_argument("--threads", type=arg_number("--threads", THREADS), help="torch CPU threads (overrides train.threads)")
     p.set_defaults(func=run)

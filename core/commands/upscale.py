@@ -41,7 +41,7 @@ _SAME_FORMAT = {"PNG": "png", "JPEG": "jpeg", "TIFF": "tiff", "WEBP": "webp"}
 
 
 def add_parser(sub) -> None:
-    from ..devices import DEVICE_CHOICES
+    from ..devices import DEVICE_HELP, device_arg
     from ..precision import PRECISION_CHOICES
     from ..render.export import EXPORT_FORMATS, MAX_OUTPUT_PIXELS, MAX_OUTPUT_SIDE
     from ..validate import POSITIVE_INT, QUALITY, arg_number
@@ -71,7 +71,7 @@ def add_parser(sub) -> None:
                              "counted as a failure)")
     p.add_argument("--model", default=None,
                    help=f"bundled model name or checkpoint path (default: the bundled {DEFAULT_MODEL})")
-    p.add_argument("--device", default="auto", choices=DEVICE_CHOICES, help="compute device (default: auto)")
+    p.add_argument("--device", default="auto", type=device_arg, help=f"compute device: {DEVICE_HELP} (default: auto)")
     prec = p.add_mutually_exclusive_group()
     prec.add_argument("--precision", default="auto", choices=PRECISION_CHOICES,
                       help="auto (default): the fastest precision whose error is below half an 8-bit level "
