@@ -90,7 +90,8 @@ def first_line(text: str, limit: int = 300) -> str:
 
 def error_message(e: BaseException) -> str:
     """One line for the user, for any exception: a :class:`CisrError`'s own text; out of
-    memory with a hint; an OS error in words with its file; else ``Type: first line``."""
+    memory with a hint; an OS error in words with its file; anything else is named as an
+    unexpected error (a bug) with its type and first line, and asks to be reported."""
     if isinstance(e, CisrError):
         return first_line(str(e), 1000) or type(e).__name__
     if is_out_of_memory(e):
@@ -102,4 +103,6 @@ def error_message(e: BaseException) -> str:
     if isinstance(e, RecursionError):
         return "the input is nested too deeply to process"
     text = first_line(str(e), 300)
-    return f"{type(e).__name__}: {text}" if text else type(e).__name__
+    kind = type(e).__name__
+    return (f"unexpected error ({kind}{': ' + text if text else ''}); this is a bug in CiSR Zoom: "
+            f"please report it with these words and what you were doing")

@@ -34,7 +34,8 @@ def test_os_errors_name_the_reason_and_file():
     assert error_message(out) == str(out)
 
 
-def test_anything_else_is_one_line_with_its_type():
-    assert error_message(ValueError("bad\nsecond line")) == "ValueError: bad"
-    assert error_message(KeyError()) == "KeyError"
+def test_anything_else_is_one_line_with_its_type_and_what_to_do():
+    msg = error_message(ValueError("bad\nsecond line"))
+    assert msg.startswith("unexpected error (ValueError: bad)") and "report" in msg and "second" not in msg
+    assert error_message(KeyError()).startswith("unexpected error (KeyError)")
     assert "\n" not in error_message(RecursionError("maximum recursion depth exceeded"))

@@ -204,7 +204,7 @@ def test_run_job_results_and_errors(worker):
     worker.run_job(lambda: threading.current_thread().name, on_result=got.append)
     worker.run_job(lambda: 1 / 0, on_error=lambda msg: (got.append(msg), ev.set()))
     assert ev.wait(TIMEOUT)
-    assert got[0] == "test-render" and got[1].startswith("ZeroDivisionError")
+    assert got[0] == "test-render" and got[1].startswith("unexpected error (ZeroDivisionError")
 
 
 def test_close_cancels_pending_work_and_joins():
