@@ -77,6 +77,7 @@ Sections (every key optional; unknown keys are errors, so typos do not pass sile
     type = "lr-period"              # see train.losses.lr_period_loss); 0 = off
     weight = 0.0
     bins = 4                        # phase bins per axis inside one LR pixel
+    debias = false                  # subtract the random error's share (only the pattern counts)
 
     [validation]                    # held-out images scored during training (see train.validation)
     holdout = 0                     # images taken out of the training folders (0: off)
@@ -121,7 +122,7 @@ DEFAULTS: Dict[str, Any] = {
     "pixel_opt": {"type": "l1", "weight": 1.0},
     "perceptual_opt": {"type": "none", "weight": 1.0, "layer": ""},
     "gan_opt": {"type": "ragan", "weight": 5e-3},
-    "period_opt": {"type": "lr-period", "weight": 0.0, "bins": 4},
+    "period_opt": {"type": "lr-period", "weight": 0.0, "bins": 4, "debias": False},
     "validation": {"holdout": 0, "every": 500, "scales": [2, 4], "crop": 192, "lpips": True},
 }
 

@@ -26,7 +26,7 @@
   square of the error's projection onto LR-periodic, bin-wise constant functions (squared [0, 1]
   luma units). Real texture is not aligned with the LR grid and averages out; a texture that
   the generator repeats in every LR cell does not. With ``n`` pixels per bin it also carries
-  ``1/n`` of the error's variance (a mild MSE term).
+  ``1/n`` of the error's variance (a mild MSE term), unless ``debias`` subtracts that.
 """
 
 from __future__ import annotations
@@ -43,12 +43,15 @@ def l1_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
 
 def lr_period_loss(pred: torch.Tensor, target: torch.Tensor, coords: torch.Tensor,
-                   lr_size: tuple, bins: int = 4) -> torch.Tensor:
+                   lr_size: tuple, bins: int = 4, debias: bool = False) -> torch.Tensor:
     """Energy of the error's LR-periodic part (see the module docstring), averaged over the batch.
 
     ``pred``/``target``: ``(B, Q, 3)`` colours in [0, 1]; ``coords``: ``(B, Q, 2)`` HR pixel
     centres ``(y, x)`` in the LR image's normalised [-1, 1] frame; ``lr_size``: ``(h, w)`` of the
-    LR input in pixels; ``bins``: phase bins per axis (>= 2)."""
+    LR input in pixels; ``bins``: phase bins per axis (>= 2). ``debias``: subtract each bin's
+    sample variance over its count, so the random part of the error contributes nothing on
+    average (an unbiased estimate of the periodic energy; it can be slightly negative on one
+    batch) and only the pattern is pushed on, not the error as a whole."""
     if bins < 2:
         raise ValueError("lr_period_loss needs bins >= 2")
     w = pred.new_tensor([0.299, 0.587, 0.114])
@@ -57,11 +60,17 @@ def lr_period_loss(pred: torch.Tensor, target: torch.Tensor, coords: torch.Tenso
     size = coords.new_tensor([float(lr_size[0]), float(lr_size[1])])
     u = (coords.detach().float() + 1.0) * 0.5 * size                      # LR pixel units
     k = ((u - torch.floor(u)) * bins).long().clamp_(0, bins - 1)           # phase bin per axis
-    idx = k[..., 0] * bins + k[..., 1]                                     # (B, Q)
+    idx = (k[..., 0] * bins + k[..., 1]).expand_as(e)                      # (B, Q)
     sums = e.new_zeros(e.shape[0], bins * bins).scatter_add(1, idx, e)
     counts = e.new_zeros(e.shape[0], bins * bins).scatter_add(1, idx, torch.ones_like(e))
-    means = sums / counts.clamp(min=1.0)
-    return ((counts / e.shape[1]) * means ** 2).sum(dim=1).mean()
+    n = counts.clamp(min=1.0)
+    means = sums / n
+    energy = means ** 2
+    if debias:
+        squares = e.new_zeros(e.shape[0], bins * bins).scatter_add(1, idx, e * e)
+        var = (squares / n - means ** 2).clamp(min=0.0) * n / (n - 1.0).clamp(min=1.0)
+        energy = torch.where(counts > 1, energy - var / n, torch.zeros_like(energy))
+    return ((counts / e.shape[1]) * energy).sum(dim=1).mean()
 
 
 def ragan_d_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:

@@ -323,7 +323,7 @@ class Trainer:
         w_period = float(lcfg["period_opt"]["weight"])
         if w_period:
             l_period = lr_period_loss(pred, batch.gt, batch.coords, tuple(batch.lr.shape[-2:]),
-                                      int(lcfg["period_opt"]["bins"]))
+                                      int(lcfg["period_opt"]["bins"]), bool(lcfg["period_opt"]["debias"]))
             loss = loss + w_period * l_period
             out["l_period"] = l_period.item()
         if w_per or w_gan:
@@ -374,7 +374,7 @@ class Trainer:
             losses["gan"] = {"type": "ragan", "weight": float(c["gan_opt"]["weight"])}
         if float(c["period_opt"]["weight"]):
             losses["lr_period"] = {"type": "lr-period", "weight": float(c["period_opt"]["weight"]),
-                                   "bins": int(c["period_opt"]["bins"])}
+                                   "bins": int(c["period_opt"]["bins"]), "debias": bool(c["period_opt"]["debias"])}
         per_desc = self.perceptual.description
         dcfg = c["datasets"]["train"]
         data = self.bank.describe()

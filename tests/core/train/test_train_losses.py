@@ -124,3 +124,21 @@ def test_lr_period_loss_works_at_a_non_integer_scale_and_has_a_gradient():
     assert pred.grad is not None and pred.grad.abs().sum() > 0
     with pytest.raises(ValueError):
         lr_period_loss(pred, gt, coords, (lr, lr), bins=1)
+
+
+def test_debiased_lr_period_loss_ignores_random_error_and_keeps_the_pattern():
+    from cisr_zoom.core.train.losses import lr_period_loss
+    lr, s = 16, 4
+    hr = lr * s
+    coords = _grid_coords(hr)
+    torch.manual_seed(1)
+    gt = torch.rand(64, hr * hr, 3)
+    noise = torch.randn(64, hr * hr, 1) * 0.05                  # random error, no pattern
+    biased = lr_period_loss(gt + noise, gt, coords, (lr, lr)).item()
+    debiased = lr_period_loss(gt + noise, gt, coords, (lr, lr), debias=True).item()
+    assert biased > 5e-6 and abs(debiased) < 0.25 * biased       # the 1/n floor (~16 * 0.05^2 / 4096) is gone
+    cell = torch.randn(s, s)
+    pattern = (cell - cell.mean()).repeat(lr, lr).reshape(1, hr * hr, 1) * 0.02
+    want = float((pattern ** 2).mean())
+    got = lr_period_loss(gt + noise + pattern, gt, coords, (lr, lr), debias=True).item()
+    assert abs(got - want) < 0.1 * want                          # the pattern's energy is what is left

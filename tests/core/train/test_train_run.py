@@ -113,11 +113,11 @@ def test_stage2_with_the_lr_period_term_logs_it_and_records_it(stage1, train_ima
     _, out1, _, _, _ = stage1
     cfg = make_config("cisrgan", datasets={"train": {"dirs": [str(train_images)]}},
                       train={"init_g": str(out1 / "full" / "last.pth"), "max_iters": 5},
-                      period_opt={"weight": 100.0, "bins": 3})
+                      period_opt={"weight": 100.0, "bins": 3, "debias": True})
     _, res = _train(cfg, tmp_path / "period")
     assert res.last_losses["l_period"] > 0
     meta = read_checkpoint(tmp_path / "period" / "last.pth")["meta"]
-    assert meta["losses"]["lr_period"] == {"type": "lr-period", "weight": 100.0, "bins": 3}
+    assert meta["losses"]["lr_period"] == {"type": "lr-period", "weight": 100.0, "bins": 3, "debias": True}
 
 
 def test_stage2_needs_a_stage1_init(train_images, tmp_path, make_config):
