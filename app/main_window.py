@@ -477,7 +477,9 @@ class MainWindow(QMainWindow):
             raise
         except Exception as e:  # noqa: BLE001 - shown to the user
             self.show_error("Cannot add model", f"{Path(path).name} was not added: {error_message(e)}. Add a "
-                                                "CiSR Zoom (.pth, .safetensors) or official LIIF / LM-LIIF checkpoint (.pth) instead.")
+                                                "CiSR Zoom (.pth, .safetensors) or official LIIF / LM-LIIF checkpoint (.pth) instead, "
+                                                "or a fixed-scale model (ESRGAN, SwinIR, HAT, ...) with the spandrel "
+                                                "extra installed.")
             return
         entry = self.catalog.add_user(path)
         self.settings["user_models"] = self.catalog.user_paths()

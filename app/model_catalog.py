@@ -4,7 +4,10 @@ A *source* is what a view renders with: a model id from this catalog, or :data:`
 Ids are stable strings: ``bundled:<stem>`` or ``file:<absolute path>``. No weights are loaded
 here (loading happens on the render worker): a file's family and display name come from its
 checkpoint's description (``meta`` and spec, read with the tensors memory-mapped), never from
-its name. This is bookkeeping on the GUI thread.
+its name. A plain state dict of another project's fixed-scale model (ESRGAN, SwinIR, ...; the
+optional spandrel extra) is family :data:`FIXED_FAMILY`, labelled with its architecture and
+scale (``4x-model (ESRGAN x4)``), described on torch's meta device. This is bookkeeping on the
+GUI thread.
 """
 
 from __future__ import annotations
@@ -14,22 +17,27 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional
 
-from cisr_zoom.core.checkpoint import CHECKPOINT_SUFFIXES, bundled_models, describe_checkpoint
+from cisr_zoom.core.checkpoint import CHECKPOINT_SUFFIXES, bundled_models
 from cisr_zoom.core.errors import CisrError
+from cisr_zoom.core.fixed_scale import describe_any
 from cisr_zoom.core.render.sources import BICUBIC
 
 BICUBIC_LABEL = "Bicubic"
 #: the family of a file that cannot be described (it fails later, when a view loads it)
 UNKNOWN_FAMILY = "other"
+#: the family of fixed-scale models of other projects (through spandrel)
+FIXED_FAMILY = "fixed-scale"
 
 
 def _entry(model_id: str, path: Path, bundled: bool) -> "ModelEntry":
     """Bundled models are labelled by their descriptor's display name, user files by their
     file name (what the user chose); both get the descriptor's family."""
     try:
-        d = describe_checkpoint(path)
+        d, fixed = describe_any(path)
     except CisrError:
-        d = None
+        d, fixed = None, None
+    if fixed is not None:
+        return ModelEntry(model_id, f"{path.stem} ({fixed.display_name})", path, bundled, FIXED_FAMILY)
     family = d.family if d is not None else UNKNOWN_FAMILY
     label = d.display_name if (bundled and d is not None) else path.stem
     return ModelEntry(model_id, label, path, bundled, family)

@@ -29,7 +29,7 @@ import numpy as np
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QImage
 
-from cisr_zoom.core.checkpoint import load_checkpoint
+from cisr_zoom.core.fixed_scale import load_model
 from cisr_zoom.core.coords import region_of_rect
 from cisr_zoom.core.errors import error_message
 from cisr_zoom.core.imageio import load_image, to_uint8
@@ -240,8 +240,9 @@ class RenderBridge(QObject):
         return await self.run(work)
 
     async def validate_model(self, path: str | Path) -> None:
-        """Load ``path`` on the worker (CPU) to check it; raises with a one-line message if it does not load."""
-        await self.run(lambda: load_checkpoint(path, "cpu"))
+        """Load ``path`` on the worker (CPU) to check it (an INN checkpoint, or a fixed-scale model
+        through spandrel); raises with a one-line message if it does not load."""
+        await self.run(lambda: load_model(path, "cpu"))
 
     # -- devices -------------------------------------------------------------------------
     async def set_device(self, name: str, exact_float32: Optional[bool] = None) -> None:

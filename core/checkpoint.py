@@ -36,7 +36,7 @@ import torch
 
 from . import models
 from .atomic import atomic_write_bytes, atomic_writer
-from .errors import CheckpointError
+from .errors import BareStateDictError, CheckpointError
 from .models.decoder import ImplicitDecoder, ModelDescriptor
 from .model_check import check_entry
 
@@ -169,9 +169,9 @@ def _read_safetensors(path: Path) -> Dict[str, Any]:
         first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
         raise CheckpointError(f"cannot load checkpoint '{path}': not a readable .safetensors file ({first})") from None
     if ST_SPEC not in metadata:
-        raise CheckpointError(f"cannot load checkpoint '{path}': its safetensors metadata has no model spec "
-                              f"({ST_SPEC!r}), so the architecture is unknown (a bare state dict, not a "
-                              f"CiSR Zoom model file)")
+        raise BareStateDictError(f"cannot load checkpoint '{path}': its safetensors metadata has no model spec "
+                                 f"({ST_SPEC!r}), so the architecture is unknown (a bare state dict, not a "
+                                 f"CiSR Zoom model file)", sd)
     try:
         spec = json.loads(metadata[ST_SPEC])
         meta = json.loads(metadata.get(ST_META) or "{}")
@@ -187,15 +187,44 @@ def _read_safetensors(path: Path) -> Dict[str, Any]:
     return {"model": {"name": spec["name"], "args": spec.get("args") or {}, "sd": sd}, "meta": meta}
 
 
+def read_raw(path: str | os.PathLike, mmap: bool = False) -> Any:
+    """What a model file holds, read safely onto the CPU, not checked further: a ``.safetensors``
+    file's tensors (a dict), else what ``torch.load(..., weights_only=True)`` gives. Raises
+    :class:`CheckpointError` (one line) for a missing, unreadable or unsafe file."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"cannot load checkpoint '{path}': no such file")
+    if is_safetensors(path):
+        from safetensors import SafetensorError
+        from safetensors.torch import load_file
+        try:
+            return load_file(str(path), device="cpu")
+        except (SafetensorError, OSError, RuntimeError, ValueError, TypeError) as e:
+            first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+            raise CheckpointError(f"cannot load checkpoint '{path}': not a readable .safetensors file ({first})") from None
+    return _read_torch(path, mmap)
+
+
 def read_checkpoint(path: str | os.PathLike, mmap: bool = False) -> Dict[str, Any]:
     """The raw checkpoint dict, read safely (``weights_only=True``) onto the CPU; ``mmap``
     maps the tensors instead of reading them (for looking at ``meta`` and the spec only).
-    A ``.safetensors`` file gives the same dict (see the module docstring)."""
+    A ``.safetensors`` file gives the same dict (see the module docstring). A file that is a
+    plain state dict raises :class:`~.errors.BareStateDictError` (carrying what was read)."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"cannot load checkpoint '{path}': no such file")
     if is_safetensors(path):
         return _read_safetensors(path)
+    obj = _read_torch(path, mmap)
+    if not isinstance(obj, dict) or not isinstance(obj.get("model"), dict) \
+            or not {"name", "sd"} <= set(obj["model"]):
+        error = BareStateDictError if isinstance(obj, dict) else CheckpointError
+        raise error(f"cannot load checkpoint '{path}': no model entry "
+                    f"(expected {{'model': {{'name', 'args', 'sd'}}}})", *([obj] if isinstance(obj, dict) else []))
+    return obj
+
+
+def _read_torch(path: Path, mmap: bool) -> Any:
     try:
         obj = _torch_load(path, mmap)
     except pickle.UnpicklingError as e:
@@ -208,10 +237,6 @@ def read_checkpoint(path: str | os.PathLike, mmap: bool = False) -> Dict[str, An
             IndexError, TypeError, struct.error) as e:   # what torch's unpickler raises on junk bytes
         first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
         raise CheckpointError(f"cannot load checkpoint '{path}': not a readable checkpoint ({first})") from None
-    if not isinstance(obj, dict) or not isinstance(obj.get("model"), dict) \
-            or not {"name", "sd"} <= set(obj["model"]):
-        raise CheckpointError(f"cannot load checkpoint '{path}': no model entry "
-                              f"(expected {{'model': {{'name', 'args', 'sd'}}}})")
     return obj
 
 

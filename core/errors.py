@@ -20,6 +20,16 @@ class CheckpointError(CisrError):
     """A checkpoint cannot be loaded (missing, corrupt, unsafe, unknown architecture)."""
 
 
+class BareStateDictError(CheckpointError):
+    """A model file that is a plain state dict (no CiSR Zoom / LIIF model entry or spec), e.g.
+    an ESRGAN-family model; ``obj`` is what was read (a dict), for a loader that knows more
+    architectures (:mod:`cisr_zoom.core.fixed_scale`)."""
+
+    def __init__(self, message: str, obj=None):
+        super().__init__(message)
+        self.obj = obj
+
+
 class UsageError(CisrError):
     """A command-line or configuration value is out of range or malformed."""
 

@@ -226,8 +226,9 @@ class Upscaler:
 
     # -- the model
     def model(self):
-        from ..checkpoint import bundled_models, load_checkpoint
+        from ..checkpoint import bundled_models
         from ..devices import pick_device
+        from ..fixed_scale import is_fixed_scale, load_model
         from ..errors import CisrError
         if self.lm is None:
             name = self.args.model
@@ -237,8 +238,8 @@ class Upscaler:
                                     f"pass --model PATH to a checkpoint (.pth)")
                 name = DEFAULT_MODEL
             self.device = pick_device(self.args.device)
-            lm = load_checkpoint(name, "cpu")
-            if lm.descriptor is None:
+            lm = load_model(name, "cpu")
+            if not is_fixed_scale(lm) and lm.descriptor is None:
                 raise CisrError(f"model '{lm.name}' is not an image decoder (LIIF-style); cannot upscale with it")
             self.lm = lm
         return self.lm
@@ -314,12 +315,18 @@ class Upscaler:
         self.outcome.written += 1
 
     def render(self, source: str, image, out: Optional[Path], fmt: str, out_size, label: str) -> None:
+        from ..fixed_scale import is_fixed_scale
         from ..render.export import export_image
+        from ..render.fixed import FixedScaleSession
         from ..render.session import RenderSession
         args = self.args
         lm = self.model()
         chunk = args.tile * args.tile if args.tile else None
-        session = RenderSession(lm.model, image, device=self.device, precision=args.precision, chunk_size=chunk)
+        if is_fixed_scale(lm):       # runs at its native scale, resampled to the output size
+            lm.descriptor.to(self.device)
+            session = FixedScaleSession(lm, image, device=self.device)
+        else:
+            session = RenderSession(lm.model, image, device=self.device, precision=args.precision, chunk_size=chunk)
         H, W = out_size
         t0 = time.perf_counter()
         bar = progress_bar(label, H * W, args.quiet)
@@ -342,8 +349,9 @@ class Upscaler:
         kind = f"{W}x{H}, {style.bits}-bit {'grey' if style.grey else 'RGB'}{' with alpha' if style.alpha else ''}"
         kept = [n for n, v in (("ICC", style.metadata.icc_profile), ("EXIF", style.metadata.exif),
                                ("dpi", style.metadata.dpi)) if v]
+        fixed = f" ({lm.info.display_name}, resampled from x{lm.scale})" if is_fixed_scale(lm) else ""
         print(f"wrote {out or 'stdout'} ({kind}{'; ' + ', '.join(kept) if kept else ''}; from {w}x{h}, "
-              f"scale {H / h:.4g}x{W / w:.4g}) with model {self.lm.name} on {self.device.type} "
+              f"scale {H / h:.4g}x{W / w:.4g}) with model {self.lm.name}{fixed} on {self.device.type} "
               f"({session.precision}) in {time.perf_counter() - t0:.1f} s", file=self.info)
         if image.alpha is not None and not style.alpha:
             print(f"note: {fmt.upper()} has no alpha channel; the transparency of '{source}' was dropped",

@@ -135,9 +135,19 @@ def bicubic_method() -> Method:
 
 
 def model_method(name_or_path: str, device: torch.device | str = "cpu", chunk_size: int = DEFAULT_CHUNK) -> Method:
-    """A bundled model name or a checkpoint path, loaded with :func:`core.checkpoint.load_checkpoint`."""
-    from ..checkpoint import load_checkpoint
-    lm = load_checkpoint(name_or_path, device=device)
+    """A bundled model name or a checkpoint path, loaded with :func:`core.fixed_scale.load_model`
+    (an INN checkpoint, or a fixed-scale model through spandrel: run at its native scale on the
+    whole LR image, resampled to the HR size like a view)."""
+    from ..fixed_scale import is_fixed_scale, load_model
+    lm = load_model(name_or_path, device=device)
+    if is_fixed_scale(lm):
+        from ..render.fixed import FixedScaleSession
+
+        def up_fixed(lr: np.ndarray, size: Tuple[int, int]) -> np.ndarray:
+            rgb = lr.astype(np.float32) / 255.0 if lr.dtype == np.uint8 else lr.astype(np.float32)
+            return to_uint8(FixedScaleSession(lm, rgb, device=device).render((-1.0, -1.0, 1.0, 1.0), size))
+        return Method(lm.name, up_fixed, {"kind": "fixed-scale", "path": str(lm.path),
+                                          "architecture": lm.info.architecture, "scale": lm.scale})
     model = lm.model.eval()
 
     def up(lr: np.ndarray, size: Tuple[int, int]) -> np.ndarray:

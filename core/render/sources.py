@@ -1,9 +1,11 @@
 """Render sources: what export, the CLI and the app render from, and the pool that makes them.
 
-A :class:`RenderSource` turns a region of one image into pixels at any output size. Two kinds
-exist: :class:`~.session.RenderSession` (an INN model on a device, in a precision) and
-:class:`BicubicSession` (classical bicubic interpolation, the comparison baseline). Both
-satisfy the protocol fully, so callers never probe for optional methods.
+A :class:`RenderSource` turns a region of one image into pixels at any output size. Three kinds
+exist: :class:`~.session.RenderSession` (an INN model on a device, in a precision),
+:class:`~.fixed.FixedScaleSession` (a fixed-scale model of another project through spandrel,
+run at its native scale and resampled) and :class:`BicubicSession` (classical bicubic
+interpolation, the comparison baseline). All satisfy the protocol fully, so callers never probe
+for optional methods.
 
 Coordinates follow :mod:`cisr_zoom.core.coords`: ``region = (y0, x0, y1, x1)`` in ``[-1, 1]``
 (edges of the image), ``out_size = (H, W)`` output pixels whose centres lie at
@@ -22,9 +24,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..checkpoint import load_checkpoint
 from ..coords import make_coord, sub_region
 from ..errors import CisrError
+from ..fixed_scale import is_fixed_scale, load_model
+from .fixed import FixedScaleSession
 from .session import RenderCancelled, RenderSession
 
 #: Source id of classical bicubic interpolation (every other id names a model).
@@ -166,9 +169,12 @@ class SessionPool:
             mkey = (source_id, str(device))
             loaded = self._models.get(mkey)
             if loaded is None:
-                loaded = load_checkpoint(path, device)
+                loaded = load_model(path, device)
                 self._models[mkey] = loaded
-            s = RenderSession(loaded.model, self.image, device=device, precision=precision,
-                              feature_cache_bytes=self.feature_cache_bytes)
+            if is_fixed_scale(loaded):
+                s = FixedScaleSession(loaded, self.image, device=device, cache_bytes=self.feature_cache_bytes)
+            else:
+                s = RenderSession(loaded.model, self.image, device=device, precision=precision,
+                                  feature_cache_bytes=self.feature_cache_bytes)
         self._sources[key] = s
         return s
