@@ -143,17 +143,18 @@ def spandrel_available() -> bool:
         return False
 
 
-def _tensors(obj: Dict[str, Any], path: Path) -> Dict[str, torch.Tensor]:
+def _tensors(obj: Dict[str, Any], path: Path, original: str = "") -> Dict[str, torch.Tensor]:
     """The state dict inside ``obj`` (spandrel's wrappers such as ``params_ema`` unwrapped),
     float32, every value a finite floating tensor."""
     spandrel = import_spandrel()
     try:
         sd = spandrel.canonicalize_state_dict(dict(obj))
     except Exception as e:  # noqa: BLE001
-        raise CheckpointError(f"cannot load '{path}': not a state dict ({str(e)[:120]})") from None
+        raise CheckpointError(f"{original or f'cannot load {str(path)!r}'}; nor is it a state dict "
+                              f"({str(e)[:120]})") from None
     if not isinstance(sd, dict) or not sd or not all(isinstance(v, torch.Tensor) for v in sd.values()):
-        raise CheckpointError(f"cannot load '{path}': neither a CiSR Zoom / LIIF checkpoint nor a state dict "
-                              f"of tensors (a fixed-scale model)")
+        raise CheckpointError(f"{original or f'cannot load {str(path)!r}'}; nor is it a state dict of tensors "
+                              f"(a fixed-scale model)")
     return sd
 
 
@@ -195,7 +196,7 @@ def load_fixed_scale(path: str | os.PathLike, device: torch.device | str = "cpu"
     p = Path(path)
     if obj is None:
         obj = read_raw(p)
-    sd = _tensors(obj, p)
+    sd = _tensors(obj, p, original)
     _check_finite(sd, p)
     d = _build({k: v.float() if v.is_floating_point() else v for k, v in sd.items()}, p,
                original or f"cannot load '{p}': not a CiSR Zoom / LIIF checkpoint")
@@ -211,8 +212,8 @@ def describe_fixed_scale(path: str | os.PathLike, obj: Optional[Dict[str, Any]] 
     p = Path(path)
     if obj is None:
         obj = read_raw(p, mmap=True)
-    sd = _tensors(obj, p)
     original = f"cannot load '{p}': not a CiSR Zoom / LIIF checkpoint"
+    sd = _tensors(obj, p, original)
     try:
         with torch.device("meta"):
             d = _build({k: torch.empty_like(v, device="meta") for k, v in sd.items()}, p, original)
