@@ -1,10 +1,12 @@
 """Reproducible screenshot of the main window for the README:
-``python -m cisr_zoom.app.screenshot OUT.png [--image IMG] [--zoom Z] [--at X Y] [--model CKPT]``.
+``python -m cisr_zoom.app.screenshot OUT.png [--image IMG] [--zoom Z] [--at X Y] [--model CKPT]
+[--cursor SX SY] [--layout 1|2|4] [--no-panel]``.
 
-Opens the real main window (comparison panel shown) with the installed models (plus
-``--model`` files), zooms to physical zoom ``Z`` centred on image point ``(X, Y)``, waits
-until the main view and every comparison pane have all their super-resolved tiles, and saves
-a grab of the window. Uses a temporary settings folder, so the user's settings are untouched.
+Opens the real main window (comparison panel shown unless ``--no-panel``) with the installed
+models (plus ``--model`` files), zooms to physical zoom ``Z`` centred on image point ``(X, Y)``,
+rests the cursor at ``(SX, SY)`` (fractions of the main view; the loupes centre on the image
+point under it) if asked, waits until every shown view has all its super-resolved tiles, and
+saves a grab of the window (PNG, or JPEG by the suffix). Uses a temporary settings folder, so the user's settings are untouched.
 Works on any Qt platform (``QT_QPA_PLATFORM=offscreen`` needs no display).
 """
 
@@ -28,6 +30,11 @@ def main(argv=None) -> int:
     ap.add_argument("--size", default="1600x1000", help="window size (default 1600x1000)")
     ap.add_argument("--model", action="append", default=[], help="extra checkpoint (repeatable)")
     ap.add_argument("--split", action="store_true", help="split the main view (main model | second model)")
+    ap.add_argument("--cursor", type=float, nargs=2, metavar=("SX", "SY"),
+                    help="rest the cursor here (fractions of the main view's width and height)")
+    ap.add_argument("--layout", type=int, choices=(1, 2, 4), default=1, help="views in the central area")
+    ap.add_argument("--no-panel", action="store_true", help="hide the comparison panel")
+    ap.add_argument("--quality", type=int, default=88, help="JPEG quality (default 88)")
     ap.add_argument("--timeout", type=float, default=900.0)
     args = ap.parse_args(argv)
 
@@ -47,7 +54,7 @@ def main(argv=None) -> int:
     attach_event_loop(app)   # the window's coroutines advance as Qt processes events
     w_px, h_px = (int(v) for v in args.size.lower().split("x"))
     settings = Settings.load()
-    settings["compare_visible"] = True
+    settings["compare_visible"] = not args.no_panel
     win = MainWindow(settings, catalog=ModelCatalog(user_paths=args.model))
     win.resize(w_px, h_px)
     win.show()
@@ -69,11 +76,22 @@ def main(argv=None) -> int:
             return 1
         if args.split:
             win.set_split(True)
-        app.processEvents()
+        win.set_layout(args.layout)
+        for _ in range(20):
+            app.processEvents()       # the grid's views get their sizes
         win.view.set_physical_zoom(args.zoom)
         win.view.vp.centre_on(*args.at)
         win.view._view_changed()
-        views = [win.view] + win.compare.views()
+        if args.cursor:
+            from PySide6.QtCore import QPointF, Qt
+            from PySide6.QtGui import QCursor, QMouseEvent
+            vp = win.view.viewport()
+            pos = QPointF(args.cursor[0] * vp.width(), args.cursor[1] * vp.height())
+            QCursor.setPos(vp.mapToGlobal(pos.toPoint()))      # the real pointer, where there is one
+            app.sendEvent(vp, QMouseEvent(QMouseEvent.Type.MouseMove, pos, QPointF(vp.mapToGlobal(pos.toPoint())),
+                                          Qt.MouseButton.NoButton, Qt.MouseButton.NoButton,
+                                          Qt.KeyboardModifier.NoModifier))
+        views = [v for v in [win.view] + win.compare.views() + win.grid.views() if v.isVisible()]
         wait_until(lambda: all(v.is_complete() for v in views), "the super-resolved tiles")
         for _ in range(5):
             app.processEvents()
@@ -85,7 +103,8 @@ def main(argv=None) -> int:
         buf = QBuffer()
         buf.open(QIODevice.OpenModeFlag.WriteOnly)
         fmt = (Path(args.out).suffix.lstrip(".") or "png").upper()
-        if not win.grab().save(buf, fmt):
+        fmt = "JPEG" if fmt == "JPG" else fmt
+        if not win.grab().save(buf, fmt, args.quality if fmt == "JPEG" else -1):
             print(f"cannot encode the screenshot as {fmt}", file=sys.stderr)
             return 1
         try:
