@@ -3,7 +3,8 @@
 Each subcommand lives in :mod:`cisr_zoom.core.commands` as a module with
 ``add_parser(subparsers)`` and ``run(args) -> int``. Errors that are the user's to fix
 (:class:`CisrError`, usage errors, OS errors such as a full disk, out of memory) print one
-line to stderr (:func:`~.errors.error_message`) and exit with status 1. SIGINT, SIGTERM and
+line to stderr (:func:`~.errors.error_message`) and exit with status 1; a closed stdout pipe
+(``cisr configs | head``) ends quietly with 141, as ``SIGPIPE`` would. SIGINT, SIGTERM and
 SIGHUP stop cleanly (:mod:`.signals`): temporary files are removed, the status is 128 + the
 signal number.
 """
@@ -75,12 +76,18 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return e.code if isinstance(e.code, int) else 1
     with stop_on_signals():
         try:
-            return int(args.func(args) or 0)
+            status = int(args.func(args) or 0)
+            sys.stdout.flush()          # a closed pipe shows here, not at the interpreter's exit
+            return status
         except KeyboardInterrupt as e:
             remove_temporary_files()
             why = f" ({e.name})" if isinstance(e, StopSignal) else ""
             print(f"cisr {_command(argv)}: interrupted{why}", file=sys.stderr)
             return exit_status(e)
+        except BrokenPipeError:         # e.g. `cisr configs | head -3`: the reader has had enough
+            remove_temporary_files()
+            _silence_stdout()
+            return 128 + 13             # as if killed by SIGPIPE, without a message
         except (CisrError, OSError, RecursionError) as e:
             print(f"cisr {_command(argv)}: error: {error_message(e)}", file=sys.stderr)
             return 1
@@ -89,6 +96,17 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                 raise
             print(f"cisr {_command(argv)}: error: {error_message(e)}", file=sys.stderr)
             return 1
+
+
+def _silence_stdout() -> None:
+    """Point stdout at the null device, so the interpreter's final flush of a closed pipe does
+    not print a second error."""
+    import os
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):
+        pass
 
 
 def _command(argv: Sequence[str]) -> str:

@@ -126,3 +126,19 @@ def test_description_is_the_first_clause_outside_parentheses(tmp_path):
     assert config_description(p) == "LIIF (Chen et al. 2021) with a thing"
     p.write_text("name = 'x'\n")
     assert config_description(p) == ""
+
+
+def test_a_closed_stdout_pipe_ends_quietly(tmp_path):
+    """``cisr configs | head -1``: the reader closes the pipe first; no error line, status 141."""
+    import os
+    import subprocess
+    import sys
+    r, w = os.pipe()
+    os.close(r)                                                 # the reader is gone before anything is written
+    try:
+        p = subprocess.run([sys.executable, "-m", "cisr_zoom.core.cli", "configs"], stdout=w,
+                           stderr=subprocess.PIPE, timeout=120)
+    finally:
+        os.close(w)
+    assert p.returncode == 141, p.stderr
+    assert p.stderr == b""
