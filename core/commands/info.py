@@ -1,4 +1,5 @@
-"""``cisr info [MODEL] [--json]``: list bundled models and devices, or show a model's card.
+"""``cisr info [MODEL] [--json]``: list bundled models and devices, or show a model's card
+(for a fixed-scale model of another project, through spandrel: its architecture and scale).
 
 The card is printed for people: name, architecture, scale range, a training summary and the
 metrics the file records; file paths of the training machine (``/work/...``, ``/home/...``)
@@ -27,10 +28,27 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    from ..checkpoint import bundled_models, describe_checkpoint, load_checkpoint
+    from ..checkpoint import bundled_models, describe_checkpoint
     from ..devices import available_devices, cuda_devices
+    from ..fixed_scale import is_fixed_scale, load_model
     if args.model:
-        lm = load_checkpoint(args.model)
+        lm = load_model(args.model)
+        if is_fixed_scale(lm):
+            n = sum(p.numel() for p in lm.descriptor.model.parameters())
+            card = {"name": lm.name, "path": str(lm.path), "kind": "fixed-scale (spandrel)",
+                    "architecture": lm.info.architecture, "scale": lm.scale, "purpose": lm.info.purpose,
+                    "tags": list(lm.info.tags), "parameters": n}
+            if args.json:
+                print(json.dumps(card, indent=2))
+            else:
+                print(f"{lm.name}: {lm.info.display_name} (a fixed-scale model, loaded through spandrel)")
+                for k, v in (("file", lm.path), ("architecture", f"{lm.info.architecture}"
+                                                 f"{' (' + ', '.join(lm.info.tags) + ')' if lm.info.tags else ''}; "
+                                                 f"{n:,} parameters"),
+                             ("scale", f"x{lm.scale} only; other scales are resampled from it"),
+                             ("purpose", lm.info.purpose), ("training", "not recorded (the file is a bare state dict)")):
+                    print(f"  {k + ':':<13} {v}")
+            return 0
         n = sum(p.numel() for p in lm.model.parameters())
         if args.json:
             print(json.dumps(raw_card(lm, n), indent=2, default=str))

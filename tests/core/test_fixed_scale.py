@@ -160,3 +160,14 @@ def test_cli_upscale_and_eval_with_a_fixed_scale_model(tmp_path, esrgan_file, ca
     assert main(["eval", "--data", str(tmp_path / "hr"), "--model", str(esrgan_file), "--model", "bicubic",
                  "--metrics", "psnr", "--scales", "2", "-q", "-o", str(tmp_path / "r.md")]) == 0
     assert "2x-tiny-esrgan" in (tmp_path / "r.md").read_text()
+
+
+def test_info_describes_a_fixed_scale_model(esrgan_file, capsys):
+    import json
+    from cisr_zoom.core.cli import main
+    assert main(["info", str(esrgan_file)]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("2x-tiny-esrgan: ESRGAN x2 (a fixed-scale model") and "x2 only" in out
+    assert main(["info", str(esrgan_file), "--json"]) == 0
+    card = json.loads(capsys.readouterr().out)
+    assert (card["architecture"], card["scale"]) == ("ESRGAN", 2) and card["parameters"] > 0
