@@ -123,7 +123,8 @@ class MainWindow(QMainWindow):
         self.scene.sessionsChanged.connect(self._show_main_precision)
         self.scene.renderError.connect(lambda m: self.statusBar().showMessage(m, 8000))
         self.view.viewChanged.connect(self._update_zoom_label)
-        self.view.hoverChanged.connect(self._update_pos_label)
+        for v in [self.view] + self.compare.views() + self.grid.views():
+            v.hoverChanged.connect(self._update_pos_label)    # the image point under the cursor, in any view
         self.scene.progressChanged.connect(self._update_progress)
         self.compare.useAsMain.connect(self.set_main_source)
         self.grid.useAsMain.connect(self.set_main_source)

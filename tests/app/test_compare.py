@@ -179,7 +179,8 @@ def test_grid_of_two_equal_views_in_sync_and_fully_interactive(make_window, test
     assert main.vp.physical_scale > 1.9 * main.vp.fit_scale * main.vp.dpr
     assert second.vp.screen_to_image(at.x(), at.y()) == pytest.approx(point, abs=1e-6)
     assert_in_sync([main, second])
-    # its cursor is marked in the main view at the same image point
+    # its cursor is marked in the main view at the same image point; the status bar names it
+    assert win.pos_label.text() == f"x {point[0]:.1f}  y {point[1]:.1f}"
     assert main.vp.screen_to_image(*main.marker_point()) == pytest.approx(point, abs=1e-6)
     # a drag in the second view pans both; arrow keys in it too
     drag(second, mid(second), mid(second) + QPointF(50, -40))
