@@ -128,6 +128,10 @@ def test_tiles_arrive_nearest_the_cursor_first_and_follow_it(make_window, test_i
     worker.run_job(lambda: gate.wait(TIMEOUT_S))               # queue every request before any runs
     send_mouse(view, QMouseEvent.Type.MouseMove, cursor, Qt.MouseButton.NoButton)
     view.set_physical_zoom(view.vp.physical_scale * 6)
+    # the scroll bars appear on a later event and shrink the viewport, which replans (its edge
+    # requests are replaced, their tiles dropped): let that happen before counting tiles
+    qtbot.waitUntil(lambda: view.horizontalScrollBar().isVisible() and view.verticalScrollBar().isVisible()
+                    and view.vp.view_w == view.viewport().width(), timeout=5000)
     view.request_visible()
     level, n_live = view.current_level(), len(view.live_requests())
     assert n_live >= 2
