@@ -77,7 +77,7 @@ Sections (every key optional; unknown keys are errors, so typos do not pass sile
     type = "lr-period"              # see train.losses.lr_period_loss); 0 = off
     weight = 0.0
     bins = 4                        # phase bins per axis inside one LR pixel
-    debias = false                  # subtract the random error's share (only the pattern counts)
+    debias = false                  # report the value without the random error's share (same gradient)
 
     [validation]                    # held-out images scored during training (see train.validation)
     holdout = 0                     # images taken out of the training folders (0: off)

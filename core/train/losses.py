@@ -49,9 +49,9 @@ def lr_period_loss(pred: torch.Tensor, target: torch.Tensor, coords: torch.Tenso
     ``pred``/``target``: ``(B, Q, 3)`` colours in [0, 1]; ``coords``: ``(B, Q, 2)`` HR pixel
     centres ``(y, x)`` in the LR image's normalised [-1, 1] frame; ``lr_size``: ``(h, w)`` of the
     LR input in pixels; ``bins``: phase bins per axis (>= 2). ``debias``: subtract each bin's
-    sample variance over its count, so the random part of the error contributes nothing on
-    average (an unbiased estimate of the periodic energy; it can be slightly negative on one
-    batch) and only the pattern is pushed on, not the error as a whole."""
+    sample variance over its count, as a constant, so the value is an unbiased estimate of the
+    periodic energy (slightly negative on some batches) while the gradient stays the plain
+    one's; a live variance term would reward a noisier error without bound."""
     if bins < 2:
         raise ValueError("lr_period_loss needs bins >= 2")
     w = pred.new_tensor([0.299, 0.587, 0.114])
@@ -69,7 +69,9 @@ def lr_period_loss(pred: torch.Tensor, target: torch.Tensor, coords: torch.Tenso
     if debias:
         squares = e.new_zeros(e.shape[0], bins * bins).scatter_add(1, idx, e * e)
         var = (squares / n - means ** 2).clamp(min=0.0) * n / (n - 1.0).clamp(min=1.0)
-        energy = torch.where(counts > 1, energy - var / n, torch.zeros_like(energy))
+        # the floor is subtracted as a constant: its gradient would reward a noisier error
+        # without bound (a run that trained on it diverged within 400 iterations)
+        energy = torch.where(counts > 1, energy - (var / n).detach(), torch.zeros_like(energy))
     return ((counts / e.shape[1]) * energy).sum(dim=1).mean()
 
 

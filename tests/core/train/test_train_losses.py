@@ -142,3 +142,22 @@ def test_debiased_lr_period_loss_ignores_random_error_and_keeps_the_pattern():
     want = float((pattern ** 2).mean())
     got = lr_period_loss(gt + noise + pattern, gt, coords, (lr, lr), debias=True).item()
     assert abs(got - want) < 0.1 * want                          # the pattern's energy is what is left
+
+
+def test_debias_changes_the_value_not_the_gradient():
+    """A live variance term would reward noise without bound (a run diverged on it): the
+    debiased loss must push on the prediction exactly as the plain one does."""
+    from cisr_zoom.core.train.losses import lr_period_loss
+    lr, hr = 8, 32
+    coords = _grid_coords(hr)
+    torch.manual_seed(2)
+    gt = torch.rand(2, hr * hr, 3)
+    grads = []
+    for debias in (False, True):
+        pred = (gt + 0.05 * torch.randn(2, hr * hr, 3)).requires_grad_(True) if not grads else \
+            grads[0][1].detach().clone().requires_grad_(True)
+        lr_period_loss(pred, gt, coords, (lr, lr), debias=debias).backward()
+        grads.append((pred.grad.clone(), pred))
+    assert torch.allclose(grads[0][0], grads[1][0], atol=1e-9)
+    noisier = (grads[0][1].detach() + 0.5 * torch.randn(2, hr * hr, 3))
+    assert lr_period_loss(noisier, gt, coords, (lr, lr), debias=True).item() > -1e-3   # no reward for noise
