@@ -39,6 +39,10 @@ def test_a_finished_export_teaches_the_next_estimate(make_window, test_image, qt
     model, device and precision (stored in the settings), and names that precision."""
     win = make_window(test_image, compare=False)
     _session_ready(qtbot, win, win.main_source)
+    qtbot.waitUntil(win.view.is_complete, timeout=60000)
+    # a cold start for the first export: the view may or may not have encoded every feature by
+    # now (it depends on the machine's load), and the first export must encode to learn that rate
+    win.scene.session(win.main_source).tiles.clear()
     d = win.open_export_dialog()
     d.set_output_size(300, 200, keep_aspect=False)
     d.path_edit.setText(str(tmp_path / "a.png"))
