@@ -13,6 +13,8 @@ The continuous image is the square ``[-1, 1] x [-1, 1]``. Coordinates are stored
 
 from __future__ import annotations
 
+import math
+
 from typing import Sequence, Tuple
 
 import torch
@@ -95,6 +97,19 @@ def sub_region(region: Region, out_size: Tuple[int, int], top: int, left: int, h
     H, W = out_size
     return (_along(y0, y1, top, H), _along(x0, x1, left, W), _along(y0, y1, top + height, H),
             _along(x0, x1, left + width, W))
+
+
+def lr_pixels_under(region: Region, lr_size: Tuple[int, int], margin: int = 1) -> Tuple[int, int, int, int]:
+    """LR pixel rows and columns ``(r0, r1, c0, c1)`` (half-open, clipped to the image, never
+    empty) under ``region`` of an ``lr_size = (h, w)`` image, plus ``margin`` pixels on every
+    side (1: what the local ensemble or a resampling kernel may touch)."""
+    y0, x0, y1, x1 = (float(v) for v in region)
+    h, w = int(lr_size[0]), int(lr_size[1])
+    r0 = max(0, math.floor((y0 + 1) / 2 * h) - margin)
+    r1 = min(h, math.ceil((y1 + 1) / 2 * h) + margin)
+    c0 = max(0, math.floor((x0 + 1) / 2 * w) - margin)
+    c1 = min(w, math.ceil((x1 + 1) / 2 * w) + margin)
+    return r0, max(r1, r0 + 1), c0, max(c1, c0 + 1)
 
 
 def output_size(out_size) -> Tuple[int, int]:

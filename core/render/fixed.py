@@ -14,7 +14,6 @@ after an antialiased reduction where it is sparser (a zoomed-out view).
 
 from __future__ import annotations
 
-import math
 import threading
 from typing import Callable, Optional, Tuple
 
@@ -22,7 +21,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..coords import make_coord, sub_region
+from ..coords import lr_pixels_under, make_coord, sub_region
 from .features import FeatureTiles
 from .session import RenderCancelled
 
@@ -81,13 +80,7 @@ class FixedScaleSession:
 
     def lr_range(self, region) -> Tuple[int, int, int, int]:
         """LR pixels ``(r0, r1, c0, c1)`` under ``region`` plus one on every side (resampling)."""
-        y0, x0, y1, x1 = (float(v) for v in region)
-        h, w = self.lr_size
-        r0 = max(0, math.floor((y0 + 1) / 2 * h) - 1)
-        r1 = min(h, math.ceil((y1 + 1) / 2 * h) + 1)
-        c0 = max(0, math.floor((x0 + 1) / 2 * w) - 1)
-        c1 = min(w, math.ceil((x1 + 1) / 2 * w) + 1)
-        return r0, max(r1, r0 + 1), c0, max(c1, c0 + 1)
+        return lr_pixels_under(region, self.lr_size)
 
     def _sr_window(self, r0: int, r1: int, c0: int, c1: int) -> torch.Tensor:
         feat, a0, b0 = self.tiles.window(r0, r1, c0, c1)

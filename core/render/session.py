@@ -26,7 +26,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..coords import Region, make_cell, make_coord, output_size, pixel_centers
+from ..coords import Region, lr_pixels_under, make_cell, make_coord, output_size, pixel_centers
 from ..devices import pick_device
 from ..errors import is_out_of_memory
 from ..precision import resolve_precision
@@ -202,13 +202,7 @@ class RenderSession:
     def lr_range(self, region) -> Tuple[int, int, int, int]:
         """LR pixels ``(r0, r1, c0, c1)`` whose features a render of ``region`` may use
         (the pixels under it plus one on every side, for the local ensemble)."""
-        y0, x0, y1, x1 = _check_region(region)
-        h, w = self.lr_size
-        r0 = max(0, math.floor((y0 + 1) / 2 * h) - 1)
-        r1 = min(h, math.ceil((y1 + 1) / 2 * h) + 1)
-        c0 = max(0, math.floor((x0 + 1) / 2 * w) - 1)
-        c1 = min(w, math.ceil((x1 + 1) / 2 * w) + 1)
-        return r0, max(r1, r0 + 1), c0, max(c1, c0 + 1)
+        return lr_pixels_under(_check_region(region), self.lr_size)
 
     def prefetch(self, region, should_stop: StopFn = None, max_fraction: float = 0.5) -> bool:
         """Encode the features under ``region`` in large boxes (fewer halos than tile by tile),

@@ -67,3 +67,12 @@ def test_pixel_rectangles_to_regions():
     bottom = sub_region(region, (7, 9), 3, 0, 4, 9)
     assert top[2] == bottom[0] and top[0] == region[0] and bottom[2] == region[2]   # pieces tile it exactly
     assert top[2] == pytest.approx(-0.3 + 1.2 * 3 / 7)
+
+
+def test_lr_pixels_under_a_region_with_its_margin():
+    from cisr_zoom.core.coords import lr_pixels_under
+    assert lr_pixels_under((-1.0, -1.0, 1.0, 1.0), (10, 20)) == (0, 10, 0, 20)        # clipped
+    assert lr_pixels_under((0.0, 0.0, 0.2, 0.1), (10, 20), margin=0) == (5, 6, 10, 11)
+    assert lr_pixels_under((0.0, 0.0, 0.2, 0.1), (10, 20)) == (4, 7, 9, 12)
+    r0, r1, c0, c1 = lr_pixels_under((0.999, 0.999, 1.0, 1.0), (10, 20), margin=0)
+    assert r1 > r0 and c1 > c0                                                         # never empty
