@@ -6,7 +6,7 @@ from cisr_zoom.core.train.config import CONFIG_DIR, TrainConfigError, from_dict,
 from cisr_zoom.core.train.trainer import discriminator_spec, generator_spec
 
 SHIPPED = ["edsr-baseline-liif", "rdn-liif", "cisrgan-edsr-baseline", "cisrgan-rdn", "cpu-liif-edsr-baseline",
-           "cpu-cisrgan-edsr-baseline"]
+           "cpu-cisrgan-edsr-baseline", "cpu-cisrgan-period-edsr-baseline"]
 
 
 @pytest.mark.parametrize("name", SHIPPED)
