@@ -794,6 +794,13 @@ def export_steps(session: RenderSource, path, out_size, region=(-1.0, -1.0, 1.0,
             # rarely waits for more than one box (only the first row of boxes is encoded on demand)
             box_rows = max(1, int(STEP_ENCODE_BOX * H * 2.0 / max(1e-9, (region[2] - region[0]) * session.lr_size[0])))
             boxes = 0                         # encoder boxes this export ran, so far
+
+            def box_done() -> None:
+                nonlocal boxes
+                boxes += 1
+                if encoded is not None:
+                    encoded(boxes)
+
             for top in range(0, H, rows):
                 if should_stop is not None and should_stop():
                     raise RenderCancelled()
@@ -807,9 +814,7 @@ def export_steps(session: RenderSource, path, out_size, region=(-1.0, -1.0, 1.0,
                     # what this chunk still lacks is encoded on demand in boxes no larger than it
                     # needs (the first row of boxes, mostly), so its rows come out soon
                     while session.encode_step(sub, sub, should_stop=should_stop):
-                        boxes += 1
-                        if encoded is not None:
-                            encoded(boxes)
+                        box_done()
                         yield
                     px[:, left:left + wp] = _quantised(session, sub, (n, wp), style, should_stop)
                     if left + wp < W:
@@ -822,9 +827,7 @@ def export_steps(session: RenderSource, path, out_size, region=(-1.0, -1.0, 1.0,
                 if top + n < H:               # one box of the rows ahead (at most one box-row down)
                     below = sub_region(region, (H, W), top + n, 0, min(box_rows, H - top - n), W)
                     if session.encode_step(below, rest, should_stop=should_stop):
-                        boxes += 1
-                        if encoded is not None:
-                            encoded(boxes)
+                        box_done()
                         yield
             writer.close()
         finally:

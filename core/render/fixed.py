@@ -15,7 +15,8 @@ after an antialiased reduction where it is sparser (a zoomed-out view).
 from __future__ import annotations
 
 import threading
-from typing import Callable, Optional, Tuple
+from contextlib import contextmanager
+from typing import Callable, Iterator, Optional, Tuple
 
 import numpy as np
 import torch
@@ -60,6 +61,17 @@ class FixedScaleSession:
         self._stop: StopFn = None
 
     # -- the model ---------------------------------------------------------------------------
+    @contextmanager
+    def _stopping(self, should_stop: StopFn) -> Iterator[None]:
+        """Under the lock: ``should_stop`` is what the model's boxes check, for this call."""
+        with self._lock:
+            prev, self._stop = self._stop, should_stop
+            try:
+                self._check_stop()
+                yield
+            finally:
+                self._stop = prev
+
     def _check_stop(self) -> None:
         if self._stop is not None and self._stop():
             raise RenderCancelled()
@@ -100,15 +112,10 @@ class FixedScaleSession:
         H, W = int(out_size[0]), int(out_size[1])
         y0, x0, y1, x1 = (float(v) for v in region)
         h, w = self.lr_size
-        with self._lock:
-            prev, self._stop = self._stop, should_stop
-            try:
-                self._check_stop()
-                r0, r1, c0, c1 = self.lr_range(region)
-                self.tiles.prefetch(r0, r1, c0, c1)
-                sr = self._sr_window(r0, r1, c0, c1)
-            finally:
-                self._stop = prev
+        with self._stopping(should_stop):
+            r0, r1, c0, c1 = self.lr_range(region)
+            self.tiles.prefetch(r0, r1, c0, c1)
+            sr = self._sr_window(r0, r1, c0, c1)
         # the window spans [-1 + 2 r0/h, -1 + 2 r1/h] x [...] of the image; output density in
         # window pixels: reduce first (antialiased) where the output is sparser than native
         win = (-1 + 2 * r0 / h, -1 + 2 * c0 / w, -1 + 2 * r1 / h, -1 + 2 * c1 / w)
@@ -143,13 +150,8 @@ class FixedScaleSession:
     def prefetch(self, region, should_stop: StopFn = None, max_fraction: float = 0.5) -> bool:
         """Run the model on the tiles under ``region`` unless they would fill more than
         ``max_fraction`` of the cache. True if done."""
-        with self._lock:
-            prev, self._stop = self._stop, should_stop
-            try:
-                self._check_stop()
-                return self.tiles.prefetch(*self.lr_range(region), max_fraction)
-            finally:
-                self._stop = prev
+        with self._stopping(should_stop):
+            return self.tiles.prefetch(*self.lr_range(region), max_fraction)
 
     def encode_step(self, region, within=None, should_stop: StopFn = None) -> bool:
         """Run the model on one box of the tiles a render of ``region`` lacks (grown within
@@ -157,13 +159,8 @@ class FixedScaleSession:
         from .session import STEP_ENCODE_BOX
         r0, r1, c0, c1 = self.lr_range(region)
         wr = self.lr_range(within) if within is not None else (r0, r1, c0, c1)
-        with self._lock, torch.no_grad():
-            prev, self._stop = self._stop, should_stop
-            try:
-                self._check_stop()
-                return self.tiles.encode_box(r0, r1, c0, c1, wr, max_box=STEP_ENCODE_BOX)
-            finally:
-                self._stop = prev
+        with self._stopping(should_stop), torch.no_grad():
+            return self.tiles.encode_box(r0, r1, c0, c1, wr, max_box=STEP_ENCODE_BOX)
 
     def uncached_pixels(self, region) -> int:
         """LR pixels the model would still have to run on for a render of ``region``."""
