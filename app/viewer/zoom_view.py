@@ -555,13 +555,24 @@ class ZoomView(QAbstractScrollArea):
             self.zoom_at(2.0, ev.position().x(), ev.position().y())
             ev.accept()
 
-    def leaveEvent(self, ev) -> None:
+    def _cursor_gone(self) -> None:
+        """The cursor is no longer over this view: forget it and tell the group."""
         self._cursor = None
         self._focus = None
         self._point(False)
         self._refocus()       # outside the view: tiles nearest the view centre first
         self.hoverChanged.emit(None)
+
+    def leaveEvent(self, ev) -> None:
+        self._cursor_gone()
         super().leaveEvent(ev)
+
+    def hideEvent(self, ev) -> None:
+        # a layout change (grid off, pane closed) hides a view without a Leave event: its
+        # cursor must not keep steering the loupes and crosses of the views still shown
+        if self._cursor is not None or self.pointer_view() is self:
+            self._cursor_gone()
+        super().hideEvent(ev)
 
     def keyPressEvent(self, ev) -> None:
         step = 0.5 if ev.modifiers() & Qt.KeyboardModifier.ShiftModifier else 0.125

@@ -314,3 +314,18 @@ def test_saved_settings_with_one_source_twice_are_split_apart(qtbot, tiny_checkp
         assert shown[0] == src and len({s for s in shown if s}) == len([s for s in shown if s]) == 3
     finally:
         w.close_now()
+
+
+def test_hiding_the_view_under_the_cursor_forgets_the_pointer(make_window, test_image, qtbot):
+    """Grid off while the cursor rests in its second view: no Leave event comes, yet the main
+    view must stop marking that stale cursor."""
+    win = make_window(test_image, size=(1100, 700), compare=False)
+    wait_session(qtbot, win)
+    qtbot.keyClick(win, Qt.Key.Key_G)
+    main, second = win.grid.visible_views()
+    qtbot.waitUntil(lambda: second.viewport().width() > 100, timeout=5000)
+    move(second, QPointF(0.7 * second.viewport().width(), 0.3 * second.viewport().height()))
+    assert main.pointer_view() is second and main.marker_point() is not None
+    qtbot.keyClick(win, Qt.Key.Key_G)          # back to one view; the cursor has not moved
+    assert not second.isVisible()
+    assert main.pointer_view() is None and main.pointer() is None and main.marker_point() is None
