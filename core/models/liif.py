@@ -483,11 +483,10 @@ def encoder_spec(encoder: str, encoder_args: Optional[Dict[str, Any]] = None) ->
 def liif_spec(encoder: str = "edsr-baseline", hidden: int = 256, n_hidden: int = 4,
               image_skip: bool = False, encoder_args: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
     """The paper's LIIF spec: ``encoder`` (``edsr-baseline`` or ``rdn``) + 5-layer MLP, hidden 256."""
-    return {
-        "name": "liif",
-        "args": {
-            "encoder_spec": encoder_spec(encoder, encoder_args),
-            "imnet_spec": {"name": "mlp", "args": {"out_dim": 3, "hidden_list": [hidden] * n_hidden}},
-            "image_skip": image_skip,
-        },
+    args = {
+        "encoder_spec": encoder_spec(encoder, encoder_args),
+        "imnet_spec": {"name": "mlp", "args": {"out_dim": 3, "hidden_list": [hidden] * n_hidden}},
     }
+    if image_skip:  # left out when off: the official checkpoints' spec, exactly
+        args["image_skip"] = True
+    return {"name": "liif", "args": args}

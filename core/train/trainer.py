@@ -70,6 +70,15 @@ def generator_spec(cfg: Dict[str, Any]) -> Dict[str, Any]:
                                  encoder_args=dict(g["encoder_args"]), **dict(g["args"]))
 
 
+def same_generator(a: Dict[str, Any], b: Dict[str, Any]) -> bool:
+    """Whether two generator specs build the same network (``image_skip: false`` is the default:
+    older checkpoints wrote it, the official ones and today's specs leave it out)."""
+    def key(spec):
+        args = {k: v for k, v in (spec.get("args") or {}).items() if not (k == "image_skip" and v is False)}
+        return spec["name"], args
+    return key(a) == key(b)
+
+
 def discriminator_spec(cfg: Dict[str, Any]) -> Dict[str, Any]:
     d = cfg["network_d"]
     return {"name": "vgg-discriminator", "args": {"num_in_ch": 3, "num_feat": int(d["num_feat"]),
@@ -247,7 +256,7 @@ class Trainer:
         obj = read_checkpoint(path)
         entry = obj["model"]
         got = {"name": entry["name"], "args": entry.get("args") or {}}
-        if got != {"name": self.spec_g["name"], "args": self.spec_g["args"]}:
+        if not same_generator(got, self.spec_g):
             raise TrainError(f"train.init_g '{path}' holds a different generator ({json.dumps(got)[:200]}) than "
                              f"network_g describes")
         sd = check_entry(entry, f"train.init_g '{path}'")
@@ -262,8 +271,7 @@ class Trainer:
         entry, train = obj["model"], obj.get("train")
         if not isinstance(train, dict) or "iteration" not in train:
             raise TrainError(f"cannot resume from '{path}': it has no training state")
-        if {"name": entry["name"], "args": entry.get("args") or {}} != \
-                {"name": self.spec_g["name"], "args": self.spec_g["args"]}:
+        if not same_generator({"name": entry["name"], "args": entry.get("args") or {}}, self.spec_g):
             raise TrainError(f"cannot resume from '{path}': its generator differs from the config's network_g")
         self.net_g.load_state_dict(check_entry(entry, f"'{path}'"))
         self.opt_g.load_state_dict(train["optimizer_g"])
