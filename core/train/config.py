@@ -59,6 +59,8 @@ Sections (every key optional; unknown keys are errors, so typos do not pass sile
     bf16 = "auto"                   # bfloat16 autocast: true, false or "auto" (on where the CPU has
                                     # native bf16 (AVX512-BF16/AMX) or on CUDA; off elsewhere, where it is slower)
     prefetch = true                 # draw the next batch in a second thread while this step runs
+    ema_decay = 0.0                 # EMA of the generator (0: off; 0.999 as BasicSR): the EMA weights
+                                    # are validated, snapshotted and shipped (see train.ema)
 
     [pixel_opt]
     type = "l1"
@@ -78,6 +80,10 @@ Sections (every key optional; unknown keys are errors, so typos do not pass sile
     weight = 0.0
     bins = 4                        # phase bins per axis inside one LR pixel
     debias = false                  # report the value without the random error's share (same gradient)
+
+    [ldl_opt]                       # LDL artifact term (Liang et al. 2022; needs train.ema_decay > 0 and
+    weight = 0.0                    # patches): L1 of the output weighted by the refined artifact map
+    kernel = 7                      # local-variance window (pixels)
 
     [validation]                    # held-out images scored during training (see train.validation)
     holdout = 0                     # images taken out of the training folders (0: off)
@@ -118,11 +124,12 @@ DEFAULTS: Dict[str, Any] = {
               "milestones": [], "gamma": 0.5, "warmup_iters": 0, "budget_iters": 0, "budget_minutes": 0.0,
               "min_lr_ratio": 0.0, "init_g": "", "checkpoint_every": 100, "snapshot_every": 0, "log_every": 10,
               "threads": 0, "fast_query": True, "channels_last": False, "bf16": "auto",
-              "prefetch": True},
+              "prefetch": True, "ema_decay": 0.0},
     "pixel_opt": {"type": "l1", "weight": 1.0},
     "perceptual_opt": {"type": "none", "weight": 1.0, "layer": ""},
     "gan_opt": {"type": "ragan", "weight": 5e-3},
     "period_opt": {"type": "lr-period", "weight": 0.0, "bins": 4, "debias": False},
+    "ldl_opt": {"weight": 0.0, "kernel": 7},
     "validation": {"holdout": 0, "every": 500, "scales": [2, 4], "crop": 192, "lpips": True},
 }
 
@@ -162,6 +169,9 @@ NUMBER_RULES = {
     "gan_opt.weight": Rule(0, 1e6),
     "period_opt.weight": Rule(0, 1e6),
     "period_opt.bins": Rule(2, 64, integer=True),
+    "train.ema_decay": Rule(0, 0.99999),
+    "ldl_opt.weight": Rule(0, 1e6),
+    "ldl_opt.kernel": Rule(3, 31, integer=True),
 }
 
 
@@ -294,6 +304,13 @@ def validate(cfg: Dict[str, Any]) -> None:
                                    f"datasets.train.patch_size ({data['patch_size']})")
     elif cfg["perceptual_opt"]["type"] != "none" and data["sample"] != "patches":
         raise TrainConfigError("a perceptual loss needs datasets.train.sample = 'patches'")
+    if cfg["ldl_opt"]["weight"]:
+        if not cfg["train"]["ema_decay"]:
+            raise TrainConfigError("ldl_opt needs train.ema_decay > 0 (the artifact map compares with the EMA model)")
+        if data["sample"] != "patches":
+            raise TrainConfigError("ldl_opt needs datasets.train.sample = 'patches' (the artifact map works on images)")
+        if cfg["ldl_opt"]["kernel"] % 2 == 0:
+            raise TrainConfigError(f"ldl_opt.kernel must be odd, got {cfg['ldl_opt']['kernel']}")
     if cfg["train"]["max_iters"] < 0:
         raise TrainConfigError("train.max_iters must be >= 0")
     problem = validate_schedule(cfg["train"])

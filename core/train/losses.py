@@ -207,3 +207,35 @@ def make_perceptual_term(kind: str, weight: float = 1.0, layer: Optional[str] = 
                                              f"perceptual_opt.type ({others}) or \"none\" in the config")
         return PerceptualTerm(kind, sd, layer or None, source=source)
     return PerceptualTerm(kind)
+
+
+def local_variance(x: torch.Tensor, ksize: int = 7) -> torch.Tensor:
+    """Unbiased variance of ``x`` ``(B, 1, H, W)`` in the ``ksize x ksize`` window around each
+    pixel (reflect padding at the borders); same shape as ``x``."""
+    pad = ksize // 2
+    xp = F.pad(x, (pad, pad, pad, pad), mode="reflect")
+    win = F.unfold(xp, ksize)                                     # (B, k*k, H*W)
+    return win.var(dim=1, unbiased=True).view_as(x)
+
+
+def artifact_map(gt: torch.Tensor, sr: torch.Tensor, sr_ema: torch.Tensor, ksize: int = 7) -> torch.Tensor:
+    """LDL's refined artifact map (Liang et al., CVPR 2022, "Details or Artifacts"), ``(B, 1, H, W)``.
+
+    ``gt``, ``sr``, ``sr_ema``: ``(B, 3, H, W)`` in [0, 1]: the target, the generator's output and
+    the EMA generator's output on the same input. The residual ``r = sum_c |gt - sr|`` is weighted
+    by its ``ksize`` local variance (artifacts are where the residual is locally erratic) times the
+    patch's residual variance to the power 1/5, and zeroed where the EMA model is worse than the
+    generator (there the difference is more likely detail than artifact). No gradient flows
+    through the map."""
+    with torch.no_grad():
+        r_sr = (gt - sr).abs().sum(1, keepdim=True)
+        r_ema = (gt - sr_ema).abs().sum(1, keepdim=True)
+        patch = r_sr.var(dim=(-1, -2, -3), keepdim=True, unbiased=True) ** 0.2
+        weight = patch * local_variance(r_sr, ksize)
+        return weight.masked_fill(r_sr < r_ema, 0.0)
+
+
+def ldl_loss(gt: torch.Tensor, sr: torch.Tensor, sr_ema: torch.Tensor, ksize: int = 7) -> torch.Tensor:
+    """LDL's artifact term: L1 between ``map * sr`` and ``map * gt`` (:func:`artifact_map`)."""
+    m = artifact_map(gt, sr.detach(), sr_ema, ksize)
+    return (m * (sr - gt)).abs().mean()

@@ -47,7 +47,9 @@ from .config import TrainConfigError
 from .data import ImageBank, PairSampler, iteration_rng, to_image
 from .degrade import DegradeSpec
 from .forward import TrainForward
-from .losses import PerceptualTerm, l1_loss, lr_period_loss, make_perceptual_term, ragan_d_loss, ragan_g_loss
+from .ema import EMA
+from .losses import (PerceptualTerm, l1_loss, ldl_loss, lr_period_loss, make_perceptual_term, ragan_d_loss,
+                     ragan_g_loss)
 from .schedule import LRSchedule
 from .tb_log import ScalarLog
 from .validation import ValidationSpec, Validator, describe as describe_validation, split_holdout
@@ -210,6 +212,7 @@ class Trainer:
         self.init_from: Optional[str] = None
         self.init_iterations = 0          # iterations the init_g checkpoint had seen (campaign total)
         self.resumed_from: Optional[str] = None
+        self._ema_state: Optional[Dict[str, torch.Tensor]] = None  # EMA weights read on resume
         if resume and (self.out_dir / LAST).is_file():
             self._load_resume(self.out_dir / LAST, new_schedule=new_schedule)
         elif resume:
@@ -223,6 +226,15 @@ class Trainer:
             self.net_g.to(memory_format=torch.channels_last)
         self.forward_g = TrainForward(self.net_g, fast=bool(tcfg["fast_query"]),
                                       channels_last=bool(tcfg["channels_last"]))
+        self.ema: Optional[EMA] = None    # the EMA generator: validated, snapshotted and shipped
+        self.forward_ema: Optional[TrainForward] = None
+        if float(tcfg["ema_decay"]):
+            self.ema = EMA(self.net_g, float(tcfg["ema_decay"]))
+            if self._ema_state is not None:
+                self.ema.net.load_state_dict(self._ema_state)
+            self.forward_ema = TrainForward(self.ema.net, fast=bool(tcfg["fast_query"]),
+                                            channels_last=bool(tcfg["channels_last"]))
+        self._ema_state = None
         self.ddp_g: nn.Module = self.forward_g
         self.ddp_d: Optional[nn.Module] = self.net_d
         if self.dist.enabled:
@@ -273,7 +285,12 @@ class Trainer:
             raise TrainError(f"cannot resume from '{path}': it has no training state")
         if not same_generator({"name": entry["name"], "args": entry.get("args") or {}}, self.spec_g):
             raise TrainError(f"cannot resume from '{path}': its generator differs from the config's network_g")
-        self.net_g.load_state_dict(check_entry(entry, f"'{path}'"))
+        shipped = check_entry(entry, f"'{path}'")
+        if "model_g_raw" in train:  # an EMA run: the model entry is the EMA, the raw weights are here
+            self.net_g.load_state_dict(train["model_g_raw"])
+            self._ema_state = shipped
+        else:
+            self.net_g.load_state_dict(shipped)
         self.opt_g.load_state_dict(train["optimizer_g"])
         if self.net_d is not None:
             if "model_d" not in train:
@@ -334,8 +351,15 @@ class Trainer:
                                       int(lcfg["period_opt"]["bins"]), bool(lcfg["period_opt"]["debias"]))
             loss = loss + w_period * l_period
             out["l_period"] = l_period.item()
-        if w_per or w_gan:
+        w_ldl = float(lcfg["ldl_opt"]["weight"])
+        if w_per or w_gan or w_ldl:
             pred_img, gt_img = to_image(pred, batch.patch), batch.gt_image()
+        if w_ldl:
+            with torch.no_grad(), self._autocast():
+                ema_img = to_image(self.forward_ema(batch.lr, batch.coords, batch.cells).float(), batch.patch)
+            l_ldl = ldl_loss(gt_img, pred_img, ema_img, int(lcfg["ldl_opt"]["kernel"]))
+            loss = loss + w_ldl * l_ldl
+            out["l_ldl"] = l_ldl.item()
         if w_per:
             l_per = self.perceptual(pred_img, gt_img)
             loss = loss + w_per * l_per
@@ -352,6 +376,8 @@ class Trainer:
         self.opt_g.zero_grad(set_to_none=True)
         loss.backward()
         self.opt_g.step()
+        if self.ema is not None:
+            self.ema.update(self.net_g)
         out["loss_g"] = loss.item()
 
         if w_gan:
@@ -383,6 +409,9 @@ class Trainer:
         if float(c["period_opt"]["weight"]):
             losses["lr_period"] = {"type": "lr-period", "weight": float(c["period_opt"]["weight"]),
                                    "bins": int(c["period_opt"]["bins"]), "debias": bool(c["period_opt"]["debias"])}
+        if float(c["ldl_opt"]["weight"]):
+            losses["ldl"] = {"type": "ldl", "weight": float(c["ldl_opt"]["weight"]),
+                             "kernel": int(c["ldl_opt"]["kernel"])}
         per_desc = self.perceptual.description
         dcfg = c["datasets"]["train"]
         data = self.bank.describe()
@@ -400,6 +429,7 @@ class Trainer:
                 "losses": losses, "perceptual_term": per_desc, "optimizer": {"type": "adam", "lr_g": c["train"]["lr_g"],
                 "lr_d": c["train"]["lr_d"] if self.net_d is not None else None, "betas": c["train"]["betas"]},
                 "image_skip": bool(c["network_g"]["image_skip"]), "seed": c["seed"],
+                "weights": f"EMA of the generator, decay {self.ema.decay}" if self.ema is not None else "generator",
                 "initialised_from": self.init_from, "initialised_from_iterations": self.init_iterations,
                 "total_iterations": self.init_iterations + self.iteration, "last_losses": last,
                 "schedule": dict(self.schedule.describe(), origin_iteration=self.schedule_origin),
@@ -442,11 +472,15 @@ class Trainer:
         minutes = self.schedule_minutes + (wall - self.wall_time_before) / 60.0
         train = {"iteration": self.iteration, "wall_time_s": wall, "optimizer_g": self.opt_g.state_dict(),
                  "schedule": {"origin_iteration": self.schedule_origin, "minutes": minutes}}
+        shipped = self.net_g
+        if self.ema is not None:  # the EMA is the checkpoint's model; the raw weights resume training
+            shipped = self.ema.net
+            train["model_g_raw"] = {k: v.detach().cpu() for k, v in self.net_g.state_dict().items()}
         if self.net_d is not None:
             train["model_d"] = {"name": self.spec_d["name"], "args": self.spec_d["args"],
                                 "sd": {k: v.detach().cpu() for k, v in self.net_d.state_dict().items()}}
             train["optimizer_d"] = self.opt_d.state_dict()
-        save_checkpoint(path, self.net_g, self.spec_g, meta=self.meta(wall, last), train=train)
+        save_checkpoint(path, shipped, self.spec_g, meta=self.meta(wall, last), train=train)
 
     def _prepare_log(self) -> None:
         """Keep only log lines up to the resumed iteration (later ones were never checkpointed)."""
@@ -578,7 +612,7 @@ class Trainer:
         return TrainResult(self.out_dir, self.iteration, stopped_by, last, rate * 3600, main)
 
     def _validate(self, it: int) -> None:
-        val = self.validator.run(self.net_g)
+        val = self.validator.run(self.ema.net if self.ema is not None else self.net_g)
         self.last_validation = {"iter": it, **val}
         self._append_log({"iter": it, "val": val})
         self.tb.add(it, {f"val/{s}/{k}": v for s, r in val.items() for k, v in r.items()})
