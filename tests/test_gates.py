@@ -39,10 +39,12 @@ def _contracts_file(tmp: Path) -> Path:
 def _fixture_package(root: Path, bad: dict[str, str]) -> None:
     """A skeleton of the project's package layout; ``bad`` maps module paths to their source."""
     for pkg in ("cisr_zoom", "cisr_zoom/core", "cisr_zoom/core/render", "cisr_zoom/core/train",
-                "cisr_zoom/core/models", "cisr_zoom/app"):
+                "cisr_zoom/core/models", "cisr_zoom/core/imagewrite", "cisr_zoom/app"):
         (root / pkg).mkdir(parents=True, exist_ok=True)
         (root / pkg / "__init__.py").write_text("")
-    (root / "cisr_zoom/core/render/tiles.py").write_text("from cisr_zoom.core.models import liif\n")
+    (root / "cisr_zoom/core/render/tiles.py").write_text("from cisr_zoom.core.models import liif\n"
+                                                        "from cisr_zoom.core.imagewrite import png\n")
+    (root / "cisr_zoom/core/imagewrite/png.py").write_text("import numpy\n")
     (root / "cisr_zoom/core/models/liif.py").write_text("import torch\n")
     (root / "cisr_zoom/core/train/trainer.py").write_text("from cisr_zoom.core.render import tiles\n")
     (root / "cisr_zoom/app/main.py").write_text("import PySide6\nfrom cisr_zoom.core.render import tiles\n")
@@ -69,6 +71,8 @@ def test_contracts_hold_on_a_package_that_keeps_the_layers(tmp_path):
     ("cisr_zoom/core/render/bad.py", "from cisr_zoom.core.train import trainer\n", "the renderer never imports training"),
     ("cisr_zoom/core/bad.py", "import PySide6.QtCore\n", "core never imports Qt or qasync"),
     ("cisr_zoom/core/models/bad.py", "import cisr_zoom.core.render.tiles\n", "models never import the renderer"),
+    ("cisr_zoom/core/imagewrite/bad.py", "import cisr_zoom.core.render.tiles\n", "image writers never import"),
+    ("cisr_zoom/core/imagewrite/bad.py", "import torch\n", "image writers never import"),
 ])
 def test_a_layer_violation_breaks_its_contract(tmp_path, module, source, contract):
     proc = _lint_imports(tmp_path, {module: source})

@@ -30,7 +30,7 @@ from PySide6.QtWidgets import (QButtonGroup, QCheckBox, QComboBox, QDialog, QDou
 from cisr_zoom.core.coords import Region, region_of_rect
 from cisr_zoom.core.errors import CisrError, error_message
 from cisr_zoom.core.render.estimate import ExportEta, estimate_seconds, store_cost, timing_key
-from cisr_zoom.core.render.export import EXPORT_FORMATS, ExportFormat, export_format_of
+from cisr_zoom.core.imagewrite.formats import EXPORT_FORMATS, ExportFormat, export_format_of
 from cisr_zoom.core.render.levels import ImageRect
 from cisr_zoom.core.render.session import RenderCancelled
 

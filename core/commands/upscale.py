@@ -43,7 +43,8 @@ _SAME_FORMAT = {"PNG": "png", "JPEG": "jpeg", "TIFF": "tiff", "WEBP": "webp"}
 def add_parser(sub) -> None:
     from ..devices import DEVICE_HELP, device_arg
     from ..precision import PRECISION_CHOICES
-    from ..render.export import EXPORT_FORMATS, MAX_OUTPUT_PIXELS, MAX_OUTPUT_SIDE
+    from ..imagewrite.formats import EXPORT_FORMATS
+    from ..render.export import MAX_OUTPUT_PIXELS, MAX_OUTPUT_SIDE
     from ..validate import POSITIVE_INT, QUALITY, arg_number
     p = sub.add_parser("upscale", help="upscale images by any factor (2.7, 13, 30, or SY,SX)",
                        description="Upscale images with a LIIF/CiSRGAN model. Outputs are written in strips "
@@ -211,7 +212,7 @@ class Upscaler:
     options, and the outcome counts."""
 
     def __init__(self, args):
-        from ..render.export import EXPORT_FORMATS
+        from ..imagewrite.formats import EXPORT_FORMATS
         self.args = args
         self.scale = parse_scale(args.scale) if args.scale else None
         self.size = parse_size(args.size) if args.size else None
@@ -258,7 +259,7 @@ class Upscaler:
     def target(self, source: str, image, out_size, folder: Optional[Path]) -> Tuple[Optional[Path], str]:
         """``(output path or None for stdout, format)`` of ``source``."""
         from ..errors import CisrError
-        from ..render.export import format_for
+        from ..imagewrite.formats import format_for
         args = self.args
         if folder is None and not self.to_stdout:
             out = Path(args.output).expanduser()
@@ -398,7 +399,7 @@ def export_to_stdout(session, out_size, options):
 def run(args) -> int:
     from ..atomic import make_dirs, remove_empty_dirs
     from ..errors import CisrError, error_message, is_out_of_memory
-    from ..render.export import format_for
+    from ..imagewrite.formats import format_for
     up = Upscaler(args)                              # bad --scale/--size: one line before any work
     files, several, problems = expand_inputs(args.inputs)
     out = Path(args.output).expanduser()

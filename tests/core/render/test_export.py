@@ -12,7 +12,8 @@ from PIL import Image
 from cisr_zoom.core.errors import CisrError
 from cisr_zoom.core.imageio import LoadedImage
 from cisr_zoom.core.imageio import to_uint8
-from cisr_zoom.core.render.export import EXPORT_CHUNK_PIXELS, JPEG_MAX_PIXELS, export_image, export_steps
+from cisr_zoom.core.imagewrite.formats import JPEG_MAX_PIXELS
+from cisr_zoom.core.render.export import EXPORT_CHUNK_PIXELS, export_image, export_steps
 from cisr_zoom.core.render.session import RenderCancelled, RenderSession
 from cisr_zoom.core.coords import sub_region
 
@@ -150,7 +151,7 @@ def test_refusals_before_any_work(tmp_path):
 
 
 def test_one_table_of_export_formats():
-    from cisr_zoom.core.render.export import EXPORT_FORMATS, export_format_of, format_for
+    from cisr_zoom.core.imagewrite.formats import EXPORT_FORMATS, export_format_of, format_for
     assert [f.name for f in EXPORT_FORMATS] == ["png", "jpeg", "tiff", "webp"]
     for f in EXPORT_FORMATS:
         for suffix in f.suffixes:

@@ -15,7 +15,8 @@ from PIL import Image, ImageCms
 from cisr_zoom.core.checkpoint import save_checkpoint
 from cisr_zoom.core.cli import main
 from cisr_zoom.core.imageio import load_image
-from cisr_zoom.core.render.export import export_image, output_style
+from cisr_zoom.core.imagewrite.formats import output_style
+from cisr_zoom.core.render.export import export_image
 from cisr_zoom.core.render.sources import BicubicSession
 
 SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()

@@ -12,7 +12,8 @@ import tifffile
 
 from cisr_zoom.core.errors import CisrError
 from cisr_zoom.core.imageio import ImageMetadata, LoadedImage
-from cisr_zoom.core.render.export import PYRAMID_TILE, export_image, pyramid_sizes
+from cisr_zoom.core.imagewrite.pyramid import PYRAMID_TILE, pyramid_sizes
+from cisr_zoom.core.render.export import export_image
 from cisr_zoom.core.render.session import RenderCancelled
 
 
