@@ -1,6 +1,8 @@
-"""``cisr eval``: benchmark tables (PSNR, SSIM, NIQE, LPIPS) for bicubic and models; NIQE model fitting.
+"""``cisr eval``: benchmark tables (PSNR, SSIM, NIQE, LPIPS, artifact ratios) for bicubic and models;
+NIQE model fitting.
 
     cisr eval --model bicubic --model liif-edsr-baseline --data Set5 --scales 2,3,4 -o set5.md
+    cisr eval -m bicubic -m liif-edsr-baseline --data Set14 --scales 4 --degrade jpeg:75
     cisr eval --fit-niqe TRAIN_DIR [TRAIN_DIR ...] -o pristine.npz
 """
 
@@ -27,8 +29,14 @@ def add_parser(sub) -> None:
                    help="folder of HR images, or a folder containing HR/; repeat for several sets")
     p.add_argument("--scales", default="2,3,4,6,12,24,30", help="whole-number scales, comma separated "
                    "(default: %(default)s)")
-    p.add_argument("--metrics", default="psnr,ssim,niqe,lpips",
-                   help="any of psnr,ssim,niqe,lpips (default: %(default)s)")
+    p.add_argument("--metrics", default="psnr,ssim,niqe,lpips,cell,blocking",
+                   help="any of psnr,ssim,niqe,lpips,cell,blocking (default: %(default)s); cell: energy at "
+                        "the input-pixel period, blocking: at the period of 8 input pixels (JPEG), each as a "
+                        "ratio to the ground truth's and to bicubic's (median over images)")
+    p.add_argument("--degrade", metavar="SPEC",
+                   help="degrade each LR input after the bicubic downscale, score against the clean HR: "
+                        "jpeg:Q (Q 1-100; Pillow, 4:2:0 chroma) or realistic (blur, noise, JPEG 50-90 with a "
+                        "fixed seed per image)")
     p.add_argument("--kind", choices=("auto", "benchmark", "div2k"), default="auto",
                    help="scoring convention; auto: div2k when the folder name contains DIV2K, else benchmark")
     p.add_argument("--out", "-o", metavar="FILE", help="save the results: .json (with per-image values), "
@@ -119,6 +127,8 @@ def run(args) -> int:
     if args.out and Path(args.out).suffix.lower() not in (".json", ".md", ".csv"):
         raise CisrError(f"cannot save results as '{Path(args.out).name}': use a .json, .md or .csv file name")
     scales = _parse_scales(args.scales)
+    from ..eval.degrade_lr import parse_degrade
+    degrade = parse_degrade(args.degrade) if args.degrade else None
     metrics = [m.strip().lower() for m in args.metrics.split(",") if m.strip()]
     device = pick_device(args.device)
     methods = [B.make_method(m, device, args.chunk_size) for m in (args.model or ["bicubic"])]
@@ -130,11 +140,12 @@ def run(args) -> int:
     kind = None if args.kind == "auto" else args.kind
     results = []
     for d in args.data:
-        r = B.evaluate(methods, d, scales, scorers, kind=kind, limit=args.limit, progress=_progress(args.quiet))
+        r = B.evaluate(methods, d, scales, scorers, kind=kind, limit=args.limit, progress=_progress(args.quiet),
+                       degrade=degrade)
         results.append(r)
         print(B.format_text(r))
         print()
     if args.out:
-        B.write_results(args.out, results, B.run_info(device, methods))
+        B.write_results(args.out, results, B.run_info(device, methods, degrade))
         print(f"saved {args.out}")
     return 0

@@ -12,7 +12,18 @@ on the luma (BT.601 Y, [0, 1]) as:
 3. energy: the mean square of that ``s x s`` mean cell (units: squared [0, 1] luma).
 
 :func:`cell_pattern_score` divides a method's energy by bicubic's on the same input, so 1.0 is
-"as periodic as bicubic interpolation", and a pattern the eye sees is well above it.
+"as periodic as bicubic interpolation", and a pattern the eye sees is well above it. Where the
+ground truth exists, ``cisr eval`` also divides by the ground truth's own energy (a sharp true
+image has far more energy at the LR period than bicubic's blur).
+
+**JPEG blocking** (:func:`blocking_energy`) is the periodic energy at the period of ``8`` LR
+pixels (``8 s`` HR pixels, the JPEG block) of the squared luma differences (block edges are
+steps of random sign: folding the signal itself would average them away), less the part that
+repeats with every LR pixel (the cell pattern's share), relative to their mean.
+
+Optionally the fold keeps only some LR cells (``mask``, a boolean ``(H // s, W // s)`` array):
+:func:`smooth_mask` picks the smooth half of an LR image, where a pattern shows (used without a
+ground truth, ``cisr eval --no-reference``).
 
 ``python -m cisr_zoom.core.eval.artifacts IMAGE --scale 6 --model liif-edsr-baseline`` prints the
 energies and ratios for bicubic and each ``--model`` on a centre crop of the image taken as LR.
@@ -21,8 +32,9 @@ energies and ratios for bicubic and each ``--model`` on a centre crop of the ima
 from __future__ import annotations
 
 import argparse
+import math
 import sys
-from typing import Dict, List, Sequence
+from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
@@ -43,21 +55,94 @@ def _box(y: np.ndarray, s: int) -> np.ndarray:
     return (c[s:s + h, s:s + w] - c[:h, s:s + w] - c[s:s + h, :w] + c[:h, :w]) / (s * s)
 
 
-def mean_cell(y: np.ndarray, s: int) -> np.ndarray:
-    """The ``s x s`` mean of the high-passed image over all LR-aligned cells (see module doc)."""
+def mean_cell(y: np.ndarray, s: int, mask: Optional[np.ndarray] = None) -> np.ndarray:
+    """The ``s x s`` mean of the high-passed image over all LR-aligned cells (see module doc);
+    with ``mask`` (boolean, one value per cell: ``(H // s, W // s)``), over the cells where it is
+    true. All NaN when no cell is left (an image smaller than three cells, an empty mask)."""
     if s < 2:
         raise ValueError("the cell pattern needs an integer scale >= 2")
     r = y - _box(y, s)
     m = s  # drop a margin of one cell where the box filter sees the edge padding
     h, w = (y.shape[0] // s) * s, (y.shape[1] // s) * s
     r = r[m:h - m, m:w - m]
-    return r.reshape(r.shape[0] // s, s, r.shape[1] // s, s).mean(axis=(0, 2))
+    cells = r.reshape(r.shape[0] // s, s, r.shape[1] // s, s).transpose(0, 2, 1, 3)
+    if mask is not None:
+        mask = np.asarray(mask, dtype=bool)
+        if mask.shape != (h // s, w // s):
+            raise ValueError(f"the cell mask must be {h // s}x{w // s} (one value per cell), got "
+                             f"{mask.shape[0]}x{mask.shape[1]}")
+        cells = cells[mask[1:-1, 1:-1]]
+    else:
+        cells = cells.reshape(-1, s, s)
+    if cells.shape[0] == 0:
+        return np.full((s, s), np.nan)
+    return cells.mean(axis=0)
 
 
-def cell_energy(img: np.ndarray, s: int) -> float:
-    """Energy of the cell pattern of an upscaled image at integer scale ``s`` (squared Y units)."""
-    c = mean_cell(luma(img), s)
+def cell_energy(img: np.ndarray, s: int, mask: Optional[np.ndarray] = None) -> float:
+    """Energy of the cell pattern of an upscaled image at integer scale ``s`` (squared Y units);
+    NaN where no cell is measured (see :func:`mean_cell`)."""
+    c = mean_cell(luma(img), s, mask)
     return float(np.mean(c ** 2))
+
+
+BLOCK = 8   # JPEG's block side, in LR pixels
+
+
+def _phase_profile(d2: np.ndarray, p: int, w: Optional[np.ndarray]) -> np.ndarray:
+    """Mean of ``d2`` (rows: positions along the axis) by position modulo ``p`` (weighted by ``w``)."""
+    n = (d2.shape[0] // p) * p
+    if n == 0:
+        return np.full(p, np.nan)
+    d2 = d2[:n].reshape(n // p, p, -1)
+    if w is None:
+        return d2.mean(axis=(0, 2))
+    w = w[:n].reshape(n // p, p, -1)
+    den = w.sum(axis=(0, 2))
+    return np.where(den > 0, (d2 * w).sum(axis=(0, 2)) / np.maximum(den, 1e-30), np.nan)
+
+
+def blocking_energy(img: np.ndarray, s: int, mask: Optional[np.ndarray] = None, block: int = BLOCK) -> float:
+    """JPEG blocking of an output at integer scale ``s`` (``s = 1``: an image at its own pixels).
+
+    A JPEG's block edges are steps of random sign, which a fold of the signal averages away, so
+    the period of ``block`` LR pixels (``p = block * s`` output pixels) is measured on the squared
+    differences of neighbouring luma values: per axis, their mean at each position modulo ``p``
+    (the profile ``P``, over the whole image), less its part of period ``s`` (the cell pattern's
+    share, whose harmonics are a subset: the two measures share no frequency); the energy is the
+    mean square of that residual over ``mean(P) ** 2`` (dimensionless), averaged over the two
+    axes. ``mask`` (boolean ``(H // s, W // s)``, one value per LR pixel) keeps the differences
+    at the selected pixels. NaN where not one period fits or nothing is selected."""
+    y = luma(img)
+    p = block * s
+    w = None
+    if mask is not None:
+        m = np.asarray(mask, dtype=np.float64)
+        w = np.zeros(y.shape)
+        big = np.repeat(np.repeat(m, s, axis=0), s, axis=1)
+        w[:big.shape[0], :big.shape[1]] = big[:y.shape[0], :y.shape[1]]
+    out = []
+    for axis in (1, 0):
+        d2 = np.diff(y, axis=axis) ** 2
+        ww = None if w is None else np.minimum(w[:, 1:], w[:, :-1]) if axis == 1 else np.minimum(w[1:], w[:-1])
+        if axis == 1:
+            d2, ww = d2.T, None if ww is None else ww.T
+        prof = _phase_profile(d2, p, ww)
+        mean = float(np.mean(prof))
+        if not math.isfinite(mean):
+            return float("nan")
+        resid = prof - np.tile(prof.reshape(block, s).mean(axis=0), block)
+        out.append(float(np.mean(resid ** 2)) / mean ** 2 if mean > 0 else 0.0)
+    return float(np.mean(out))
+
+
+def smooth_mask(lr: np.ndarray, window: int = 5, share: float = 0.5) -> np.ndarray:
+    """Boolean ``(h, w)``: the LR pixels whose luma standard deviation over a ``window x window``
+    neighbourhood is among the lowest ``share`` of the image, or flat (the smooth areas, where a
+    pattern at the pixel period shows and no true detail hides it)."""
+    y = luma(lr)
+    var = np.maximum(_box(y * y, window) - _box(y, window) ** 2, 0.0)
+    return var <= max(float(np.quantile(var, share)), 1e-10)   # flat areas count whole (float noise)
 
 
 def cell_pattern_score(sr: np.ndarray, bicubic: np.ndarray, s: int) -> float:

@@ -12,10 +12,19 @@ For each HR image and scale ``s`` (a whole number):
 4. metrics (:mod:`.metrics`): PSNR on ``Y`` with ``s`` pixels shaved for benchmark sets (on the
    grey level for grey-scale files, as the MATLAB scripts behind the published tables do), on
    RGB with ``s + 6`` shaved for DIV2K (LIIF's conventions); SSIM on ``Y`` with the same shave;
-   NIQE (:mod:`.niqe`) and LPIPS (:mod:`.lpips`) on the same shaved images.
+   NIQE (:mod:`.niqe`) and LPIPS (:mod:`.lpips`) on the same shaved images;
+5. artifact measures (:mod:`.artifacts`, on the whole output): ``cell``, the energy at the
+   input-pixel period, and ``blocking``, the energy at the period of 8 input pixels (JPEG's
+   block), each as a ratio to the ground truth's own energy (``/GT``) and to bicubic's output
+   from the same LR (``/bicubic``).
 
-Figures are means over the images of a set. LPIPS appears only when its pretrained weights are
-available; otherwise the table says "unavailable" and why.
+With ``degrade`` (:mod:`.degrade_lr`, ``cisr eval --degrade jpeg:75``), step 2's LR is degraded
+(JPEG, or the ``realistic`` camera model) and rounded to 8 bits before step 3; the scores are
+still against the clean HR.
+
+PSNR, SSIM, NIQE and LPIPS figures are means over the images of a set; the artifact ratios are
+medians (one image with no texture must not dominate a ratio). LPIPS appears only when its
+pretrained weights are available; otherwise the table says "unavailable" and why.
 """
 
 from __future__ import annotations
@@ -42,15 +51,67 @@ from ..errors import CisrError
 from ..imageio import READABLE_SUFFIXES, load_image, to_uint8
 from ..render.session import RenderSession
 from . import metrics as M
+from .artifacts import blocking_energy, cell_energy
 from .bicubic import imresize, modcrop
+from .degrade_lr import LRDegradation
 
 DEFAULT_SCALES = (2, 3, 4, 6, 12, 24, 30)
-METRICS = ("psnr", "ssim", "niqe", "lpips")
+METRICS = ("psnr", "ssim", "niqe", "lpips", "cell", "blocking")
+DEFAULT_METRICS = METRICS
 DEFAULT_CHUNK = 30000
 UNAVAILABLE = "unavailable"
 
 METRIC_LABELS = {"psnr": "PSNR (dB)", "ssim": "SSIM", "niqe": "NIQE", "lpips": "LPIPS"}
 METRIC_DIGITS = {"psnr": 2, "ssim": 4, "niqe": 3, "lpips": 4}
+
+#: artifact metrics: the energy measure of an output at integer scale ``s`` (:mod:`.artifacts`)
+ARTIFACTS: Dict[str, Callable[..., float]] = {"cell": cell_energy, "blocking": blocking_energy}
+#: what an artifact ratio is relative to: the ground truth's own energy, bicubic's output's
+REFERENCES = ("gt", "bicubic")
+REF_LABELS = {"gt": "GT", "bicubic": "bicubic"}
+
+
+def metric_keys(metric: str, references: Sequence[str] = REFERENCES) -> List[str]:
+    """The per-image value keys of a metric: ``psnr`` -> ``[psnr]``; ``cell`` -> ``[cell_gt,
+    cell_bicubic]`` (the raw energy ``cell_energy`` is kept per image, not tabled)."""
+    return [f"{metric}_{r}" for r in references] if metric in ARTIFACTS else [metric]
+
+
+def key_label(key: str) -> str:
+    if key in METRIC_LABELS:
+        return METRIC_LABELS[key]
+    met, ref = key.rsplit("_", 1)
+    return f"{met}/{REF_LABELS[ref]} (median)"
+
+
+def key_digits(key: str) -> int:
+    return METRIC_DIGITS.get(key, 2)
+
+
+def is_median(key: str) -> bool:
+    """Artifact ratios are summarised by the median over images, the other metrics by the mean."""
+    return key.rsplit("_", 1)[0] in ARTIFACTS
+
+
+def ratio(a: float, b: float) -> float:
+    """``a / b``, NaN where either is undefined or ``b`` is not positive."""
+    return a / b if math.isfinite(a) and math.isfinite(b) and b > 0 else float("nan")
+
+
+def artifact_energies(metrics: Sequence[str], img: np.ndarray, s: int,
+                      mask: Optional[np.ndarray] = None) -> Dict[str, float]:
+    """``{metric: energy}`` of ``img`` (an output at integer scale ``s``) for each artifact metric."""
+    return {met: ARTIFACTS[met](img, s, mask) for met in metrics if met in ARTIFACTS}
+
+
+def artifact_scores(energies: Dict[str, float], refs: Dict[str, Dict[str, float]]) -> Dict[str, float]:
+    """Per-image values: ``{met}_energy`` and ``{met}_{ref}`` = energy / the reference's."""
+    out: Dict[str, float] = {}
+    for met, e in energies.items():
+        out[f"{met}_energy"] = e
+        for ref, ref_e in refs.items():
+            out[f"{met}_{ref}"] = ratio(e, ref_e[met])
+    return out
 
 
 # -- data ------------------------------------------------------------------------------------
@@ -202,10 +263,15 @@ class Scorers:
             except NiqeModelError as e:
                 self.unavailable["niqe"] = str(e)
 
-    def score(self, sr: np.ndarray, hr: np.ndarray, proto: M.Protocol, grey: bool = False) -> Dict[str, float]:
-        """All available metrics of one ``uint8`` SR/HR pair (``grey``: grey-scale test image)."""
+    def score(self, sr: np.ndarray, hr: np.ndarray, proto: M.Protocol, grey: bool = False,
+              scale: Optional[int] = None, refs: Optional[Dict[str, Dict[str, float]]] = None) -> Dict[str, float]:
+        """All available metrics of one ``uint8`` SR/HR pair (``grey``: grey-scale test image).
+        The artifact metrics need the integer ``scale`` and ``refs``, the reference energies
+        ``{"gt": {...}, "bicubic": {...}}`` (:func:`artifact_energies` of the HR and of bicubic)."""
         from .niqe import niqe
         out: Dict[str, float] = {}
+        if refs is not None:
+            out.update(artifact_scores(artifact_energies(self.metrics, sr, int(scale)), refs))
         srf, hrf = M.as_float(sr), M.as_float(hr)
         if "psnr" in self.metrics:
             out["psnr"] = proto.psnr(srf, hrf, grey)
@@ -237,36 +303,78 @@ class DatasetResult:
     skipped: Dict[str, List[str]] = field(default_factory=dict)   # "x30" -> images too small
     seconds: float = 0.0
     grey_images: List[str] = field(default_factory=list)           # scored on grey levels
+    degrade: Optional[Dict[str, str]] = None                        # LRDegradation.to_dict()
+    references: Tuple[str, ...] = REFERENCES                        # of the artifact ratios
+
+    def _values(self, method: str, key: str, scale: int) -> List[float]:
+        return [v[key] for v in self.per_image[method][scale].values()
+                if key in v and v[key] is not None and math.isfinite(v[key])]
 
     def mean(self, method: str, metric: str, scale: int) -> Optional[float]:
         """Mean over the images with a finite value; ``None`` when there is none."""
-        vals = [v[metric] for v in self.per_image[method][scale].values()
-                if metric in v and v[metric] is not None and math.isfinite(v[metric])]
+        vals = self._values(method, metric, scale)
         return float(np.mean(vals)) if vals else None
+
+    def median(self, method: str, key: str, scale: int) -> Optional[float]:
+        """Median over the images with a finite value; ``None`` when there is none."""
+        vals = self._values(method, key, scale)
+        return float(np.median(vals)) if vals else None
+
+    def value(self, method: str, key: str, scale: int) -> Optional[float]:
+        """The table's figure: the median for artifact ratios, else the mean."""
+        return (self.median if is_median(key) else self.mean)(method, key, scale)
+
+    def keys(self) -> List[str]:
+        """The tabled value keys, in order (one per metric, two per artifact metric)."""
+        return [k for met in self.metrics for k in metric_keys(met, self.references)]
 
     def count(self, method: str, metric: str, scale: int) -> int:
         return sum(1 for v in self.per_image[method][scale].values()
                    if metric in v and v[metric] is not None and math.isfinite(v[metric]))
 
     def protocol_text(self) -> str:
+        if self.kind == M.NO_REFERENCE:
+            return "no ground truth: the input is the LR image"
         if self.kind == M.DIV2K:
             return "PSNR on RGB, shave scale+6 px; SSIM on Y"
         return "PSNR and SSIM on Y (BT.601), shave scale px"
 
     def to_dict(self) -> Dict[str, Any]:
-        means = {m: {met: {f"x{s}": self.mean(m, met, s) for s in self.scales} for met in self.metrics}
-                 for m in self.methods}
+        def summary(median: bool):
+            return {m: {k: {f"x{s}": self.value(m, k, s) for s in self.scales} for k in self.keys()
+                        if is_median(k) == median} for m in self.methods}
         return {"dataset": self.dataset, "kind": self.kind, "folder": self.folder, "images": self.images,
                 "scales": self.scales, "metrics": self.metrics, "methods": self.methods,
-                "protocol": self.protocol_text(), "mean": means, "unavailable": self.unavailable,
+                "degrade": self.degrade, "protocol": self.protocol_text(), "mean": summary(False),
+                "median": summary(True), "unavailable": self.unavailable,
                 "skipped": self.skipped, "grey_images": self.grey_images, "seconds": round(self.seconds, 1),
                 "per_image": {m: {f"x{s}": self.per_image[m][s] for s in self.scales} for m in self.methods}}
 
 
+def _upscale(m: Method, lr: np.ndarray, size: Tuple[int, int]) -> np.ndarray:
+    sr = m.upscale(lr, size)
+    if sr.shape != (size[0], size[1], 3):
+        raise CisrError(f"{m.name} returned {sr.shape[1]}x{sr.shape[0]} for a {size[1]}x{size[0]} target")
+    return sr
+
+
+def _step(progress: Optional[Callable[[str], None]], where: str, m: Method, lr: np.ndarray,
+          size: Tuple[int, int], bicubic: Optional[np.ndarray] = None) -> np.ndarray:
+    """One method's output, with a progress line naming the image, scale, method and time."""
+    t = time.perf_counter()
+    sr = bicubic if bicubic is not None and m.info.get("kind") == "bicubic" else _upscale(m, lr, size)
+    if progress:
+        progress(f"{where} {m.name}: {time.perf_counter() - t:.1f} s")
+    return sr
+
+
 def evaluate(methods: Sequence[Method], data: str | os.PathLike, scales: Sequence[int],
              scorers: Scorers, kind: Optional[str] = None, limit: Optional[int] = None,
-             progress: Optional[Callable[[str], None]] = None) -> DatasetResult:
-    """Score ``methods`` on the HR images of ``data`` (a folder of images, or one holding ``HR/``)."""
+             progress: Optional[Callable[[str], None]] = None,
+             degrade: Optional[LRDegradation] = None) -> DatasetResult:
+    """Score ``methods`` on the HR images of ``data`` (a folder of images, or one holding ``HR/``);
+    with ``degrade``, on degraded LR inputs (against the clean HR). ``progress`` gets a line per
+    method and image."""
     t0 = time.perf_counter()
     folder = hr_folder(data)
     name = dataset_name(data)
@@ -287,45 +395,57 @@ def evaluate(methods: Sequence[Method], data: str | os.PathLike, scales: Sequenc
                 skipped.setdefault(f"x{s}", []).append(path.name)
                 continue
             hr, lr = make_pair(hr_full, s)
+            if degrade is not None:
+                lr = degrade.apply(lr, path.name, s)
+            refs = bic = None
+            if any(met in ARTIFACTS for met in scorers.metrics):
+                bic = imresize(lr, size=hr.shape[:2])
+                refs = {"gt": artifact_energies(scorers.metrics, hr, s),
+                        "bicubic": artifact_energies(scorers.metrics, bic, s)}
+            where = f"{name} {k + 1}/{len(files)} {path.name} x{s}"
             for m in methods:
-                sr = m.upscale(lr, hr.shape[:2])
-                if sr.shape != hr.shape:
-                    raise CisrError(f"{m.name} returned {sr.shape[1]}x{sr.shape[0]} for a "
-                                    f"{hr.shape[1]}x{hr.shape[0]} target")
-                per[m.name][s][path.name] = scorers.score(sr, hr, proto, grey)
-        if progress:
-            progress(f"{name}: {k + 1}/{len(files)} images ({path.name})")
+                sr = _step(progress, where, m, lr, hr.shape[:2], bic)
+                per[m.name][s][path.name] = scorers.score(sr, hr, proto, grey, s, refs)
     return DatasetResult(dataset=name, kind=kind, folder=str(folder), images=[p.name for p in files],
                          scales=scales, metrics=list(scorers.metrics), methods=[m.name for m in methods],
                          per_image=per, unavailable=dict(scorers.unavailable), skipped=skipped,
-                         seconds=time.perf_counter() - t0, grey_images=greys)
+                         seconds=time.perf_counter() - t0, grey_images=greys,
+                         degrade=degrade.to_dict() if degrade else None)
 
 
 # -- tables ----------------------------------------------------------------------------------
 
-def _cell(r: DatasetResult, method: str, metric: str, scale: int) -> str:
-    if metric in r.unavailable:
+def _cell(r: DatasetResult, method: str, key: str, scale: int) -> str:
+    if key in r.unavailable:
         return UNAVAILABLE
-    v = r.mean(method, metric, scale)
+    v = r.value(method, key, scale)
     if v is None:
         return "n/a"
     if math.isinf(v):
         return "inf"
-    return f"{v:.{METRIC_DIGITS[metric]}f}"
+    return f"{v:.{key_digits(key)}f}"
 
 
 def table_rows(r: DatasetResult) -> Tuple[List[str], List[List[str]]]:
     header = ["Method", "Metric"] + [f"x{s}" for s in r.scales]
     rows = []
     for m in r.methods:
-        for i, met in enumerate(r.metrics):
-            rows.append([m if i == 0 else "", METRIC_LABELS[met]] + [_cell(r, m, met, s) for s in r.scales])
+        for i, key in enumerate(r.keys()):
+            rows.append([m if i == 0 else "", key_label(key)] + [_cell(r, m, key, s) for s in r.scales])
     return header, rows
 
 
+def lr_text(r: DatasetResult) -> str:
+    if r.kind == M.NO_REFERENCE:
+        return "SR quantised to 8 bits"
+    lr = "LR by MATLAB bicubic on 8-bit HR"
+    if r.degrade:
+        lr += f", degraded: {r.degrade['description']}; scored against the clean HR"
+    return lr + "; SR quantised to 8 bits"
+
+
 def caption(r: DatasetResult) -> str:
-    return (f"{r.dataset} ({r.kind}; {len(r.images)} images; {r.protocol_text()}; "
-            f"LR by MATLAB bicubic on 8-bit HR; SR quantised to 8 bits)")
+    return f"{r.dataset} ({r.kind}; {len(r.images)} images; {r.protocol_text()}; {lr_text(r)})"
 
 
 def notes(r: DatasetResult) -> List[str]:
@@ -335,15 +455,18 @@ def notes(r: DatasetResult) -> List[str]:
     for s, names in r.skipped.items():
         out.append(f"{s}: {len(names)} image(s) too small, skipped: {', '.join(names[:5])}"
                    + (" ..." if len(names) > 5 else ""))
-    for met in r.metrics:
-        if met in r.unavailable:
+    for key in r.keys():
+        if key in r.unavailable:
             continue
         for m in r.methods:
             for s in r.scales:
-                n, total = r.count(m, met, s), len(r.per_image[m][s])
+                n, total = r.count(m, key, s), len(r.per_image[m][s])
                 if n < total:
-                    out.append(f"{m} {met.upper()} x{s}: mean of {n}/{total} images (others undefined, "
-                               f"e.g. no full 96x96 NIQE patch)")
+                    why = ("too small for the period, or a reference without energy" if is_median(key)
+                           else "e.g. no full 96x96 NIQE patch")
+                    out.append(f"{m} {key_label(key).split(' (')[0].upper()} x{s}: "
+                               f"{'median' if is_median(key) else 'mean'} of {n}/{total} images "
+                               f"(others undefined, {why})")
     return out
 
 
@@ -371,10 +494,10 @@ def format_csv(results: Sequence[DatasetResult]) -> str:
     w.writerow(["dataset", "kind", "method", "metric", "scale", "value", "images"])
     for r in results:
         for m in r.methods:
-            for met in r.metrics:
+            for key in r.keys():
                 for s in r.scales:
-                    v = UNAVAILABLE if met in r.unavailable else r.mean(m, met, s)
-                    w.writerow([r.dataset, r.kind, m, met, s, "" if v is None else v, r.count(m, met, s)])
+                    v = UNAVAILABLE if key in r.unavailable else r.value(m, key, s)
+                    w.writerow([r.dataset, r.kind, m, key, s, "" if v is None else v, r.count(m, key, s)])
     return buf.getvalue()
 
 
@@ -383,17 +506,23 @@ def machine_description() -> str:
     return f"{cpu}, {os.cpu_count()} logical CPUs, {platform.system()} {platform.release()}"
 
 
-def run_info(device: torch.device | str, methods: Sequence[Method]) -> Dict[str, Any]:
+def run_info(device: torch.device | str, methods: Sequence[Method],
+             degrade: Optional[LRDegradation] = None) -> Dict[str, Any]:
     return {"date": _dt.datetime.now().astimezone().isoformat(timespec="seconds"),
             "machine": machine_description(), "device": str(device), "torch": torch.__version__,
             "methods": {m.name: m.info for m in methods},
+            "degrade": degrade.to_dict() if degrade else None,
             "conventions": {"lr": "MATLAB bicubic imresize (antialiased) of the 8-bit HR, 8-bit result",
                             "sr": "clamped to [0,1] and quantised to 8 bits before scoring",
                             "benchmark": "PSNR/SSIM on BT.601 Y (grey levels for grey-scale images), shave = scale",
                             "div2k": "PSNR on RGB, shave = scale + 6; SSIM on Y",
                             "ssim": "Gaussian 11x11, sigma 1.5, K1 0.01, K2 0.03, valid windows",
                             "niqe": "96x96 patches, shipped pristine model fitted on HR training images",
-                            "lpips": "v0.1, AlexNet, inputs in [-1, 1]"}}
+                            "lpips": "v0.1, AlexNet, inputs in [-1, 1]",
+                            "cell": "energy of the LR-aligned s x s mean cell of the high-passed Y (whole "
+                                    "output); median over images of the ratio to the GT's and to bicubic's",
+                            "blocking": "the same at the period of 8 LR pixels, less the cell pattern's "
+                                        "harmonics; median over images of the ratios"}}
 
 
 def write_results(path: str | os.PathLike, results: Sequence[DatasetResult], info: Dict[str, Any]) -> None:

@@ -31,6 +31,7 @@ import numpy as np
 BENCHMARK = "benchmark"
 DIV2K = "div2k"
 PROTOCOLS = (BENCHMARK, DIV2K)
+NO_REFERENCE = "no-reference"   # photos without ground truth (``cisr eval --no-reference``)
 
 #: BT.601 luma weights of MATLAB ``rgb2ycbcr`` for ``R, G, B`` in ``[0, 1]``; offset 16.
 Y_WEIGHTS = (65.481, 128.553, 24.966)

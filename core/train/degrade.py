@@ -115,10 +115,11 @@ def gaussian_blur(img: torch.Tensor, sigma: float) -> torch.Tensor:
 
 
 def jpeg_roundtrip(img: torch.Tensor, quality: int) -> torch.Tensor:
-    """``(3, h, w)`` in [0, 1] encoded as an 8-bit JPEG of ``quality`` and decoded again."""
+    """``(3, h, w)`` in [0, 1] encoded as an 8-bit JPEG of ``quality`` with 4:2:0 chroma
+    subsampling (Pillow's default, stated) and decoded again."""
     arr = (img.clamp(0, 1).permute(1, 2, 0).numpy() * 255.0 + 0.5).astype(np.uint8)
     buf = io.BytesIO()
-    Image.fromarray(arr).save(buf, format="JPEG", quality=int(quality))
+    Image.fromarray(arr).save(buf, format="JPEG", quality=int(quality), subsampling="4:2:0")
     buf.seek(0)
     with Image.open(buf) as im:
         out = np.asarray(im.convert("RGB"), dtype=np.float32) / 255.0

@@ -144,3 +144,94 @@ def test_set5_x4_bicubic_reproduces_the_published_psnr(shared_dir):
     r = B.evaluate([B.bicubic_method()], shared_dir / "data" / "benchmark" / "Set5", [4], B.Scorers(["psnr"]))
     assert len(r.images) == 5
     assert r.mean("bicubic", "psnr", 4) == pytest.approx(28.42, abs=0.05)
+
+
+# -- artifact columns, --degrade, progress ----------------------------------------------------
+
+def _oracle(tiny_set):
+    """A 'method' that returns the ground truth itself (it looks the LR up among the HR files)."""
+    hrs = [np.asarray(Image.open(p).convert("RGB")) for p in sorted(tiny_set.iterdir())]
+
+    def up(lr, size):
+        for hr in hrs:
+            h = hr[:size[0], :size[1]]
+            if h.shape[:2] == tuple(size) and np.array_equal(imresize(h, size=lr.shape[:2]), lr):
+                return h
+        raise AssertionError("no HR matches")
+    return B.Method("oracle", up)
+
+
+def test_artifact_ratios_are_one_for_the_ground_truth_and_for_bicubic(tiny_set):
+    r = B.evaluate([B.bicubic_method(), _oracle(tiny_set)], tiny_set.parent, [2, 3],
+                   B.Scorers(["psnr", "cell", "blocking"]))
+    assert r.keys() == ["psnr", "cell_gt", "cell_bicubic", "blocking_gt", "blocking_bicubic"]
+    for s in (2, 3):
+        for img in r.images:
+            o, b = r.per_image["oracle"][s][img], r.per_image["bicubic"][s][img]
+            assert o["cell_gt"] == pytest.approx(1.0) and o["blocking_gt"] == pytest.approx(1.0)
+            assert b["cell_bicubic"] == pytest.approx(1.0) and b["blocking_bicubic"] == pytest.approx(1.0)
+            assert o["cell_bicubic"] == pytest.approx(1 / b["cell_gt"])
+            assert b["cell_gt"] < 1.0                  # bicubic's blur has less energy at the LR period
+        vals = [r.per_image["bicubic"][s][i]["cell_gt"] for i in r.images]
+        assert r.value("bicubic", "cell_gt", s) == pytest.approx(float(np.median(vals)))
+    d = r.to_dict()
+    assert set(d["median"]["oracle"]) == {"cell_gt", "cell_bicubic", "blocking_gt", "blocking_bicubic"}
+    assert set(d["mean"]["oracle"]) == {"psnr"}
+    text = B.format_text(r)
+    assert "cell/GT (median)" in text and "blocking/bicubic (median)" in text
+
+
+def test_degraded_inputs_are_scored_against_the_clean_hr(tiny_set):
+    from cisr_zoom.core.eval.degrade_lr import parse_degrade
+    clean = B.evaluate([B.bicubic_method()], tiny_set.parent, [2], B.Scorers(["psnr"]))
+    jpeg = B.evaluate([B.bicubic_method()], tiny_set.parent, [2], B.Scorers(["psnr"]), degrade=parse_degrade("jpeg:30"))
+    assert jpeg.mean("bicubic", "psnr", 2) < clean.mean("bicubic", "psnr", 2) - 0.3
+    assert "JPEG quality 30 (Pillow, 4:2:0)" in B.format_text(jpeg) and "clean HR" in B.format_text(jpeg)
+    assert jpeg.to_dict()["degrade"]["spec"] == "jpeg:30" and clean.to_dict()["degrade"] is None
+    # the realistic setting: the same on every run, different per image name
+    real = [B.evaluate([B.bicubic_method()], tiny_set.parent, [2], B.Scorers(["psnr"]),
+                       degrade=parse_degrade("Realistic")) for _ in range(2)]
+    assert real[0].per_image == real[1].per_image
+    lr = (np.random.default_rng(0).random((30, 30, 3)) * 255).astype(np.uint8)
+    d = parse_degrade("realistic")
+    assert np.array_equal(d.apply(lr, "a.png", 4), d.apply(lr, "a.png", 4))
+    assert not np.array_equal(d.apply(lr, "a.png", 4), d.apply(lr, "b.png", 4))
+    assert not np.array_equal(d.apply(lr, "a.png", 4), lr)
+
+
+def test_jpeg_is_stored_with_4_2_0_chroma():
+    from cisr_zoom.core.eval.degrade_lr import parse_degrade
+    # constant luma, chroma alternating every pixel: 4:2:0 averages it away, 4:4:4 would keep it
+    lr = np.zeros((32, 32, 3), np.uint8)
+    lr[..., 0] = np.where((np.arange(32)[:, None] + np.arange(32)[None]) % 2, 180, 80)
+    lr[..., 1] = 128
+    lr[..., 2] = 128
+    import io
+    out = parse_degrade("jpeg:100").apply(lr, "a.png", 2).astype(float)
+    buf = io.BytesIO()
+    Image.fromarray(lr).save(buf, format="JPEG", quality=100, subsampling="4:4:4")
+    full = np.asarray(Image.open(buf).convert("RGB")).astype(float)
+    assert np.ptp(full[4:-4, 4:-4, 0]) > 90                    # 4:4:4 keeps the red alternation
+    assert np.ptp(out[4:-4, 4:-4, 0]) < 40                     # 4:2:0 keeps only its luma share
+
+
+def test_cli_degrade_progress_and_errors(tmp_path, tiny_set, capsys):
+    out = tmp_path / "r.json"
+    assert cli.main(["eval", "--data", str(tiny_set.parent), "--scales", "2", "--metrics", "psnr,cell",
+                     "--degrade", "jpeg:75", "-o", str(out)]) == 0
+    cap = capsys.readouterr()
+    assert "degraded: JPEG quality 75" in cap.out and "cell/GT (median)" in cap.out
+    lines = [ln for ln in cap.err.splitlines() if "bicubic:" in ln]
+    assert len(lines) == 2 and "Tiny 1/2 img0.png x2 bicubic:" in lines[0]      # a line per model and image
+    data = json.loads(out.read_text())
+    assert data["run"]["degrade"]["spec"] == "jpeg:75" and data["results"][0]["degrade"]["spec"] == "jpeg:75"
+    assert "cell_energy" in data["results"][0]["per_image"]["bicubic"]["x2"]["img0.png"]
+    assert cli.main(["eval", "--data", str(tiny_set.parent), "--scales", "2", "--metrics", "psnr", "-q",
+                     "--degrade", "jpeg:75"]) == 0
+    assert capsys.readouterr().err == ""
+    for bad in ("jpeg:0", "jpeg:x", "webp:50"):
+        assert cli.main(["eval", "--data", str(tiny_set.parent), "--degrade", bad, "-q",
+                         "-o", str(tmp_path / "bad.json")]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 3 and all(e.startswith("cisr eval: error: --degrade") for e in err)
+    assert not (tmp_path / "bad.json").exists()
