@@ -171,19 +171,19 @@ def export_test(args, view, scene, bridge, source, wait_until, log, tmp: Path) -
     import time as _time
     from .export.dialog import ExportDialog
 
-    timings: dict = {}
     h, w = scene.image.size
     size = (int(round(h * args.export_scale)), int(round(w * args.export_scale)))
     runs = []
     for run in (1, 2, 3):
-        d = ExportDialog(scene, None, 1.0, source, str(tmp), timings=timings)
+        d = ExportDialog(scene, None, 1.0, source, str(tmp))
         d.set_output_size(size[1], size[0], keep_aspect=False)
         d.path_edit.setText(str(tmp / f"export-{run}.png"))
         wait_until(lambda: d.estimate_seconds() is not None
                    and d._uncached.get((d.source(), d.region())) is not None, 600)   # the worker's answer
         estimate = d.estimate_seconds()
         to_encode = d.uncached_pixels()
-        basis = "stored timing of the previous export" if d.stored_rate() else "the view's render speed"
+        basis = {"export": "the previous export's speed", "view": "the view's render speed",
+                 "probe": "a test render's speed"}[d.estimate_basis()]
         marks, rows_marks = [], []
         d.progressed.connect(lambda f: (marks.append(_time.perf_counter()), rows_marks.append(marks[-1])))
         d.encodedBoxes.connect(lambda b: marks.append(_time.perf_counter()))   # "reading the picture" events

@@ -24,6 +24,7 @@ from cisr_zoom.core.atomic import atomic_write_text
 from cisr_zoom.core.devices import DEVICE_CHOICES, available_devices, cuda_devices
 from cisr_zoom.core.errors import error_message
 from cisr_zoom.core.imageio import READABLE_SUFFIXES
+from cisr_zoom.core.render.estimate import SpeedBook
 
 from .compare.grid import LAYOUTS, GridArea
 from .compare.pairing import assign, fill_distinct
@@ -56,6 +57,7 @@ CONTROLS_HELP = """<h3>Controls</h3>
 </table>
 <p>Drop an image file on the window to open it, or a checkpoint (.pth, .safetensors) to add a model.</p>"""
 
+#: the speed book (:class:`~cisr_zoom.core.render.estimate.SpeedBook`) between sessions, in the cache folder
 TIMINGS_FILE = "render-timings.json"
 
 
@@ -680,8 +682,7 @@ class MainWindow(QMainWindow):
             self.export_dialog.raise_()
             return self.export_dialog
         d = ExportDialog(self.scene, self.view.vp.visible_image_rect(), self.view.vp.physical_scale,
-                         self.main_source, self.settings["export_dir"], timings=self.settings["export_timings"],
-                         parent=self)
+                         self.main_source, self.settings["export_dir"], parent=self)
         d.exportFinished.connect(self._on_export_finished)
         d.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose, True)
         d.destroyed.connect(lambda *_: setattr(self, "export_dialog", None))
@@ -697,7 +698,8 @@ class MainWindow(QMainWindow):
         else:
             self.settings["export_dir"] = str(Path(path).parent)
             self.statusBar().showMessage(f"Exported {path}", 8000)
-            self._save_settings()        # the export's timing, for the next estimate
+            self._save_settings()
+            self._save_timings()         # the export's speed, for the next estimate
         if self._close_after_export:
             QTimer.singleShot(0, self.close)
             return
@@ -816,33 +818,16 @@ class MainWindow(QMainWindow):
     def _timings_path(self) -> Path:
         return cache_dir() / TIMINGS_FILE
 
-    def _timings_key(self, source: str) -> str:
-        e = self.catalog.get(source)
-        return f"{self.bridge.device_name}|{e.path if e else source}"
-
     def _load_timings(self) -> None:
+        """The speed book of earlier sessions (a cache: an unreadable one starts empty)."""
         try:
-            data = json.loads(self._timings_path().read_text())
+            self.scene.speeds = SpeedBook.from_records(json.loads(self._timings_path().read_text()))
         except (OSError, ValueError):
-            return
-        if not isinstance(data, dict):
-            return
-        for src in self.catalog.sources():
-            v = data.get(self._timings_key(src))
-            if isinstance(v, (int, float)) and v > 0:
-                self.scene.seconds_per_mp[src] = float(v)
+            pass
 
     def _save_timings(self) -> None:
-        path = self._timings_path()
         try:
-            try:
-                data = json.loads(path.read_text())
-                data = data if isinstance(data, dict) else {}
-            except (OSError, ValueError):
-                data = {}
-            for src, v in self.scene.seconds_per_mp.items():
-                data[self._timings_key(src)] = v
-            atomic_write_text(path, json.dumps(data, indent=1))
+            atomic_write_text(self._timings_path(), json.dumps(self.scene.speeds.to_records(), indent=1))
         except OSError:
             pass  # a cache: losing it only costs a re-measurement
 

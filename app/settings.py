@@ -60,10 +60,7 @@ DEFAULTS: Dict[str, Any] = {
     "window_geometry": None,     # base64 of QWidget.saveGeometry()
     "window_state": None,        # base64 of QMainWindow.saveState()
     "export_dir": None,
-    "export_timings": {},        # "model|device|precision" -> seconds per output megapixel of the last export
 }
-#: most stored export timings kept
-MAX_TIMINGS = 200
 
 
 def _depth(value: Any, limit: int) -> int:
@@ -87,10 +84,6 @@ def _type_ok(key: str, value: Any) -> bool:
         return isinstance(value, list) and all(isinstance(v, str) and len(v) <= MAX_STRING for v in value)
     if key in ("main_model", "split_model", "window_geometry", "window_state", "export_dir"):
         return value is None or (isinstance(value, str) and len(value) <= MAX_STRING)
-    if key == "export_timings":
-        return isinstance(value, dict) and len(value) <= MAX_TIMINGS and all(
-            isinstance(k, str) and len(k) <= MAX_STRING and isinstance(v, (int, float)) and not isinstance(v, bool)
-            and 0 < v < 1e9 for k, v in value.items())
     if isinstance(default, bool):
         return isinstance(value, bool)
     if isinstance(default, int):

@@ -33,7 +33,7 @@ from cisr_zoom.core.fixed_scale import load_model
 from cisr_zoom.core.coords import region_of_rect
 from cisr_zoom.core.errors import error_message
 from cisr_zoom.core.imageio import load_image, to_uint8
-from cisr_zoom.core.render.estimate import ExportCost
+from cisr_zoom.core.render.estimate import RenderCost
 from cisr_zoom.core.render.session import RenderCancelled
 from cisr_zoom.core.render.sources import RenderSource, SessionPool
 from cisr_zoom.core.render.worker import RenderedTile, RenderRequest, RenderWorker
@@ -306,9 +306,9 @@ class RenderBridge(QObject):
         if not self._closed:
             self._worker.refocus(key, focus)
 
-    async def measure_speed(self, source: str, epoch: int, scale: float = 4.0) -> float:
-        """Seconds per output megapixel of a small render (features of its area included),
-        for export estimates."""
+    async def measure_speed(self, source: str, epoch: int, scale: float = 4.0) -> RenderCost:
+        """What a small render costs (decoding, and encoding the features of its area that were
+        not cached), for the speed book's :data:`~cisr_zoom.core.render.estimate.PROBE` figures."""
         paths, exact = self._model_paths(), self.exact_float32
 
         def work():
@@ -319,16 +319,16 @@ class RenderBridge(QObject):
             y0, x0 = (h - lr) // 2, (w - lr) // 2
             region = region_of_rect((h, w), y0, x0, y0 + lr, x0 + lr)
             side = int(min(512, max(64, lr * scale)))
-            t0 = time.perf_counter()
+            t0, e0, uncached = time.perf_counter(), s.encode_seconds, s.uncached_pixels(region)
             s.render(region, (side, side))
-            return (time.perf_counter() - t0) / (side * side / 1e6)
-        return float(await self.run(work))
+            return RenderCost(time.perf_counter() - t0, s.encode_seconds - e0, side * side, uncached)
+        return await self.run(work)
 
     # -- export --------------------------------------------------------------------------
     async def export(self, source: str, epoch: int, path: str | Path, out_size: Tuple[int, int],
                      region=(-1.0, -1.0, 1.0, 1.0), fmt: Optional[str] = None, jpeg_quality: int = 95,
                      progress: Optional[Callable[[int, int], None]] = None, *, lossless: bool = False,
-                     pyramid: bool = False, encoded: Optional[Callable[[int], None]] = None) -> ExportCost:
+                     pyramid: bool = False, encoded: Optional[Callable[[int], None]] = None) -> RenderCost:
         """Export on the worker as a background job: one chunk per step, the views' tiles in
         between (:mod:`cisr_zoom.core.render.worker`); ``progress(rows done, rows)`` runs on the
         GUI loop after each band of rows is written, ``encoded(boxes)`` after each encoder box
@@ -337,7 +337,7 @@ class RenderBridge(QObject):
         given the image). ``lossless``: lossless WebP; ``pyramid``: tiled pyramidal TIFF.
         Raises :class:`RenderCancelled` after :meth:`cancel_export` (nothing is left on disk),
         or the export's error. Returns what it cost
-        (:class:`~cisr_zoom.core.render.estimate.ExportCost`), for the next estimate."""
+        (:class:`~cisr_zoom.core.render.estimate.RenderCost`), for the speed book."""
         from cisr_zoom.core.render.export import export_steps
         from cisr_zoom.core.render.worker import BACKGROUND
         paths, exact = self._model_paths(), self.exact_float32
@@ -369,7 +369,7 @@ class RenderBridge(QObject):
             yield from export_steps(source_, path, out_size, region=region, fmt=fmt, jpeg_quality=jpeg_quality,
                                     progress=on_rows, should_stop=should_stop, image=self._pool.image,
                                     lossless=lossless, pyramid=pyramid, encoded=on_box)
-            return ExportCost(time.perf_counter() - t0, source_.encode_seconds - e0,
+            return RenderCost(time.perf_counter() - t0, source_.encode_seconds - e0,
                               int(out_size[0]) * int(out_size[1]), uncached)
 
         def settle(result, error) -> None:

@@ -3,13 +3,13 @@
 The output size is given as a scale factor of the chosen area, or as width and height (the
 aspect ratio locked or not); the suggested file name follows it (``photo-x4.png``,
 ``photo-5000x3333.png``). The dialog shows the output's megapixels and an estimated time with
-the device and precision it renders in: from the last export with that model, device and
-precision when there was one (stored timings, :mod:`cisr_zoom.core.render.estimate`), else
-from the view's tiles or a small test render. It then exports on the render worker as a
+the device and precision it renders in, from the scene's speed book
+(:class:`~cisr_zoom.core.render.estimate.SpeedBook`, keyed by model, device and precision):
+the last export's speed when there was one, else the view's tiles', else a small test render's. It then exports on the render worker as a
 background job (chunk by chunk, the views' tiles in between; the renderer streams rows to a
 temporary file and renames it at the end) with a progress bar that moves with every band of
-rows written, an ETA from this export's own throughput, and Cancel. A finished export updates
-the stored timing. The dialog is not modal to the application: the main window keeps working.
+rows written, an ETA from this export's own throughput, and Cancel. A finished export teaches
+the book. The dialog is not modal to the application: the main window keeps working.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from PySide6.QtWidgets import (QButtonGroup, QCheckBox, QComboBox, QDialog, QDou
 
 from cisr_zoom.core.coords import Region, region_of_rect
 from cisr_zoom.core.errors import CisrError, error_message
-from cisr_zoom.core.render.estimate import ExportEta, estimate_seconds, store_cost, timing_key
+from cisr_zoom.core.render.estimate import DECODE, EXPORT, PROBE, VIEW, ExportEta, RenderCost, SpeedKey
 from cisr_zoom.core.imagewrite.formats import EXPORT_FORMATS, ExportFormat, export_format_of
 from cisr_zoom.core.render.levels import ImageRect
 from cisr_zoom.core.render.session import RenderCancelled
@@ -73,6 +73,10 @@ def format_seconds(s: float) -> str:
 
 
 
+#: how the estimate names what measured its speed (:meth:`ExportDialog.estimate_basis`)
+_BASIS_WORDS = {EXPORT: "as the last export", VIEW: "from the view's render speed", PROBE: "from a test render"}
+
+
 def _format_of_path(path) -> Optional[ExportFormat]:
     try:
         return export_format_of(path)
@@ -86,11 +90,10 @@ class ExportDialog(QDialog):
 
     def __init__(self, scene: Scene, view_rect: Optional[ImageRect], view_scale: float,
                  default_source: Optional[str], export_dir: Optional[str] = None,
-                 timings: Optional[dict] = None, parent=None):
+                 parent=None):
         """``view_rect``: the main view's visible image rectangle (image coordinates), or None;
-        ``view_scale``: its physical zoom (the default scale for "current view");
-        ``timings``: stored seconds per megapixel of finished exports by
-        :func:`~cisr_zoom.core.render.estimate.timing_key` (updated in place after an export)."""
+        ``view_scale``: its physical zoom (the default scale for "current view"). Speeds are
+        read from, and a finished export's is written to, ``scene.speeds``."""
         super().__init__(parent)
         self.setWindowTitle("Export")
         self.scene = scene
@@ -102,10 +105,9 @@ class ExportDialog(QDialog):
         self._running = False
         self._fraction = 0.0                 # of the running export, 0..1
         self._close_when_done = False
-        self._measuring: set = set()
-        self.timings = timings if timings is not None else {}
+        self._probed: set = set()          # speed keys a test render was asked for
         self._eta: Optional[ExportEta] = None
-        self._export_key: Optional[str] = None
+        self._export_key: Optional[SpeedKey] = None
         self._uncached: dict = {}          # (source, region) -> input pixels not encoded yet (worker's answer)
         h, w = scene.image.size
 
@@ -389,13 +391,10 @@ class ExportDialog(QDialog):
         session = self.scene.session(self.source())
         return session.precision if session is not None else None
 
-    def timing_key(self) -> Optional[str]:
-        """Key of the stored timing for the chosen model, this device and its precision."""
-        precision = self.precision()
-        if precision is None:
-            return None
-        e = self.scene.catalog.get(self.source())
-        return timing_key(str(e.path) if e else self.source(), self.bridge.device_text, precision)
+    def speed_key(self) -> Optional[SpeedKey]:
+        """Where the chosen model's speed on this device in its precision is kept (None until
+        its session is made)."""
+        return self.scene.speed_key(self.source())
 
     def uncached_pixels(self) -> int:
         """Input pixels of the chosen area still to encode: the worker's answer, else all of them."""
@@ -405,30 +404,18 @@ class ExportDialog(QDialog):
         bh, bw = self.base_size()
         return int(round(bh * bw))
 
-    def stored_estimate(self) -> Optional[float]:
-        """Seconds from the timings of earlier exports with this model, device and precision."""
-        key = self.timing_key()
+    def estimate_basis(self) -> Optional[str]:
+        """What measured the estimate's speed: ``export``, ``view`` or ``probe`` (None: nothing yet)."""
+        key = self.speed_key()
+        return None if key is None else self.scene.speeds.basis(key, DECODE)
+
+    def estimate_seconds(self) -> Optional[float]:
+        """Seconds the export should take, from the speed book (None: nothing measured yet)."""
+        key = self.speed_key()
         if key is None:
             return None
         H, W = self.output_size()
-        return estimate_seconds(self.timings, key, H * W, self.uncached_pixels())
-
-    def stored_rate(self) -> Optional[float]:
-        """Seconds per output megapixel of the stored estimate (None: no earlier export)."""
-        est = self.stored_estimate()
-        H, W = self.output_size()
-        return None if est is None else est / (H * W / 1e6)
-
-    def estimate_seconds(self) -> Optional[float]:
-        """Seconds the export should take: from earlier exports, else the view's measured speed."""
-        est = self.stored_estimate()
-        if est is not None:
-            return est
-        H, W = self.output_size()
-        speed = self.scene.seconds_per_mp.get(self.source())
-        if speed is None:
-            return None
-        return H * W / 1e6 * speed
+        return self.scene.speeds.estimate_seconds(key, H * W, self.uncached_pixels())
 
     async def _ask_uncached(self, source: str, region) -> None:
         """How much of the area the worker would still encode (cached features cost nothing)."""
@@ -456,13 +443,14 @@ class ExportDialog(QDialog):
             self.bridge.spawn(self._ask_uncached(src, self.region()))
         est = self.estimate_seconds()
         if est is not None:
-            basis = "as the last export" if self.stored_rate() else "from the view's render speed"
-            parts.append(f"estimated time ≈ {format_seconds(est)} on {self._rendering_on()} ({basis})")
+            parts.append(f"estimated time ≈ {format_seconds(est)} on {self._rendering_on()} "
+                         f"({_BASIS_WORDS[self.estimate_basis()]})")
         else:
             parts.append("estimating time…")
-            if src not in self._measuring and self.scene.image is not None:
-                self._measuring.add(src)
-                self.bridge.spawn(self._measure_speed(src, self.scene.epoch, max(1.0, self.view_scale)))
+            key = self.speed_key()
+            if key is not None and key not in self._probed:
+                self._probed.add(key)
+                self.bridge.spawn(self._measure_speed(src, key, self.scene.epoch, max(1.0, self.view_scale)))
         problem = self.problem()
         if problem:
             parts.append(f"<b>{problem}</b>")
@@ -471,21 +459,21 @@ class ExportDialog(QDialog):
         self.info_label.setText("; ".join(parts[:2]) + ("<br>" + "<br>".join(parts[2:]) if parts[2:] else ""))
         self.export_button.setEnabled(problem is None and not self._running)
 
-    async def _measure_speed(self, source: str, epoch: int, scale: float) -> None:
-        """Time a small render of ``source`` for the estimate (none shown if it fails)."""
+    async def _measure_speed(self, source: str, key: SpeedKey, epoch: int, scale: float) -> None:
+        """Time a small render of ``source`` for the estimate, kept under ``key`` (the model,
+        device and precision it was asked for; none shown if it fails)."""
         try:
-            seconds_per_mp = await self.bridge.measure_speed(source, epoch, scale)
+            cost = await self.bridge.measure_speed(source, epoch, scale)
         except asyncio.CancelledError:
             raise
         except Exception:  # noqa: BLE001 - the estimate is optional
-            self._measuring.discard(source)
+            self._probed.discard(key)
             return
-        self._on_speed(source, seconds_per_mp)
+        self._on_speed(key, cost)
 
-    def _on_speed(self, source: str, seconds_per_mp: float):
-        self._measuring.discard(source)
-        self.scene.seconds_per_mp.setdefault(source, seconds_per_mp)
-        if source == self.source():
+    def _on_speed(self, key: SpeedKey, cost: RenderCost):
+        self.scene.speeds.learn(key, cost, PROBE)
+        if key == self.speed_key():
             self._refresh_info()
 
     def problem(self) -> Optional[str]:
@@ -513,8 +501,9 @@ class ExportDialog(QDialog):
         self._started_at = time.monotonic()
         self._fraction = 0.0
         self._boxes = 0
-        self._export_key = self.timing_key()
-        self._eta = ExportEta(H * W, self.stored_rate() or self.scene.seconds_per_mp.get(self.source()))
+        self._export_key = self.speed_key()
+        est = self.estimate_seconds()
+        self._eta = ExportEta(H * W, None if est is None else est / (H * W / 1e6))
         self.progress_title.setText(f"Exporting {W:,} x {H:,} px with {self.scene.catalog.label(self.source())} "
                                     f"on {self._rendering_on()} to {path}")
         self.progress_bar.setValue(0)
@@ -594,7 +583,7 @@ class ExportDialog(QDialog):
         self._running = False
         self._eta_timer.stop()
         if cost is not None and self._export_key is not None:
-            store_cost(self.timings, self._export_key, cost)
+            self.scene.speeds.learn(self._export_key, cost, EXPORT)
         self._uncached.clear()              # the export encoded what it needed
         self.exportFinished.emit(path, error, cancelled)
         if error is None and not cancelled:

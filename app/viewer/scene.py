@@ -2,7 +2,8 @@
 
 Holds the opened image (:class:`~cisr_zoom.app.worker.ImageData`), the :class:`TileLayer`
 of rendered pixels, handles to the render sources (made on the worker, only passed back to
-it) and the :class:`~cisr_zoom.core.render.planner.RequestPlanner` of every view's requests.
+it), the :class:`~cisr_zoom.core.render.planner.RequestPlanner` of every view's requests and
+the :class:`~cisr_zoom.core.render.estimate.SpeedBook` (the views' tiles teach it decoding speed).
 Tiles flow once: worker -> the request's :class:`~cisr_zoom.app.worker.TileStream`, read by
 one coroutine per request (:meth:`Scene._receive`) -> the planner (drops stale tiles) -> the
 tile layer -> ``tileAdded`` (views showing that source repaint there). Render sources are
@@ -17,6 +18,7 @@ from typing import Dict, List, Optional, Tuple
 from PySide6.QtCore import QObject, Signal
 
 from cisr_zoom.core.errors import error_message
+from cisr_zoom.core.render.estimate import VIEW, RenderCost, SpeedBook, SpeedKey
 from cisr_zoom.core.render.levels import PixelRect
 from cisr_zoom.core.render.planner import RequestKey, RequestPlanner, SlotState
 from cisr_zoom.core.render.session import RenderCancelled
@@ -52,8 +54,8 @@ class Scene(QObject):
         self._pending: set = set()
         self._errors: Dict[str, str] = {}
         self.planner = RequestPlanner(self._cached_rects)
-        #: measured render cost per source, seconds per output megapixel (for export estimates)
-        self.seconds_per_mp: Dict[str, float] = {}
+        #: measured render speed per model, device and precision (for export estimates)
+        self.speeds = SpeedBook()
         self.tile_size = TILE_SIZE_BY_DEVICE["cpu"]
         bridge.deviceChanged.connect(lambda _name, label: self._use_tile_size_for(label))
 
@@ -121,6 +123,15 @@ class Scene(QObject):
             self.renderError.emit(f"{self.catalog.label(source)}: {message}")
             self.sessionsChanged.emit()
 
+    def speed_key(self, source: Optional[str]) -> Optional[SpeedKey]:
+        """Where ``source``'s speed is kept: its model file (else its name), this device and its
+        session's precision (None until the session is made)."""
+        session = self.session(source)
+        if session is None:
+            return None
+        e = self.catalog.get(source)
+        return SpeedKey(str(e.path) if e else source, self.bridge.device_text, session.precision)
+
     def _use_tile_size_for(self, device_label: str) -> None:
         """Tile side for the device named by ``device_label`` (``CPU``, ``CUDA (...)``, ``MPS``)."""
         kind = device_label.split(" ")[0].lower()
@@ -177,13 +188,11 @@ class Scene(QObject):
         if placed is None:
             return  # stale: dropped
         self.tile_layer.add(placed.source, placed.level, placed.rect, qimage_from_rgb8(tile.pixels))
-        seconds = tile.seconds
-        if seconds > 0:
-            mp = tile.pixels.shape[0] * tile.pixels.shape[1] / 1e6
-            if mp >= 0.02:   # whole tiles, not slivers dominated by overheads
-                spm = seconds / mp
-                old = self.seconds_per_mp.get(placed.source)
-                self.seconds_per_mp[placed.source] = spm if old is None else 0.7 * old + 0.3 * spm
+        key = self.speed_key(placed.source)
+        if key is not None and tile.seconds > 0:
+            t = tile.timing
+            self.speeds.learn(key, RenderCost(t.encode + t.decode, t.encode, tile.pixels.shape[0] * tile.pixels.shape[1]),
+                              VIEW)
         self.progressChanged.emit(placed.key.view, *self.planner.progress(placed.key.view))
         self.tileAdded.emit(placed.source, placed.level, placed.rect)
 

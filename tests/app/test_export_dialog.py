@@ -7,7 +7,7 @@ import pytest
 from PySide6.QtCore import Qt
 
 from cisr_zoom.app.export.dialog import size_tag
-from cisr_zoom.core.render.estimate import ExportCost, ExportEta, estimate_seconds, learn_rate, store_cost
+from cisr_zoom.core.render.estimate import DECODE, ENCODE, EXPORT
 
 
 def _session_ready(qtbot, win, source):
@@ -46,10 +46,10 @@ def test_a_finished_export_teaches_the_next_estimate(make_window, test_image, qt
     d = win.open_export_dialog()
     d.set_output_size(300, 200, keep_aspect=False)
     d.path_edit.setText(str(tmp_path / "a.png"))
-    key = d.timing_key()
+    key = d.speed_key()
     precision = win.scene.session(win.main_source).precision
-    assert key is not None and key.endswith(f"|CPU|{precision}")
-    assert d.stored_rate() is None
+    assert key is not None and (key.device, key.precision) == ("CPU", precision)
+    assert d.estimate_basis() != EXPORT
     events, boxes = [], []
     d.progressed.connect(events.append)
     d.encodedBoxes.connect(boxes.append)
@@ -58,8 +58,8 @@ def test_a_finished_export_teaches_the_next_estimate(make_window, test_image, qt
         assert precision in d.progress_title.text()
     assert sig.args[1] is None and not sig.args[2]
     assert events and events == sorted(events) and events[-1] == 1.0
-    timings = win.settings["export_timings"]
-    decode, encode = timings[key + "|decode"], timings[key + "|encode"]   # the first export encoded
+    decode, encode = win.scene.speeds.rate(key, DECODE), win.scene.speeds.rate(key, ENCODE)  # it encoded
+    assert win.scene.speeds.basis(key, DECODE) == win.scene.speeds.basis(key, ENCODE) == EXPORT
     assert decode > 0 and encode > 0
     assert boxes and boxes == list(range(1, len(boxes) + 1))   # each encoder box it ran was told
     d2 = win.open_export_dialog()
@@ -71,28 +71,17 @@ def test_a_finished_export_teaches_the_next_estimate(make_window, test_image, qt
     d2.close()
 
 
-def test_eta_leans_on_the_stored_figure_then_on_the_export_itself():
-    eta = ExportEta(4_000_000, prior=10.0)           # 4 MP, the last export ran at 10 s/MP
-    assert eta.remaining_seconds() == pytest.approx(40.0)
-    eta.update(0.0, 5.0)
-    assert eta.remaining_seconds() == pytest.approx(35.0)
-    eta.update(0.5, 40.0)                             # this one runs at 20 s/MP
-    assert 10.0 < eta.seconds_per_mp() < 20.0 and eta.seconds_per_mp() > 18.0
-    eta.update(0.9, 72.0)
-    assert eta.remaining_seconds() == pytest.approx(0.4 * eta.seconds_per_mp(), rel=1e-6)
-    assert ExportEta(1000).remaining_seconds() is None
-    assert learn_rate(None, 12.0) == 12.0 and 10.0 < learn_rate(10.0, 12.0) < 12.0
-
-
-def test_stored_timings_split_decoding_from_encoding():
-    """A first export pays the encoder, a second of the same image does not: the estimate
-    counts encoding only for the input pixels not cached yet."""
-    timings = {}
-    assert estimate_seconds(timings, "m|CPU|bfloat16", 10**6, 0) is None
-    store_cost(timings, "m|CPU|bfloat16", ExportCost(seconds=30.0, encode_seconds=10.0, out_pixels=2 * 10**6,
-                                                     encoded_pixels=250_000))
-    assert timings["m|CPU|bfloat16|decode"] == pytest.approx(10.0)      # 20 s for 2 MP
-    assert timings["m|CPU|bfloat16|encode"] == pytest.approx(40.0)      # 10 s for 0.25 MP
-    assert estimate_seconds(timings, "m|CPU|bfloat16", 2 * 10**6, 250_000) == pytest.approx(30.0)
-    assert estimate_seconds(timings, "m|CPU|bfloat16", 2 * 10**6, 0) == pytest.approx(20.0)
-    assert estimate_seconds(timings, "m|CPU|float32", 10**6, 0) is None  # another precision: not known
+def test_a_device_switch_does_not_reuse_the_old_device_speed(make_window, test_image, qtbot, tmp_path, monkeypatch):
+    """The estimate's speed is kept per model, device and precision: once the window renders
+    on another device, the CPU's figure is not shown for it (a test render measures anew)."""
+    win = make_window(test_image, compare=False)
+    _session_ready(qtbot, win, win.main_source)
+    d = win.open_export_dialog()
+    d.path_edit.setText(str(tmp_path / "a.png"))
+    qtbot.waitUntil(lambda: d.estimate_seconds() is not None, timeout=30000)     # the CPU's speed
+    cpu_key = d.speed_key()
+    monkeypatch.setattr(win.bridge, "device_text", "CUDA (another device)")
+    assert d.speed_key() != cpu_key and d.speed_key().device == "CUDA (another device)"
+    assert d.estimate_seconds() is None
+    assert win.scene.speeds.rate(cpu_key, "decode") is not None                # the CPU's figure stays its own
+    d.close()
