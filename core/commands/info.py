@@ -224,6 +224,9 @@ def card_lines(lm, parameters: int, bundled: bool = False) -> List[str]:
         rows += [("training" if i == 0 else "", t) for i, t in enumerate(train)] or [("training", "not recorded")]
     if meta.get("released"):
         rows.append(("released", scrub(meta["released"])))
+    if meta.get("licence"):
+        rows.append(("licence", scrub(meta["licence"]) + (" (the notice is in the card: --json)" if meta.get("notice")
+                                                          else "")))
     metrics = _metrics(meta)
     rows += [("metrics" if i == 0 else "", m) for i, m in enumerate(metrics)] or [
         ("metrics", "none recorded in the file" + (" (see the bundled models' README, resources/weights/README.md)"
