@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Dict, Iterable, List, Optional
 
 from cisr_zoom.core.checkpoint import CHECKPOINT_SUFFIXES, bundled_models
+from cisr_zoom.core.defaults import DEFAULT_MODEL
 from cisr_zoom.core.errors import CisrError
 from cisr_zoom.core.fixed_scale import describe_any
 from cisr_zoom.core.render.sources import BICUBIC
@@ -95,7 +96,10 @@ class ModelCatalog:
         return None
 
     def default_main(self) -> Optional[str]:
-        """CiSRGAN if present (the sharpest), else LIIF, else any model, else ``None``."""
+        """The bundled default model (``core.checkpoint.DEFAULT_MODEL``, the one ``cisr upscale``
+        uses) if present, else CiSRGAN, else LIIF, else any model, else ``None``."""
+        if f"bundled:{DEFAULT_MODEL}" in self._entries:
+            return f"bundled:{DEFAULT_MODEL}"
         return self.first_of_family("cisrgan") or self.first_of_family("liif") or next(iter(self._entries), None)
 
     def default_compare(self) -> List[str]:

@@ -30,7 +30,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import List, Optional, Tuple
 
-DEFAULT_MODEL = "liif-edsr-baseline"
+from ..defaults import DEFAULT_MODEL
+
 #: largest scale factor accepted (per axis); far beyond what any INN was trained for
 MAX_SCALE = 1000.0
 #: largest output side in pixels (PNG's own limit is 2**31 - 1)

@@ -48,7 +48,6 @@ from ..precision import PRECISIONS, cpu_has_native_bf16, int8_available, resolve
 from .session import RenderSession
 from .tiles import plan_tiles
 
-DEFAULT_MODEL = "liif-edsr-baseline"
 REFERENCE_CHUNK = 30000
 SECTIONS = ("query", "encoder", "seams", "first_tile", "cuda_viewport", "export", "lm_decoder")
 
@@ -98,6 +97,7 @@ def machine_info(device: torch.device) -> Dict[str, Any]:
 def load_bench_model(model: Optional[str]) -> Tuple[torch.nn.Module, Dict[str, Any]]:
     """``model`` (name or path), else the bundled default, else a fresh paper-size LIIF."""
     from ..checkpoint import bundled_models, load_checkpoint
+    from ..defaults import DEFAULT_MODEL
     name = model or (DEFAULT_MODEL if DEFAULT_MODEL in bundled_models() else None)
     if name is not None:
         lm = load_checkpoint(name, "cpu")

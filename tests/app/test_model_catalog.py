@@ -27,3 +27,13 @@ def test_family_and_label_come_from_the_checkpoint(tmp_path, tiny_liif_spec):
     assert (bad.family, bad.label) == (UNKNOWN_FAMILY, "broken")
     assert cat.default_main() == bundled.id
     assert cat.default_compare() == [user.id, bundled.id, BICUBIC]
+
+
+def test_the_viewer_opens_on_the_same_bundled_model_as_cisr_upscale(tmp_path, tiny_liif_spec):
+    from cisr_zoom.core.commands import upscale
+    from cisr_zoom.core.defaults import DEFAULT_MODEL
+    gan = _save(tmp_path / "g.pth", tiny_liif_spec, "cisrgan")
+    liif = _save(tmp_path / "l.pth", tiny_liif_spec, "liif")
+    cat = ModelCatalog(bundled={"cisrgan-edsr-baseline": gan, DEFAULT_MODEL: liif})
+    assert cat.default_main() == f"bundled:{DEFAULT_MODEL}"
+    assert upscale.DEFAULT_MODEL == DEFAULT_MODEL
