@@ -91,6 +91,9 @@ Sections (every key optional; unknown keys are errors, so typos do not pass sile
     scales = [2, 4]
     crop = 192
     lpips = true
+    photos = ""                     # real photos without ground truth: the cell pattern at photo_scales
+    photo_scales = [4, 6]           # (ratio to bicubic's, smooth areas; see train.validation)
+    photo_crop = 96
 """
 
 from __future__ import annotations
@@ -130,7 +133,8 @@ DEFAULTS: Dict[str, Any] = {
     "gan_opt": {"type": "ragan", "weight": 5e-3},
     "period_opt": {"type": "lr-period", "weight": 0.0, "bins": 4, "debias": False},
     "ldl_opt": {"weight": 0.0, "kernel": 7},
-    "validation": {"holdout": 0, "every": 500, "scales": [2, 4], "crop": 192, "lpips": True},
+    "validation": {"holdout": 0, "every": 500, "scales": [2, 4], "crop": 192, "lpips": True, "photos": "",
+                   "photo_scales": [4, 6], "photo_crop": 96},
 }
 
 #: sections whose keys are free-form (passed through to a model)

@@ -7,11 +7,16 @@
     scales = [2, 4]      # integer scales; LR made with MATLAB-bicubic like `cisr eval`
     crop = 192           # HR centre crop side (pixels), cut to a multiple of each scale
     lpips = true         # also LPIPS(alex) when its ImageNet weights are installed
+    photos = ""          # a folder of real photographs without ground truth (e.g. realphoto/): the
+    photo_scales = [4, 6]  # cell pattern on their smooth areas at these scales, as a ratio to
+    photo_crop = 96      # bicubic's (median over the photos), on an LR centre crop of this side
 
 The held-out images are a fixed, name-sorted choice (every k-th image of the bank), never the
 benchmark sets; they are removed from the training bank, so the model never sees them. Each
 validation records, per scale, the mean Y-channel PSNR (shaved by the scale, as `cisr eval`)
-and the mean LPIPS where available. Results go to ``log.jsonl`` as ``{"iter": i, "val": {...}}``.
+and the mean LPIPS where available; with ``photos``, ``"photo_x4": {"cell_to_bicubic": r}`` per
+photo scale (:mod:`cisr_zoom.core.eval.artifacts`, masked to the smooth half of each crop, where a
+pattern shows and no detail hides it; the median over the photos). Results go to ``log.jsonl`` as ``{"iter": i, "val": {...}}``.
 """
 
 from __future__ import annotations
@@ -38,6 +43,9 @@ class ValidationSpec:
     scales: Tuple[int, ...] = (2, 4)
     crop: int = 192
     lpips: bool = True
+    photos: str = ""
+    photo_scales: Tuple[int, ...] = (4, 6)
+    photo_crop: int = 96
 
     @classmethod
     def from_config(cls, v: Dict[str, Any]) -> "ValidationSpec":
@@ -52,7 +60,17 @@ class ValidationSpec:
         if int(v["crop"]) < 2 * max(scales):
             raise ValidationConfigError(f"validation.crop must be at least twice the largest scale "
                                         f"({2 * max(scales)}), got {v['crop']}")
-        return cls(int(v["holdout"]), int(v["every"]), tuple(scales), int(v["crop"]), bool(v["lpips"]))
+        photo_scales = v.get("photo_scales", [4, 6])
+        if not (isinstance(photo_scales, list) and photo_scales
+                and all(isinstance(s, int) and not isinstance(s, bool) and 2 <= s <= 32 for s in photo_scales)):
+            raise ValidationConfigError(f"validation.photo_scales must be a list of integers in 2..32, "
+                                        f"got {photo_scales!r}")
+        if not isinstance(v.get("photos", ""), str):
+            raise ValidationConfigError("validation.photos must be a folder path (a string)")
+        if not 16 <= int(v.get("photo_crop", 96)) <= 1024:
+            raise ValidationConfigError(f"validation.photo_crop must be 16..1024, got {v.get('photo_crop')}")
+        return cls(int(v["holdout"]), int(v["every"]), tuple(scales), int(v["crop"]), bool(v["lpips"]),
+                   str(v.get("photos", "")), tuple(photo_scales), int(v.get("photo_crop", 96)))
 
     @property
     def enabled(self) -> bool:
@@ -77,6 +95,7 @@ class Validator:
 
     def __init__(self, spec: ValidationSpec, bank: ImageBank, device: torch.device):
         self.spec, self.bank, self.device = spec, bank, device
+        self.photos = load_photo_crops(spec.photos, spec.photo_crop) if spec.photos else []
         self.lpips = None
         self.lpips_note: Optional[str] = None
         if spec.lpips:
@@ -117,6 +136,9 @@ class Validator:
                 if lp:
                     rec["lpips"] = round(float(np.mean(lp)), 5)
                 out[f"x{s}"] = rec
+            for s in self.spec.photo_scales if self.photos else ():
+                ratios = [photo_cell_ratio(model, lr, s, self.device) for lr in self.photos]
+                out[f"photo_x{s}"] = {"cell_to_bicubic": round(float(np.median(ratios)), 4)}
             return out
         finally:
             model.train(was_training)
@@ -128,7 +150,41 @@ class Validator:
         return v if math.isfinite(v) else float("nan")
 
 
+def load_photo_crops(folder: str, side: int) -> List[np.ndarray]:
+    """LR centre crops (``side`` pixels, uint8 RGB) of the images in ``folder``, sorted by name."""
+    from pathlib import Path
+
+    from ..eval.artifacts import centre_crop
+    from ..eval.benchmark import load_hr
+    from ..imageio import READABLE_SUFFIXES
+    d = Path(folder).expanduser()
+    if not d.is_dir():
+        raise ValidationConfigError(f"validation.photos: '{d}' is not a folder")
+    paths = sorted(p for p in d.iterdir() if p.is_file() and p.suffix.lower() in READABLE_SUFFIXES)
+    if not paths:
+        raise ValidationConfigError(f"validation.photos: no images in '{d}'")
+    return [np.ascontiguousarray(centre_crop(load_hr(str(p))[0], side)) for p in paths]
+
+
+def photo_cell_ratio(model: torch.nn.Module, lr: np.ndarray, s: int, device: torch.device) -> float:
+    """Cell-pattern energy of ``model``'s x``s`` output over bicubic's (MATLAB kernel), both on the
+    smooth half of the LR crop ``lr`` (uint8 RGB)."""
+    from ..eval.artifacts import cell_energy, smooth_mask
+    from ..eval.benchmark import super_resolve
+    from ..eval.bicubic import imresize
+    from ..imageio import to_uint8
+    h, w = lr.shape[:2]
+    x = lr.astype(np.float64) / 255.0
+    sr = to_uint8(super_resolve(model, lr, (h * s, w * s), device))
+    bic = to_uint8(np.clip(imresize(x, float(s)), 0, 1))
+    mask = smooth_mask(lr)
+    return cell_energy(sr, s, mask) / max(cell_energy(bic, s, mask), 1e-20)
+
+
 def describe(spec: ValidationSpec, names: Sequence[str]) -> Dict[str, Any]:
     """Plain data for the model card."""
-    return {"held_out_images": list(names), "every": spec.every, "scales": list(spec.scales),
-            "crop": spec.crop, "lpips": spec.lpips}
+    out = {"held_out_images": list(names), "every": spec.every, "scales": list(spec.scales),
+           "crop": spec.crop, "lpips": spec.lpips}
+    if spec.photos:
+        out.update(photos=spec.photos, photo_scales=list(spec.photo_scales), photo_crop=spec.photo_crop)
+    return out

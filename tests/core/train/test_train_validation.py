@@ -111,3 +111,42 @@ def test_speed_test_times_every_option_against_float32(train_images, make_config
 def test_unknown_validation_key_is_refused():
     with pytest.raises(TrainConfigError, match="validation.every_n"):
         from_dict({"validation": {"every_n": 3}})
+
+
+def test_photo_validation_measures_the_cell_pattern_against_bicubic(tmp_path):
+    """A model that adds a pattern repeating with every LR pixel scores far above bicubic's level;
+    the identity-like tiny model (bicubic itself, through a stand-in) scores about 1."""
+    import numpy as np
+    import torch
+    from PIL import Image
+
+    from cisr_zoom.core.train.validation import (ValidationSpec, load_photo_crops, photo_cell_ratio)
+
+    rng = np.random.default_rng(0)
+    smooth = (np.clip(np.cumsum(rng.normal(0, 1, (64, 64, 3)), axis=0) * 2 + 128, 0, 255)).astype(np.uint8)
+    Image.fromarray(smooth).save(tmp_path / "a.png")
+    (tmp_path / "notes.txt").write_text("not an image")
+    crops = load_photo_crops(str(tmp_path), 32)
+    assert len(crops) == 1 and crops[0].shape == (32, 32, 3)
+
+    class Patterned(torch.nn.Module):
+        """Bicubic-like output plus a checkerboard in every LR cell (the cell pattern)."""
+        def describe(self):
+            from types import SimpleNamespace
+            return SimpleNamespace(fast_path=False)
+
+        def encode(self, x):
+            return x
+
+        def query(self, feats, coords, cells, chunk_size=0):
+            h = w = int(round(coords.shape[1] ** 0.5))
+            up = torch.nn.functional.interpolate(feats, size=(h, w), mode="bicubic", align_corners=False)
+            yy, xx = torch.meshgrid(torch.arange(h), torch.arange(w), indexing="ij")
+            pattern = 0.08 * (((yy % 4) < 2) ^ ((xx % 4) < 2)).float()
+            return (up + pattern).clamp(0, 1).permute(0, 2, 3, 1).reshape(1, h * w, 3)
+
+    ratio = photo_cell_ratio(Patterned().eval(), crops[0], 4, torch.device("cpu"))
+    assert ratio > 20, ratio
+    spec = ValidationSpec.from_config({"holdout": 1, "every": 1, "scales": [2], "crop": 32, "lpips": False,
+                                       "photos": str(tmp_path), "photo_scales": [4], "photo_crop": 32})
+    assert spec.photo_scales == (4,) and spec.photos == str(tmp_path)
