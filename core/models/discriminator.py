@@ -1,4 +1,7 @@
-"""ESRGAN's VGG-style discriminator (Wang et al. 2018), sized by its input patch.
+"""Discriminators of stage 2: ESRGAN's VGG-style one (Wang et al. 2018), sized by its input
+patch, and Real-ESRGAN's spectral-norm U-Net (:class:`UNetDiscriminatorSN`, per-pixel logits).
+
+The VGG-style discriminator:
 
 ``num_down`` stages, each a 3x3 stride-1 conv and a 4x4 stride-2 conv, with batch norm and
 LeakyReLU(0.2) (the first conv without batch norm), channels ``num_feat * (1, 2, 4, 8, 8, ...)``;
@@ -10,6 +13,7 @@ ESRGAN's 128x128 design has 5 stages down to 4x4; ``input_size=64, num_down=4`` 
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from .registry import register
@@ -43,3 +47,48 @@ class VGGStyleDiscriminator(nn.Module):
             raise ValueError(f"discriminator expects {self.input_size}x{self.input_size} patches, "
                              f"got {tuple(x.shape[-2:])}")
         return self.classifier(self.features(x).flatten(1))
+
+
+@register("unet-discriminator-sn")
+class UNetDiscriminatorSN(nn.Module):
+    """Real-ESRGAN's U-Net discriminator with spectral normalisation (Wang et al. 2021).
+
+    Three stride-2 4x4 convs down (``num_feat * (2, 4, 8)`` channels), three bilinear x2
+    upsamplings each followed by a 3x3 conv, with skip connections from the encoder, then two
+    3x3 convs and a 3x3 conv to one channel: a critic logit **per pixel**, so the adversarial
+    signal says where an image looks fake (textures and artifacts are judged locally). Every conv
+    but the first and the last is spectrally normalised, which bounds the discriminator's
+    Lipschitz constant (stabler than batch norm for GAN-SR). Input ``(B, 3, H, W)`` in [0, 1]
+    with H and W multiples of 8 -> ``(B, 1, H, W)``.
+    """
+
+    def __init__(self, num_in_ch: int = 3, num_feat: int = 64, skip_connection: bool = True):
+        super().__init__()
+        sn = nn.utils.parametrizations.spectral_norm
+        f = num_feat
+        self.skip_connection = skip_connection
+        self.conv0 = nn.Conv2d(num_in_ch, f, 3, 1, 1)
+        self.down = nn.ModuleList([sn(nn.Conv2d(a, b, 4, 2, 1, bias=False))
+                                   for a, b in ((f, 2 * f), (2 * f, 4 * f), (4 * f, 8 * f))])
+        self.up = nn.ModuleList([sn(nn.Conv2d(a, b, 3, 1, 1, bias=False))
+                                 for a, b in ((8 * f, 4 * f), (4 * f, 2 * f), (2 * f, f))])
+        self.refine = nn.ModuleList([sn(nn.Conv2d(f, f, 3, 1, 1, bias=False)) for _ in range(2)])
+        self.out = nn.Conv2d(f, 1, 3, 1, 1)
+        self.act = nn.LeakyReLU(0.2, inplace=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.shape[-2] % 8 or x.shape[-1] % 8:
+            raise ValueError(f"the U-Net discriminator needs sides divisible by 8, got {tuple(x.shape[-2:])}")
+        skips = [self.act(self.conv0(x))]
+        for conv in self.down:
+            skips.append(self.act(conv(skips[-1])))
+        y = skips.pop()
+        for conv in self.up:
+            y = F.interpolate(y, scale_factor=2, mode="bilinear", align_corners=False)
+            y = self.act(conv(y))
+            skip = skips.pop()
+            if self.skip_connection:
+                y = y + skip
+        for conv in self.refine:
+            y = self.act(conv(y))
+        return self.out(y)

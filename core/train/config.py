@@ -17,10 +17,12 @@ Sections (every key optional; unknown keys are errors, so typos do not pass sile
     encoder_args = {}
     args = {}                       # options of the decoder family beyond the ones above
 
-    [network_d]                     # stage 2: ESRGAN VGG-style discriminator
+    [network_d]                     # stage 2 discriminator
+    type = "vgg"                    # "vgg": ESRGAN's VGG-style (one logit per patch); "unet-sn":
+                                    # Real-ESRGAN's spectral-norm U-Net (one logit per pixel)
     num_feat = 64
-    input_size = 64                 # must equal datasets.train.patch_size
-    num_down = 4                    # stride-2 stages: 64 -> 4x4 before the classifier
+    input_size = 64                 # vgg: must equal datasets.train.patch_size
+    num_down = 4                    # vgg: stride-2 stages, 64 -> 4x4 before the classifier
 
     [datasets.train]
     dirs = ["data/DIV2K/DIV2K_train_HR"]   # relative to the working folder; --data overrides
@@ -111,6 +113,7 @@ from .validation import ValidationSpec
 
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
 STAGES = ("liif", "cisrgan")
+DISCRIMINATOR_TYPES = ("vgg", "unet-sn")
 PERCEPTUAL_TYPES = ("vgg16", "vgg19", "fft", "gradient", "fft+gradient", "none")
 
 DEFAULTS: Dict[str, Any] = {
@@ -119,7 +122,7 @@ DEFAULTS: Dict[str, Any] = {
     "seed": 0,
     "network_g": {"type": "liif", "encoder": "edsr-baseline", "hidden": 256, "n_hidden": 4, "image_skip": False,
                   "encoder_args": {}, "args": {}},
-    "network_d": {"num_feat": 64, "input_size": 64, "num_down": 4},
+    "network_d": {"type": "vgg", "num_feat": 64, "input_size": 64, "num_down": 4},
     "datasets": {"train": {"dirs": [], "lr_patch": 48, "scale_min": 1.0, "scale_max": 4.0, "sample": "points",
                            "n_points": 2304, "patch_size": 64, "batch_size": 16, "augment": True,
                            "degradation": "bicubic", "quantize_lr": True, "degrade": {}}},
@@ -303,7 +306,13 @@ def validate(cfg: Dict[str, Any]) -> None:
         if data["sample"] != "patches":
             raise TrainConfigError("stage 'cisrgan' needs datasets.train.sample = 'patches' (the GAN and "
                                    "perceptual losses work on image patches)")
-        if cfg["network_d"]["input_size"] != data["patch_size"]:
+        if cfg["network_d"]["type"] not in DISCRIMINATOR_TYPES:
+            raise TrainConfigError(f"network_d.type must be one of {', '.join(DISCRIMINATOR_TYPES)}, "
+                                   f"got {cfg['network_d']['type']!r}")
+        if cfg["network_d"]["type"] == "unet-sn" and data["patch_size"] % 8:
+            raise TrainConfigError(f"network_d.type 'unet-sn' needs datasets.train.patch_size divisible by 8, "
+                                   f"got {data['patch_size']}")
+        if cfg["network_d"]["type"] == "vgg" and cfg["network_d"]["input_size"] != data["patch_size"]:
             raise TrainConfigError(f"network_d.input_size ({cfg['network_d']['input_size']}) must equal "
                                    f"datasets.train.patch_size ({data['patch_size']})")
     elif cfg["perceptual_opt"]["type"] != "none" and data["sample"] != "patches":

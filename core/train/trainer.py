@@ -83,6 +83,8 @@ def same_generator(a: Dict[str, Any], b: Dict[str, Any]) -> bool:
 
 def discriminator_spec(cfg: Dict[str, Any]) -> Dict[str, Any]:
     d = cfg["network_d"]
+    if d["type"] == "unet-sn":
+        return {"name": "unet-discriminator-sn", "args": {"num_in_ch": 3, "num_feat": int(d["num_feat"])}}
     return {"name": "vgg-discriminator", "args": {"num_in_ch": 3, "num_feat": int(d["num_feat"]),
                                                   "input_size": int(d["input_size"]),
                                                   "num_down": int(d["num_down"])}}
@@ -405,7 +407,8 @@ class Trainer:
             if self.perceptual.layer:
                 losses["perceptual"]["layer"] = self.perceptual.layer
         if self.net_d is not None:
-            losses["gan"] = {"type": "ragan", "weight": float(c["gan_opt"]["weight"])}
+            losses["gan"] = {"type": "ragan", "weight": float(c["gan_opt"]["weight"]),
+                             "discriminator": self.spec_d["name"]}
         if float(c["period_opt"]["weight"]):
             losses["lr_period"] = {"type": "lr-period", "weight": float(c["period_opt"]["weight"]),
                                    "bins": int(c["period_opt"]["bins"]), "debias": bool(c["period_opt"]["debias"])}

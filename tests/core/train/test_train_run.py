@@ -97,7 +97,7 @@ def test_stage2_from_stage1_lowers_loss_and_resumes(stage1, train_images, tmp_pa
     ck = read_checkpoint(tmp_path / "full" / "last.pth")
     meta = ck["meta"]
     assert meta["stage"] == "cisrgan" and meta["initialised_from"] == str(out1 / "full" / "last.pth")
-    assert meta["losses"]["gan"] == {"type": "ragan", "weight": 5e-3}
+    assert meta["losses"]["gan"] == {"type": "ragan", "weight": 5e-3, "discriminator": "vgg-discriminator"}
     assert meta["losses"]["perceptual"]["type"] == "fft" and "Fourier" in meta["perceptual_term"]
     assert ck["train"]["model_d"]["name"] == "vgg-discriminator"
     # resume: 9 + 11 iterations == 20 iterations, generator and discriminator
