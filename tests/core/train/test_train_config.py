@@ -54,3 +54,25 @@ def test_config_mistakes_are_clear(tmp_path):
         load_config(bad)
     with pytest.raises(TrainConfigError, match="neither a file nor a shipped config"):
         load_config(tmp_path / "missing.toml")
+
+
+def test_shipped_configs_that_start_from_a_bundled_file_describe_its_generator():
+    """A config whose train.init_g is a bundled model must build that model's generator (a bundled
+    file replaced by another architecture would otherwise break the config at its first run)."""
+    from pathlib import Path
+
+    from cisr_zoom.core.checkpoint import bundled_models, read_checkpoint
+    from cisr_zoom.core.train.config import load_config, shipped_configs
+    from cisr_zoom.core.train.trainer import generator_spec, same_generator
+
+    bundled = {p.name: p for p in bundled_models().values()}
+    checked = 0
+    for name in shipped_configs():
+        cfg = load_config(name)
+        init = Path(cfg["train"]["init_g"]).name if cfg["train"]["init_g"].startswith("resources/weights/") else None
+        if init is None or init not in bundled:
+            continue
+        entry = read_checkpoint(bundled[init])["model"]
+        assert same_generator({"name": entry["name"], "args": entry["args"]}, generator_spec(cfg)), name
+        checked += 1
+    assert checked >= 2
