@@ -100,7 +100,7 @@ def test_configs_lists_every_shipped_config_with_a_description(capsys):
     for line in lines:
         name, desc = line.split(None, 1)
         assert 10 < len(desc) < 140 and "#" not in desc, line
-    assert any(line.startswith("cpu-liif-edsr-baseline ") and "bundled model" in line for line in lines)
+    assert any(line.startswith("cpu-liif-photo-edsr-baseline ") and "photo variant" in line for line in lines)
 
 
 def test_configs_name_prints_the_config_as_shipped(capsys, tmp_path):
