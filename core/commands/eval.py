@@ -3,6 +3,7 @@ NIQE model fitting.
 
     cisr eval --model bicubic --model liif-edsr-baseline --data Set5 --scales 2,3,4 -o set5.md
     cisr eval -m bicubic -m liif-edsr-baseline --data Set14 --scales 4 --degrade jpeg:75
+    cisr eval --no-reference photos/ -m bicubic -m liif-edsr-baseline --scales 4,6 --figures figs/
     cisr eval --fit-niqe TRAIN_DIR [TRAIN_DIR ...] -o pristine.npz
 """
 
@@ -29,14 +30,26 @@ def add_parser(sub) -> None:
                    help="folder of HR images, or a folder containing HR/; repeat for several sets")
     p.add_argument("--scales", default="2,3,4,6,12,24,30", help="whole-number scales, comma separated "
                    "(default: %(default)s)")
-    p.add_argument("--metrics", default="psnr,ssim,niqe,lpips,cell,blocking",
-                   help="any of psnr,ssim,niqe,lpips,cell,blocking (default: %(default)s); cell: energy at "
-                        "the input-pixel period, blocking: at the period of 8 input pixels (JPEG), each as a "
-                        "ratio to the ground truth's and to bicubic's (median over images)")
+    p.add_argument("--metrics", default=None,
+                   help="any of psnr,ssim,niqe,lpips,cell,blocking (default: all; with --no-reference: "
+                        "niqe,cell,blocking); cell: energy at the input-pixel period, blocking: at the period "
+                        "of 8 input pixels (JPEG), each as a ratio to the ground truth's and to bicubic's "
+                        "(median over images)")
     p.add_argument("--degrade", metavar="SPEC",
                    help="degrade each LR input after the bicubic downscale, score against the clean HR: "
                         "jpeg:Q (Q 1-100; Pillow, 4:2:0 chroma) or realistic (blur, noise, JPEG 50-90 with a "
                         "fixed seed per image)")
+    p.add_argument("--no-reference", action="append", metavar="DIR",
+                   help="photos without ground truth: each image is the LR input; NIQE, the artifact ratios "
+                        "to bicubic (in the smooth half of each photo) and a crop figure per image and scale; "
+                        "repeat for several folders")
+    p.add_argument("--crop", type=arg_number("--crop", POSITIVE_INT), metavar="N",
+                   help="with --no-reference: use only the central NxN pixels of each photo (faster)")
+    p.add_argument("--figures", metavar="DIR",
+                   help="with --no-reference: write the crop figures here (default: next to --out, in "
+                        "OUT-figures/; none without --out)")
+    p.add_argument("--figure-crop", type=arg_number("--figure-crop", POSITIVE_INT), default=96, metavar="N",
+                   help="the figures' LR crop side in pixels, centred (default: %(default)s)")
     p.add_argument("--kind", choices=("auto", "benchmark", "div2k"), default="auto",
                    help="scoring convention; auto: div2k when the folder name contains DIV2K, else benchmark")
     p.add_argument("--out", "-o", metavar="FILE", help="save the results: .json (with per-image values), "
@@ -122,14 +135,24 @@ def run(args) -> int:
 
     if args.fit_niqe:
         return fit_niqe(args.fit_niqe, args.out, args.allow_test_sets, args.quiet)
-    if not args.data:
-        raise CisrError("give --data DIR (a folder of HR images or one containing HR/)")
+    if not args.data and not args.no_reference:
+        raise CisrError("give --data DIR (a folder of HR images or one containing HR/) or --no-reference DIR")
+    if args.data and args.no_reference:
+        raise CisrError("--data and --no-reference are separate runs: give one of them")
+    if args.degrade and args.no_reference:
+        raise CisrError("--degrade makes LR inputs from ground truth; --no-reference photos are the inputs")
     if args.out and Path(args.out).suffix.lower() not in (".json", ".md", ".csv"):
         raise CisrError(f"cannot save results as '{Path(args.out).name}': use a .json, .md or .csv file name")
     scales = _parse_scales(args.scales)
     from ..eval.degrade_lr import parse_degrade
     degrade = parse_degrade(args.degrade) if args.degrade else None
-    metrics = [m.strip().lower() for m in args.metrics.split(",") if m.strip()]
+    default = ",".join(B.NO_REFERENCE_METRICS if args.no_reference else B.DEFAULT_METRICS)
+    metrics = [m.strip().lower() for m in (args.metrics or default).split(",") if m.strip()]
+    if args.no_reference:
+        wrong = [m for m in metrics if m in B.METRICS and m not in B.NO_REFERENCE_METRICS]
+        if wrong:
+            raise CisrError(f"--no-reference: {', '.join(wrong)} need(s) a ground truth; choose from "
+                            f"{', '.join(B.NO_REFERENCE_METRICS)}")
     device = pick_device(args.device)
     methods = [B.make_method(m, device, args.chunk_size) for m in (args.model or ["bicubic"])]
     names = [m.name for m in methods]
@@ -139,7 +162,16 @@ def run(args) -> int:
                         niqe_model=args.niqe_model, say=_progress(args.quiet))
     kind = None if args.kind == "auto" else args.kind
     results = []
-    for d in args.data:
+    figures = args.figures or (str(Path(args.out).with_name(Path(args.out).stem + "-figures")) if args.out else None)
+    for d in args.no_reference or []:
+        r = B.evaluate_no_reference(methods, d, scales, scorers, limit=args.limit, progress=_progress(args.quiet),
+                                    crop=args.crop, figures=figures, figure_crop=args.figure_crop)
+        results.append(r)
+        print(B.format_text(r))
+        if figures:
+            print(f"crop figures: {figures}/<image>_x<scale>.png")
+        print()
+    for d in args.data or []:
         r = B.evaluate(methods, d, scales, scorers, kind=kind, limit=args.limit, progress=_progress(args.quiet),
                        degrade=degrade)
         results.append(r)

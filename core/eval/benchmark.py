@@ -18,6 +18,11 @@ For each HR image and scale ``s`` (a whole number):
    block), each as a ratio to the ground truth's own energy (``/GT``) and to bicubic's output
    from the same LR (``/bicubic``).
 
+:func:`evaluate_no_reference` scores photos without ground truth (``cisr eval --no-reference``):
+each image is the LR input; NIQE of each output, the artifact ratios to bicubic's output in the
+smooth half of the photo (:func:`.artifacts.smooth_mask`, where a pattern shows), and a crop
+figure per image and scale (:mod:`.figure`).
+
 With ``degrade`` (:mod:`.degrade_lr`, ``cisr eval --degrade jpeg:75``), step 2's LR is degraded
 (JPEG, or the ``realistic`` camera model) and rounded to 8 bits before step 3; the scores are
 still against the clean HR.
@@ -51,7 +56,7 @@ from ..errors import CisrError
 from ..imageio import READABLE_SUFFIXES, load_image, to_uint8
 from ..render.session import RenderSession
 from . import metrics as M
-from .artifacts import blocking_energy, cell_energy
+from .artifacts import blocking_energy, cell_energy, centre_crop, smooth_mask
 from .bicubic import imresize, modcrop
 from .degrade_lr import LRDegradation
 
@@ -280,6 +285,8 @@ class Scorers:
         if "niqe" in self.metrics and self.niqe is not None:
             out["niqe"] = niqe(proto.crop(sr), self.niqe)
         if "lpips" in self.metrics and self.lpips is not None:
+            if hr is None:
+                raise CisrError("LPIPS needs a ground truth")
             a = torch.from_numpy(np.ascontiguousarray(proto.crop(srf).transpose(2, 0, 1))).float()[None]
             b = torch.from_numpy(np.ascontiguousarray(proto.crop(hrf).transpose(2, 0, 1))).float()[None]
             with torch.no_grad():
@@ -413,6 +420,82 @@ def evaluate(methods: Sequence[Method], data: str | os.PathLike, scales: Sequenc
                          degrade=degrade.to_dict() if degrade else None)
 
 
+NO_REFERENCE_METRICS = ("niqe", "cell", "blocking")
+FIGURE_CROP = 96     # LR pixels: the side of the crop figure of --no-reference
+
+
+def figure_path(folder: str | os.PathLike, image: str, scale: int) -> Path:
+    return Path(folder) / f"{Path(image).stem}_x{scale}.png"
+
+
+def evaluate_no_reference(methods: Sequence[Method], data: str | os.PathLike, scales: Sequence[int],
+                          scorers: Scorers, limit: Optional[int] = None,
+                          progress: Optional[Callable[[str], None]] = None, crop: Optional[int] = None,
+                          figures: Optional[str | os.PathLike] = None,
+                          figure_crop: int = FIGURE_CROP) -> DatasetResult:
+    """Score ``methods`` on photos without ground truth: every image of ``data`` is the LR input
+    (``crop``: its central ``crop x crop`` pixels only), enlarged ``s`` times for each scale.
+    Per image: NIQE of each output, and ``cell_bicubic`` / ``blocking_bicubic``, the artifact
+    energies in the smooth half of the photo relative to bicubic's there. With ``figures``, a
+    crop figure per image and scale (:func:`figure_path`): the central ``figure_crop`` LR pixels
+    of bicubic's and each method's output, side by side."""
+    from .figure import side_by_side
+    wrong = [m for m in scorers.metrics if m not in NO_REFERENCE_METRICS]
+    if wrong:
+        raise CisrError(f"{', '.join(wrong)} need(s) a ground truth; without one choose from "
+                        f"{', '.join(NO_REFERENCE_METRICS)}")
+    t0 = time.perf_counter()
+    folder = Path(data).expanduser()
+    if not folder.is_dir():
+        raise CisrError(f"folder '{folder}' does not exist or is not a folder")
+    files = list_images(folder, limit)
+    scales = [int(s) for s in scales]
+    if any(s < 2 for s in scales):
+        raise CisrError("--no-reference needs whole-number scales of at least 2")
+    per: Dict[str, Dict[int, Dict[str, Dict[str, float]]]] = {m.name: {s: {} for s in scales} for m in methods}
+    niqe_model = scorers.niqe if "niqe" in scorers.metrics else None
+    for k, path in enumerate(files):
+        lr = load_hr(path)[0]
+        if crop:
+            lr = centre_crop(lr, crop)
+        mask = smooth_mask(lr)
+        for s in scales:
+            size = (lr.shape[0] * s, lr.shape[1] * s)
+            bic = imresize(lr, size=size)
+            refs = {"bicubic": artifact_energies(scorers.metrics, bic, s, mask)}
+            where = f"{folder.name} {k + 1}/{len(files)} {path.name} x{s}"
+            cols = [(f"bicubic x{s}", bic)]
+            for m in methods:
+                sr = _step(progress, where, m, lr, size, bic)
+                row = artifact_scores(artifact_energies(scorers.metrics, sr, s, mask), refs)
+                if niqe_model is not None:
+                    from .niqe import niqe
+                    row["niqe"] = niqe(sr, niqe_model)
+                per[m.name][s][path.name] = row
+                if m.info.get("kind") != "bicubic":
+                    cols.append((f"{m.name} x{s}", sr))
+            if figures is not None:     # the centred figure_crop square of LR pixels, enlarged
+                side = min(figure_crop, *lr.shape[:2])
+                y0, x0 = (lr.shape[0] - side) // 2 * s, (lr.shape[1] - side) // 2 * s
+                fig = side_by_side([(label, px[y0:y0 + side * s, x0:x0 + side * s]) for label, px in cols])
+                write_png(figure_path(figures, path.name, s), fig)
+    return DatasetResult(dataset=folder.name, kind=M.NO_REFERENCE, folder=str(folder),
+                         images=[p.name for p in files], scales=scales, metrics=list(scorers.metrics),
+                         methods=[m.name for m in methods], per_image=per, unavailable=dict(scorers.unavailable),
+                         seconds=time.perf_counter() - t0, references=("bicubic",))
+
+
+def write_png(path: str | os.PathLike, rgb: np.ndarray) -> None:
+    """An ``uint8`` RGB array as a PNG, atomically (parent folders made)."""
+    from PIL import Image
+
+    from ..atomic import atomic_write_bytes
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    buf = io.BytesIO()
+    Image.fromarray(rgb).save(buf, format="PNG", optimize=True)
+    atomic_write_bytes(path, buf.getvalue())
+
+
 # -- tables ----------------------------------------------------------------------------------
 
 def _cell(r: DatasetResult, method: str, key: str, scale: int) -> str:
@@ -437,7 +520,7 @@ def table_rows(r: DatasetResult) -> Tuple[List[str], List[List[str]]]:
 
 def lr_text(r: DatasetResult) -> str:
     if r.kind == M.NO_REFERENCE:
-        return "SR quantised to 8 bits"
+        return "SR quantised to 8 bits; artifact ratios to bicubic's output in the smooth half of each photo"
     lr = "LR by MATLAB bicubic on 8-bit HR"
     if r.degrade:
         lr += f", degraded: {r.degrade['description']}; scored against the clean HR"
@@ -470,11 +553,32 @@ def notes(r: DatasetResult) -> List[str]:
     return out
 
 
-def format_text(r: DatasetResult) -> str:
-    header, rows = table_rows(r)
+def per_image_rows(r: DatasetResult) -> Tuple[List[str], List[List[str]]]:
+    """Rows image x method, a column per value and scale (the no-reference targets are per photo)."""
+    header = ["Image", "Method"] + [f"{key_label(k).split(' (')[0]} x{s}" for k in r.keys() for s in r.scales]
+    rows = []
+    for img in r.images:
+        for i, m in enumerate(r.methods):
+            cells = []
+            for k in r.keys():
+                for s in r.scales:
+                    v = r.per_image[m][s].get(img, {}).get(k)
+                    cells.append(UNAVAILABLE if k in r.unavailable else "n/a" if v is None or not math.isfinite(v)
+                                 else f"{v:.{key_digits(k)}f}")
+            rows.append([img if i == 0 else "", m] + cells)
+    return header, rows
+
+
+def _text_table(header: List[str], rows: List[List[str]]) -> List[str]:
     widths = [max(len(x) for x in col) for col in zip(header, *rows)]
     line = lambda cells: "  ".join(c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths)))
-    out = [caption(r), line(header), line(["-" * w for w in widths])] + [line(row) for row in rows]
+    return [line(header), line(["-" * w for w in widths])] + [line(row) for row in rows]
+
+
+def format_text(r: DatasetResult) -> str:
+    out = [caption(r)] + _text_table(*table_rows(r))
+    if r.kind == M.NO_REFERENCE:
+        out += ["per image:"] + _text_table(*per_image_rows(r))
     out += [f"note: {n}" for n in notes(r)]
     return "\n".join(out)
 

@@ -235,3 +235,45 @@ def test_cli_degrade_progress_and_errors(tmp_path, tiny_set, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 3 and all(e.startswith("cisr eval: error: --degrade") for e in err)
     assert not (tmp_path / "bad.json").exists()
+
+
+# -- --no-reference ---------------------------------------------------------------------------
+
+def test_no_reference_photos_scores_artifacts_against_bicubic_and_writes_figures(tmp_path, tiny_liif, tiny_liif_spec,
+                                                                                 capsys):
+    from cisr_zoom.core.eval.figure import GAP, LABEL_HEIGHT
+    photos = _write_set(tmp_path / "photos")
+    ckpt = tmp_path / "tiny.pth"
+    save_checkpoint(ckpt, tiny_liif, tiny_liif_spec)
+    out = tmp_path / "nr.json"
+    assert cli.main(["eval", "--no-reference", str(photos), "-m", "bicubic", "-m", str(ckpt), "--scales", "2,3",
+                     "--crop", "48", "--figure-crop", "20", "--device", "cpu", "-o", str(out)]) == 0
+    cap = capsys.readouterr()
+    assert "no ground truth" in cap.out and "per image:" in cap.out and "cell/bicubic (median)" in cap.out
+    assert "GT" not in cap.out
+    assert len([ln for ln in cap.err.splitlines() if " x3 tiny:" in ln]) == 2
+    res = json.loads(out.read_text())["results"][0]
+    assert res["kind"] == "no-reference" and res["metrics"] == ["niqe", "cell", "blocking"]
+    for s in ("x2", "x3"):
+        for img in ("img0.png", "img1.png"):
+            b, t = res["per_image"]["bicubic"][s][img], res["per_image"]["tiny"][s][img]
+            assert b["cell_bicubic"] == pytest.approx(1.0) and b["blocking_bicubic"] == pytest.approx(1.0)
+            assert set(t) == {"niqe", "cell_energy", "cell_bicubic", "blocking_energy", "blocking_bicubic"}
+            assert t["cell_bicubic"] > 0 and t["cell_bicubic"] != pytest.approx(1.0)
+    figs = sorted(p.name for p in (tmp_path / "nr-figures").iterdir())
+    assert figs == ["img0_x2.png", "img0_x3.png", "img1_x2.png", "img1_x3.png"]
+    fig = np.asarray(Image.open(tmp_path / "nr-figures" / "img0_x3.png"))
+    assert fig.shape == (LABEL_HEIGHT + 60, 2 * 60 + GAP, 3)          # bicubic | tiny, 20 LR px at x3
+
+
+def test_no_reference_errors_are_one_line(tmp_path, tiny_set, capsys):
+    runs = [["--no-reference", str(tiny_set), "--metrics", "psnr,niqe"],
+            ["--no-reference", str(tiny_set), "--data", str(tiny_set)],
+            ["--no-reference", str(tiny_set), "--degrade", "jpeg:75"],
+            ["--no-reference", str(tmp_path / "nope")],
+            ["--no-reference", str(tiny_set), "--scales", "1"]]
+    for extra in runs:
+        assert cli.main(["eval", "-q", "-o", str(tmp_path / "x.json")] + extra) == 1
+    err = [ln for ln in capsys.readouterr().err.splitlines() if ln.strip()]
+    assert len(err) == len(runs) and all(e.startswith("cisr eval: error:") for e in err)
+    assert "ground truth" in err[0] and not (tmp_path / "x.json").exists()
