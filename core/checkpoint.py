@@ -28,7 +28,7 @@ import pickle
 import struct
 import warnings
 import zipfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Dict, Optional
 
@@ -257,14 +257,24 @@ def build_model(entry: Dict[str, Any], source: str = "checkpoint") -> torch.nn.M
     return model.float().eval()
 
 
+#: ``meta["inputs"]``: the pictures a model was made for, as its label and ``cisr info`` say it
+INPUTS = {"photos": ("photos", "real photos: camera and web JPEGs, with their noise and compression"),
+          "clean": ("clean inputs", "clean, bicubic-downscaled inputs: reproduces the paper's benchmark tables")}
+
+
 def describe(model: torch.nn.Module, meta: Dict[str, Any]) -> Optional[ModelDescriptor]:
     """The :class:`ModelDescriptor` of a built model; its family is the checkpoint's
-    ``meta["stage"]`` (``"liif"``, ``"cisrgan"``) when present, else the architecture's.
+    ``meta["stage"]`` (``"liif"``, ``"cisrgan"``) when present, else the architecture's; a
+    ``meta["inputs"]`` of :data:`INPUTS` is added to the name (``"LIIF (EDSR-baseline, photos)"``).
     None for models that are not image decoders."""
     if not isinstance(model, ImplicitDecoder):
         return None
     stage = meta.get("stage")
-    return model.describe(family=stage if isinstance(stage, str) and stage else None)
+    d = model.describe(family=stage if isinstance(stage, str) and stage else None)
+    inputs = meta.get("inputs")
+    if isinstance(inputs, str) and inputs in INPUTS and d.display_name.endswith(")"):
+        d = replace(d, display_name=f"{d.display_name[:-1]}, {INPUTS[inputs][0]})")
+    return d
 
 
 def describe_checkpoint(path: str | os.PathLike) -> Optional[ModelDescriptor]:

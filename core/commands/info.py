@@ -206,6 +206,7 @@ def _metrics(meta: Dict[str, Any]) -> List[str]:
 def card_lines(lm, parameters: int, bundled: bool = False) -> List[str]:
     """The readable card of a loaded model (one item per line, nothing of the training
     machine's file system)."""
+    from ..checkpoint import INPUTS
     meta = lm.meta or {}
     d = lm.descriptor
     title = d.display_name if d is not None else "not an image decoder"
@@ -224,6 +225,8 @@ def card_lines(lm, parameters: int, bundled: bool = False) -> List[str]:
         rows += [("training" if i == 0 else "", t) for i, t in enumerate(train)] or [("training", "not recorded")]
     if meta.get("released"):
         rows.append(("released", scrub(meta["released"])))
+    if isinstance(meta.get("inputs"), str) and meta["inputs"] in INPUTS:
+        rows.append(("made for", INPUTS[meta["inputs"]][1]))
     if meta.get("licence"):
         rows.append(("licence", scrub(meta["licence"]) + (" (the notice is in the card: --json)" if meta.get("notice")
                                                           else "")))

@@ -52,6 +52,7 @@ def card(metrics: dict | None) -> dict:
                          "repository's configs/train-div2k/train_edsr-baseline-liif.yaml; trained by the LIIF "
                          "authors on GPUs, not by this project",
         "image_skip": False,
+        "inputs": "clean",
         **({"metrics": metrics} if metrics else {}),
     }
 

@@ -90,7 +90,7 @@ def test_cisrgan_is_sharper_than_bicubic_within_the_psnr_bound_of_liif(crop_x4):
 def test_bundled_models_describe_themselves(capsys):
     from cisr_zoom.core import cli
     liif, gan = load_checkpoint(LIIF).descriptor, load_checkpoint(GAN).descriptor
-    assert (liif.family, liif.display_name) == ("liif", "LIIF (EDSR-baseline)")
+    assert (liif.family, liif.display_name) == ("liif", "LIIF (EDSR-baseline, clean inputs)")
     assert (gan.family, gan.display_name) == ("cisrgan", "CiSRGAN (EDSR-baseline)")
     assert liif.fast_path and gan.fast_path and liif.receptive_radius == 2 * 16 + 2 + 1
     assert cli.main(["info"]) == 0

@@ -242,3 +242,17 @@ def test_short_junk_files_are_refused_with_one_line(tmp_path, data):
     with pytest.raises(CheckpointError, match="(cannot load|refused) checkpoint") as e:
         read_checkpoint(p)
     assert "\n" not in str(e.value)
+
+
+def test_the_inputs_a_model_was_made_for_are_in_its_name(tmp_path):
+    from cisr_zoom.core import models
+    from cisr_zoom.core.checkpoint import describe_checkpoint, save_checkpoint
+    spec = models.generator_spec("liif", encoder="edsr-baseline", hidden=8, n_hidden=1,
+                                 encoder_args={"n_resblocks": 1, "n_feats": 4})
+    names = {}
+    for inputs in ("photos", "clean", "elsewhere", None):
+        p = tmp_path / f"{inputs}.pth"
+        save_checkpoint(p, models.make(spec), spec, meta={"stage": "liif", **({"inputs": inputs} if inputs else {})})
+        names[inputs] = describe_checkpoint(p).display_name
+    assert names == {"photos": "LIIF (EDSR-baseline, photos)", "clean": "LIIF (EDSR-baseline, clean inputs)",
+                     "elsewhere": "LIIF (EDSR-baseline)", None: "LIIF (EDSR-baseline)"}
