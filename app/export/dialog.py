@@ -9,7 +9,9 @@ the last export's speed when there was one, else the view's tiles', else a small
 background job (chunk by chunk, the views' tiles in between; the renderer streams rows to a
 temporary file and renames it at the end) with a progress bar that moves with every band of
 rows written, an ETA from this export's own throughput, and Cancel. A finished export teaches
-the book. The dialog is not modal to the application: the main window keeps working.
+the book. The dialog is not modal to the application: the main window keeps working, and it
+opens at the window's top right corner (its progress page small), not over the middle of the
+view, where a drag to pan would land on the dialog instead of the view.
 """
 
 from __future__ import annotations
@@ -21,10 +23,10 @@ import time
 from pathlib import Path
 from typing import Optional, Tuple
 
-from PySide6.QtCore import QTimer, Signal
+from PySide6.QtCore import QPoint, QTimer, Signal
 from PySide6.QtWidgets import (QButtonGroup, QCheckBox, QComboBox, QDialog, QDoubleSpinBox, QFileDialog,
                                QFormLayout, QGridLayout, QGroupBox, QHBoxLayout, QLabel, QLineEdit,
-                               QProgressBar, QPushButton, QRadioButton, QSpinBox, QStackedWidget,
+                               QProgressBar, QPushButton, QRadioButton, QSizePolicy, QSpinBox, QStackedWidget,
                                QVBoxLayout, QWidget)
 
 from cisr_zoom.core.coords import Region, region_of_rect
@@ -92,7 +94,8 @@ class ExportDialog(QDialog):
                  default_source: Optional[str], export_dir: Optional[str] = None,
                  parent=None):
         """``view_rect``: the main view's visible image rectangle (image coordinates), or None;
-        ``view_scale``: its physical zoom (the default scale for "current view"). Speeds are
+        ``view_scale``: its physical zoom (offered by a button for "current view"; choosing that
+        area never changes the scale typed). Speeds are
         read from, and a finished export's is written to, ``scene.speeds``."""
         super().__init__(parent)
         self.setWindowTitle("Export")
@@ -143,6 +146,10 @@ class ExportDialog(QDialog):
             sp.setRange(1, MAX_SIDE)
             sp.setSuffix(" px")
             sp.setGroupSeparatorShown(True)
+        # "Current view" keeps the scale typed; this button takes the view's zoom on request
+        self.view_zoom_button = QPushButton(f"Use the view's zoom ({self.view_scale:.3g} x)")
+        self.view_zoom_button.setToolTip("Set the scale to the main view's magnification (what you see now)")
+        self.view_zoom_button.clicked.connect(lambda: self.scale_spin.setValue(round(self.view_scale, 3)))
         self.lock_check = QCheckBox("Keep aspect ratio")
         self.lock_check.setChecked(True)
         size_box = QGroupBox("Output size")
@@ -154,6 +161,7 @@ class ExportDialog(QDialog):
         sl.addWidget(QLabel("x"), 1, 2)
         sl.addWidget(self.height_spin, 1, 3)
         sl.addWidget(self.lock_check, 2, 1, 1, 3)
+        sl.addWidget(self.view_zoom_button, 3, 1, 1, 3)
 
         # -- model, format, file
         self.model_combo = QComboBox()
@@ -250,8 +258,44 @@ class ExportDialog(QDialog):
         self._eta_timer = QTimer(self)
         self._eta_timer.setInterval(500)
         self._eta_timer.timeout.connect(self._update_eta)
+        self._placed = False
+        self._show_page(0)
         self._on_mode()
         self._on_format(self.format_combo.currentText())
+
+    # -- placement: never over the middle of the view --------------------------------------
+    def _show_page(self, index: int) -> None:
+        """Show the settings (0) or progress (1) page, the dialog only as large as that page
+        (the progress page is small: it keeps the view visible)."""
+        for i in range(self.pages.count()):
+            policy = QSizePolicy.Policy.Preferred if i == index else QSizePolicy.Policy.Ignored
+            self.pages.widget(i).setSizePolicy(policy, policy)
+        self.pages.setCurrentIndex(index)
+        if self.isVisible():
+            right = self.geometry().right()
+            self.adjustSize()
+            self.move(right - self.width() + 1, self.y())      # the top right corner stays
+
+    def showEvent(self, ev) -> None:
+        """The first time, open at the main window's top right corner (below its tool bar), not
+        centred over it: a centred dialog covers the middle of the view, where one drags to
+        pan (a press there goes to the dialog, not the view)."""
+        super().showEvent(ev)
+        parent = self.parentWidget()
+        if self._placed or parent is None:
+            return
+        self._placed = True
+        inner = parent.geometry()
+        central = parent.centralWidget() if hasattr(parent, "centralWidget") else None
+        top = central.mapToGlobal(QPoint(0, 0)).y() if central is not None else inner.top()
+        margin = 12
+        width = self.frameGeometry().width()
+        x = inner.right() - width - margin
+        if central is not None:             # right of the middle of the view, where the screen allows
+            x = max(x, central.mapToGlobal(central.rect().center()).x() + 4 * margin)
+        screen = (parent.screen() or self.screen()).availableGeometry()
+        x = max(screen.left(), min(x, screen.right() - width))
+        self.move(x, top + margin)
 
     # -- the area and its size -----------------------------------------------------------
     def base_size(self) -> Tuple[float, float]:
@@ -289,11 +333,8 @@ class ExportDialog(QDialog):
         if self._updating:
             return
         scale_mode = self.by_scale.isChecked()
-        if self.sender() is self.area_view and self.area_view.isChecked():
-            self._updating = True
-            self.scale_spin.setValue(round(self.view_scale, 3))
-            self._updating = False
         self.scale_spin.setEnabled(scale_mode)
+        self.view_zoom_button.setEnabled(scale_mode and self.area_view.isChecked())
         for wdg in (self.width_spin, self.height_spin, self.lock_check):
             wdg.setEnabled(not scale_mode)
         self._sync_size_from_scale()
@@ -508,7 +549,7 @@ class ExportDialog(QDialog):
                                     f"on {self._rendering_on()} to {path}")
         self.progress_bar.setValue(0)
         self.eta_label.setText("Starting…")
-        self.pages.setCurrentIndex(1)
+        self._show_page(1)
         self.cancel_button.setEnabled(True)
         self._eta_timer.start()
         self.bridge.spawn(self._export(path, (H, W), fmt))
@@ -592,7 +633,7 @@ class ExportDialog(QDialog):
         if self._close_when_done:
             super().reject()
             return
-        self.pages.setCurrentIndex(0)
+        self._show_page(0)
         self.info_label.setText("Export cancelled; nothing was written." if cancelled
                                 else f"<b>Export failed:</b> {error}")
         self.export_button.setEnabled(True)

@@ -20,10 +20,13 @@ one box of features (at most ``max_box`` LR pixels a side) that the next tile ne
 chunk. Before each step the worker picks the job ranked first by ``(priority class, distance of
 its next tile from its focus, order of arrival)``: function jobs first (they are short and
 other work waits on them), then :data:`VIEW` requests nearest their focus (the cursor, or the
-view centre), then :data:`PREFETCH` requests, then :data:`BACKGROUND` steps (exports). A
-background job passed over :data:`FAIR_SHARE_STEPS` steps in a row gets one step, so an
-export progresses while the view renders and the view never waits for more than one export
-chunk. Distances are in output pixels of the requests' level, so tiles of different requests of
+view centre), then :data:`PREFETCH` requests, then :data:`BACKGROUND` steps (exports). While an
+export competes with other work it gets a fair share of the thread's *time*, not of its steps:
+the worker keeps the seconds the other work ran while the export waited, less the seconds the
+export ran (:attr:`RenderWorker.export_credit`), and steps the export whenever that credit is
+positive. So an export at most doubles in time however long the user keeps zooming (plus one
+step of the other work), the view's first tile still comes first (the credit starts at zero),
+and the view waits at most about one of its own steps' time for the export's catch-up. Distances are in output pixels of the requests' level, so tiles of different requests of
 one view interleave nearest first. Callbacks run on the worker thread; an exception in a
 callback is logged and does not stop the worker.
 
@@ -58,8 +61,9 @@ log = logging.getLogger(__name__)
 VIEW = 0          # tiles a view shows now
 PREFETCH = 1      # work ahead of need (nothing on screen waits for it)
 BACKGROUND = 2    # exports
-#: a :data:`BACKGROUND` job passed over this many steps in a row gets the next step (its fair share)
-FAIR_SHARE_STEPS = 4
+#: the share of the render thread's time a :data:`BACKGROUND` job (an export) gets while other
+#: work competes: one half, so an export never takes more than twice its own time
+FAIR_SHARE = 0.5
 
 #: environment variable: set to ``1`` (stderr) or a file path to log every step
 RENDER_LOG_ENV = "CISR_ZOOM_RENDER_LOG"
@@ -352,13 +356,16 @@ def _safe(fn: Callable, *args) -> None:
 class RenderWorker:
     """One thread that runs all render work (see the module docstring)."""
 
-    def __init__(self, name: str = "cisr-render"):
+    def __init__(self, name: str = "cisr-render", clock: Callable[[], float] = time.perf_counter):
         self._cv = threading.Condition()
         self._queue: List[_Job] = []
         self._current: Optional[_Job] = None
         self._closed = False
         self._seq = itertools.count()
-        self._passed_over = {}        # priority class -> steps it waited for a higher one
+        self._clock = clock           # times the steps, for the export's fair share
+        #: seconds of the other work while a :data:`BACKGROUND` job waited, less its own (weighted by
+        #: :data:`FAIR_SHARE`); the background job is stepped while it is positive
+        self.export_credit = 0.0
         self._thread = threading.Thread(target=self._loop, name=name, daemon=False)
         self._thread.start()
 
@@ -446,22 +453,29 @@ class RenderWorker:
         return not self._thread.is_alive()
 
     def _pick_locked(self) -> _Job:
-        """The job to step next (see the module docstring): the best rank, unless a lower
-        class has waited :data:`FAIR_SHARE_STEPS` steps."""
-        ranked = sorted(self._queue, key=lambda j: j.rank())
-        best = ranked[0]
-        classes = sorted({j.priority for j in ranked if j.priority > best.priority and j.priority >= BACKGROUND})
-        for c in classes:
-            if self._passed_over.get(c, 0) >= FAIR_SHARE_STEPS:
-                best = next(j for j in ranked if j.priority == c)
-                break
-        for c in classes:
-            self._passed_over[c] = 0 if c == best.priority else self._passed_over.get(c, 0) + 1
-        for c in list(self._passed_over):
-            if c not in classes:
-                self._passed_over.pop(c)
+        """The job to step next (see the module docstring): the best rank, unless a
+        :data:`BACKGROUND` job is owed time (:attr:`export_credit` > 0)."""
+        best = min(self._queue, key=lambda j: j.rank())
+        if best.priority < BACKGROUND and self.export_credit > 0:
+            owed = [j for j in self._queue if j.priority == BACKGROUND]
+            if owed:
+                best = min(owed, key=lambda j: j.rank())
         self._queue.remove(best)
         return best
+
+    def _account_locked(self, job: _Job, seconds: float) -> None:
+        """``job`` ran ``seconds``: move the background job's credit (reset when nothing competes)."""
+        others = [j.priority for j in self._queue]
+        if job.priority == BACKGROUND:
+            if any(p < BACKGROUND for p in others):
+                self.export_credit -= seconds * (1.0 - FAIR_SHARE)
+            else:
+                self.export_credit = 0.0          # it ran alone: nothing owed either way
+        elif job.priority < BACKGROUND:
+            if BACKGROUND in others:
+                self.export_credit += seconds * FAIR_SHARE
+            else:
+                self.export_credit = 0.0
 
     def _loop(self) -> None:
         while True:
@@ -475,12 +489,15 @@ class RenderWorker:
                 else:
                     job = self._pick_locked()
                 self._current = job
+            t0 = self._clock()
             try:
                 finished = job.step() if not self._closed else (job.abandon() or True)
             except BaseException:  # noqa: BLE001 - never let the thread die
                 log.exception("render worker job failed")
                 finished = True
+            seconds = self._clock() - t0
             with self._cv:
                 self._current = None
+                self._account_locked(job, seconds)
                 if not finished:
                     self._queue.append(job)

@@ -4,7 +4,9 @@ from each finished export, progress moves with the rows written."""
 from __future__ import annotations
 
 import pytest
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QPoint, Qt
+from PySide6.QtTest import QTest
+from PySide6.QtWidgets import QApplication, QWidget
 
 from cisr_zoom.app.export.dialog import size_tag
 from cisr_zoom.core.render.estimate import DECODE, ENCODE, EXPORT
@@ -84,4 +86,64 @@ def test_a_device_switch_does_not_reuse_the_old_device_speed(make_window, test_i
     assert d.speed_key() != cpu_key and d.speed_key().device == "CUDA (another device)"
     assert d.estimate_seconds() is None
     assert win.scene.speeds.rate(cpu_key, "decode") is not None                # the CPU's figure stays its own
+    d.close()
+
+
+def drag_on_screen(start: QPoint, delta: QPoint, steps: int = 5) -> None:
+    """A left-button drag as the window system delivers it: press, moves with the button held
+    and release go to the top-level window under the screen point ``start`` (whatever covers
+    it: the main window or a dialog), through Qt's own routing (QTest on that window)."""
+    window = QApplication.topLevelAt(start).windowHandle()
+    local = window.mapFromGlobal(start)
+    QTest.mouseMove(window, local)
+    QTest.mousePress(window, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, local)
+    for i in range(1, steps + 1):
+        QTest.mouseMove(window, local + QPoint(delta.x() * i // steps, delta.y() * i // steps))
+    QTest.mouseRelease(window, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, local + delta)
+
+
+def test_dragging_the_view_pans_while_the_export_dialog_is_open(make_window, test_image, qtbot, tmp_path):
+    """A drag in the middle of the view pans it with the Export dialog open, on its settings
+    page and while it exports: the dialog is not modal, grabs nothing, and opens at the
+    window's top right corner, so the middle of the view is the view's (a dialog centred over
+    the window took that drag)."""
+    win = make_window(test_image, compare=False, size=(460, 420))   # fits the test screen beside the dialog
+    win.move(0, 0)
+    view = win.view
+    view.zoom_at(4.0)
+    d = win.open_export_dialog()
+    qtbot.waitExposed(d)
+    assert QApplication.activeModalWidget() is None and QWidget.mouseGrabber() is None
+    centre = view.viewport().mapToGlobal(view.viewport().rect().center())
+
+    def panned_by_a_drag() -> bool:
+        before = (view.vp.cx, view.vp.cy)
+        drag_on_screen(centre, QPoint(-60, -40))
+        return (view.vp.cx, view.vp.cy) != pytest.approx(before, abs=1e-6)
+    assert not d.frameGeometry().contains(centre)
+    assert panned_by_a_drag()                                   # settings page
+    d.path_edit.setText(str(tmp_path / "big.png"))
+    d.set_output_size(3000, 2000)
+    qtbot.mouseClick(d.export_button, Qt.MouseButton.LeftButton)
+    assert d.running
+    assert not d.frameGeometry().contains(centre)
+    assert panned_by_a_drag()                                   # while exporting
+    with qtbot.waitSignal(d.exportFinished, timeout=30000):
+        d.cancel_export()
+
+
+def test_current_view_keeps_the_scale_typed(make_window, test_image, qtbot):
+    """Choosing "Current view" keeps the scale the user typed (it no longer turns into the
+    view's zoom); a button takes the view's zoom on request."""
+    win = make_window(test_image, compare=False)
+    win.view.zoom_at(2.5)
+    d = win.open_export_dialog()
+    d.scale_spin.setValue(3.0)
+    d.area_view.setChecked(True)
+    assert d.scale_spin.value() == 3.0
+    r = d.view_rect
+    assert d.output_size() == (round(r.height * 3.0), round(r.width * 3.0))
+    assert d.view_zoom_button.isEnabled()
+    d.view_zoom_button.click()
+    assert d.scale_spin.value() == pytest.approx(round(win.view.vp.physical_scale, 3))
     d.close()

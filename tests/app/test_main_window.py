@@ -397,6 +397,8 @@ def test_export_keeps_aspect_and_scale(make_window, test_image, qtbot):
     d.area_view.setChecked(True)
     vis = win_vp.visible_image_rect()
     assert d.region() == pytest.approx(region_of_rect((win_vp.image_h, win_vp.image_w), vis.y0, vis.x0, vis.y1, vis.x1))
+    assert d.scale_spin.value() == 4.0                   # the scale typed stays (the default here)
+    d.view_zoom_button.click()                           # the view's zoom, on request
     assert d.scale_spin.value() == pytest.approx(win_vp.physical_scale, abs=1e-3)
     vis = win_vp.visible_image_rect()
     assert d.output_size() == (round(vis.height * d.scale_spin.value()), round(vis.width * d.scale_spin.value()))
