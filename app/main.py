@@ -82,19 +82,21 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
     from .qt_compat import protect_none_refcount
     protect_none_refcount()   # PySide6 6.12 on Python 3.11: see qt_compat
-    from cisr_zoom.core.render.worker import enable_render_log
-    enable_render_log(args.render_log)   # None: the CISR_ZOOM_RENDER_LOG variable decides
+
+    # A window at once (app/launch.py): Qt, the settings and the image's preview first; torch,
+    # the renderer and the main window are imported behind the launch window.
+    from pathlib import Path
 
     from PySide6.QtGui import QIcon
     from PySide6.QtWidgets import QApplication
-    import qasync
 
     from cisr_zoom.resources import RESOURCES_DIR
-    from .main_window import MainWindow
-    from .model_catalog import ModelCatalog
+    from .launch import FirstPaint, import_in_background, initial_image, show_launch_window, trace
     from .settings import Settings
 
     app = QApplication.instance() or QApplication([sys.argv[0]])
+    first_paint = FirstPaint("first-paint", app)
+    app.installEventFilter(first_paint)
     app.setApplicationName(APP_NAME)
     app.setApplicationDisplayName(APP_NAME)
     app.setOrganizationName("cisr-zoom")
@@ -106,18 +108,38 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         app.setWindowIcon(QIcon(str(icon)))
 
     settings = Settings.load()
+    missing = [m for m in args.model if not Path(m).is_file()]
+    if missing:
+        print(f"cisr-zoom: no such checkpoint file: {missing[0]}", file=sys.stderr)
+        return 1
+    image = initial_image(args.image, settings["recent_files"])
+    geometry = None
+    try:
+        import base64
+        geometry = base64.b64decode(settings["window_geometry"]) if settings["window_geometry"] else None
+    except (ValueError, TypeError):
+        pass
+    launch_window = show_launch_window(app, image, APP_NAME, geometry)
+    import_in_background(app, "cisr_zoom.app.main_window")   # torch, the renderer, the models' code
+    trace("imported")
+
+    import qasync
+
+    from cisr_zoom.core.render.worker import enable_render_log
+    from .main_window import MainWindow
+    from .model_catalog import ModelCatalog
+    enable_render_log(args.render_log)   # None: the CISR_ZOOM_RENDER_LOG variable decides
     catalog = None
     if args.model:
-        from pathlib import Path
-        missing = [m for m in args.model if not Path(m).is_file()]
-        if missing:
-            print(f"cisr-zoom: no such checkpoint file: {missing[0]}", file=sys.stderr)
-            return 1
         catalog = ModelCatalog(user_paths=[p for p in settings["user_models"] if Path(p).is_file()] + list(args.model))
     loop = qasync.QEventLoop(app)        # the window's coroutines run on it (see worker.RenderBridge)
     asyncio.set_event_loop(loop)
     window = MainWindow(settings, catalog=catalog, device=args.device)
+    window.scene.sessionsChanged.connect(lambda: window.scene.session(window.main_source) is not None
+                                         and trace("session-ready"))
     window.show()
+    trace("main-window-shown")
+    launch_window.close()
     window.open_initial(args.image)
 
     closed = asyncio.Event()

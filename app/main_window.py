@@ -582,15 +582,10 @@ class MainWindow(QMainWindow):
 
     def open_initial(self, path: Optional[str] = None) -> None:
         """The image given on the command line, else the most recent one, else the bundled sample."""
-        if path:
-            return self.open_image(path)
-        for p in self.settings["recent_files"]:
-            if Path(p).is_file():
-                return self.open_image(p)
-        from cisr_zoom.resources import RESOURCES_DIR
-        for name in ("sample.jpg", "sample.png"):
-            if (RESOURCES_DIR / name).is_file():
-                return self.open_image(RESOURCES_DIR / name)
+        from .launch import initial_image
+        found = initial_image(path, self.settings["recent_files"])
+        if found is not None:
+            self.open_image(found)
 
     def _on_image_loaded(self, data: ImageData) -> None:
         if data.epoch != self._wanted_epoch:
