@@ -654,7 +654,7 @@ class MainWindow(QMainWindow):
         return [self.view] + self.compare.views() + self.grid.views()
 
     def _update_progress(self, *_):
-        done, total = self.scene.planner.progress()
+        done, total = self.scene.planner.progress(self.view.view_id)   # the main view's count
         if total > 0 and done < total:
             self.progress.setMaximum(total)
             self.progress.setValue(done)

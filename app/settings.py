@@ -49,7 +49,7 @@ DEFAULTS: Dict[str, Any] = {
     "main_model": None,          # source id of the main view
     "split_model": None,         # source id of the right side in split mode
     "compare_models": [],        # source ids of the comparison panes
-    "compare_visible": True,
+    "compare_visible": False,    # the comparison panel is closed on the first run (C opens it)
     "split_enabled": False,
     "view_layout": 1,            # views in the central area: 1, or a grid of 2 or 4
     "grid_models": [],           # source ids of grid views 3 and 4 ("" : empty)

@@ -22,7 +22,7 @@ from cisr_zoom.core.render.estimate import VIEW, RenderCost, SpeedBook, SpeedKey
 from cisr_zoom.core.render.levels import PixelRect
 from cisr_zoom.core.render.planner import RequestKey, RequestPlanner, SlotState
 from cisr_zoom.core.render.session import RenderCancelled
-from cisr_zoom.core.render.worker import RenderRequest
+from cisr_zoom.core.render.worker import VIEW as VIEW_PRIORITY, RenderRequest
 
 from ..model_catalog import ModelCatalog
 from ..worker import ImageData, RenderBridge, TileStream
@@ -147,11 +147,13 @@ class Scene(QObject):
         for view in self.planner.views():
             self.progressChanged.emit(view, *self.planner.progress(view))
 
-    def request(self, slots: List[SlotState], focus: Tuple[float, float], tile_size: int) -> None:
-        """Plan the slots of one view and hand the requests to the worker (the view's
-        progress restarts)."""
+    def request(self, slots: List[SlotState], focus: Tuple[float, float], tile_size: int,
+                priority: int = VIEW_PRIORITY) -> None:
+        """Plan the slots of one view and hand the requests to the worker at ``priority``
+        (the main view's first: other views pass ``OTHER_VIEW``); the view's progress restarts."""
         for slot in slots:
-            plan = self.planner.plan(slot, focus, tile_size, ready=lambda s: self.session(s) is not None)
+            plan = self.planner.plan(slot, focus, tile_size, ready=lambda s: self.session(s) is not None,
+                                     priority=priority)
             for key in plan.cancelled:
                 self.bridge.cancel(key)
             for req in plan.requests:

@@ -27,6 +27,7 @@ from PySide6.QtWidgets import QAbstractScrollArea
 
 from cisr_zoom.core.render.levels import ImageRect, PixelRect, level_for_scale, level_size
 from cisr_zoom.core.render.planner import InFlight, SlotState
+from cisr_zoom.core.render.worker import OTHER_VIEW, VIEW
 
 from .painter import MARKER_PX, ViewPainter
 from .scene import Scene
@@ -394,7 +395,9 @@ class ZoomView(QAbstractScrollArea):
         if self.leader is not None and not self.isVisible():
             self.cancel_all()   # a hidden comparison pane asks for nothing
             return
-        self.scene.request(self.slot_states(), self._focus_point(), self.tile_size)
+        # the main view's tiles first; a loupe's or grid view's after them, never before
+        self.scene.request(self.slot_states(), self._focus_point(), self.tile_size,
+                           VIEW if self.leader is None else OTHER_VIEW)
         self.settled.emit()
 
     def _focus_point(self) -> Tuple[float, float]:

@@ -122,10 +122,11 @@ class RequestPlanner:
 
     # -- planning ----------------------------------------------------------------------------
     def plan(self, slot: SlotState, focus: Tuple[float, float], tile_size: int,
-             ready: Callable[[str], bool]) -> Plan:
+             ready: Callable[[str], bool], priority: int = VIEW) -> Plan:
         """Plan ``slot``: cancel what no longer fits, then ask for the missing pixels nearest
-        ``focus`` (an image point ``(x, y)``) first, in tiles of ``tile_size``. Nothing new is
-        asked while ``ready(source)`` is false (its render source is still being made)."""
+        ``focus`` (an image point ``(x, y)``) first, in tiles of ``tile_size``, at ``priority``
+        (:data:`~.worker.VIEW` for the main view, :data:`~.worker.OTHER_VIEW` for the others).
+        Nothing new is asked while ``ready(source)`` is false (its render source is still being made)."""
         size = self.image_size
         want = slot.wanted(size) if size is not None else None
         cancelled = []
@@ -161,7 +162,7 @@ class RequestPlanner:
             key = RequestKey(slot.view, slot.slot, next(self._ids))
             req = RenderRequest(generation=key.id, key=key, region=level_rect_region(size, k, r),
                                 out_size=(r.height, r.width), tile_size=tile_size,
-                                focus=(cy - r.top, cx - r.left), priority=VIEW,
+                                focus=(cy - r.top, cx - r.left), priority=priority,
                                 # the focus tile encodes only what it needs (it comes first);
                                 # the others encode boxes that reach into the rest of the view
                                 within=None if r is first else view_region)

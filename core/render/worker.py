@@ -19,8 +19,9 @@ thread) only enqueue work and return at once:
 one box of features (at most ``max_box`` LR pixels a side) that the next tile needs, one export
 chunk. Before each step the worker picks the job ranked first by ``(priority class, distance of
 its next tile from its focus, order of arrival)``: function jobs first (they are short and
-other work waits on them), then :data:`VIEW` requests nearest their focus (the cursor, or the
-view centre), then :data:`PREFETCH` requests, then :data:`BACKGROUND` steps (exports). While an
+other work waits on them), then :data:`VIEW` requests (the main view's) nearest their focus
+(the cursor, or the view centre), then :data:`OTHER_VIEW` requests (loupes, grid views), then
+:data:`PREFETCH` requests, then :data:`BACKGROUND` steps (exports). While an
 export competes with other work it gets a fair share of the thread's *time*, not of its steps:
 the worker keeps the seconds the other work ran while the export waited, less the seconds the
 export ran (:attr:`RenderWorker.export_credit`), and steps the export whenever that credit is
@@ -58,9 +59,10 @@ from .tiles import TileSpec, plan_tiles
 log = logging.getLogger(__name__)
 
 #: priority classes of render requests and stepped jobs (lower runs first)
-VIEW = 0          # tiles a view shows now
-PREFETCH = 1      # work ahead of need (nothing on screen waits for it)
-BACKGROUND = 2    # exports
+VIEW = 0          # tiles the main view shows now
+OTHER_VIEW = 1    # tiles the other views show (loupes, grid views): after the main view's, never before
+PREFETCH = 2      # work ahead of need (nothing on screen waits for it)
+BACKGROUND = 3    # exports
 #: the share of the render thread's time a :data:`BACKGROUND` job (an export) gets while other
 #: work competes: one half, so an export never takes more than twice its own time
 FAIR_SHARE = 0.5
@@ -94,7 +96,7 @@ class RenderRequest:
     supersede each other); ``generation`` is echoed back so stale results can be dropped.
     ``focus``: the point ``(y, x)`` in this request's output pixels that tiles are ordered
     from (nearest first; None: the request's centre; it may lie outside the request).
-    ``priority``: :data:`VIEW` or :data:`PREFETCH`. ``within``: the region (same convention)
+    ``priority``: :data:`VIEW`, :data:`OTHER_VIEW` or :data:`PREFETCH`. ``within``: the region (same convention)
     whose features may be encoded along with this request's, in the same encoder boxes (e.g.
     the whole view a piece belongs to; default ``region``). ``tiles`` is the tile plan, made once
     here: the worker renders exactly these tiles (in the order of their distance from the

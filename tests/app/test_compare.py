@@ -8,6 +8,8 @@ and cursor; their tiles come through the scene's requests to the one render thre
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 from PySide6.QtCore import QEvent, QPointF, Qt
 from PySide6.QtGui import QMouseEvent
@@ -329,3 +331,26 @@ def test_hiding_the_view_under_the_cursor_forgets_the_pointer(make_window, test_
     qtbot.keyClick(win, Qt.Key.Key_G)          # back to one view; the cursor has not moved
     assert not second.isVisible()
     assert main.pointer_view() is None and main.pointer() is None and main.marker_point() is None
+
+
+def test_the_main_view_comes_first(make_window, test_image, qtbot):
+    """The loupes ask for their tiles after the main view's (a lower class on the render
+    thread); the status bar counts the main view's tiles; the panel is closed on a first run."""
+    from cisr_zoom.app.settings import Settings
+    from cisr_zoom.core.render.worker import OTHER_VIEW, VIEW
+    assert Settings.load()["compare_visible"] is False          # first run: C opens the panel
+    win = make_window(test_image, size=(1100, 700))
+    wait_session(qtbot, win)
+    gate = threading.Event()
+    win.bridge.worker.run_job(lambda: gate.wait(30))           # hold the worker: requests stay live
+    try:
+        win.view.zoom_at(3.0)
+        pane = win.compare.panes[0].view
+        qtbot.waitUntil(lambda: bool(win.view.live_requests()) and bool(pane.live_requests()), timeout=10000)
+        assert {i.request.priority for i in win.view.live_requests()} == {VIEW}
+        assert {i.request.priority for i in pane.live_requests()} == {OTHER_VIEW}
+        qtbot.waitUntil(win.progress.isVisible, timeout=5000)
+        assert win.progress.maximum() == win.scene.planner.progress("main")[1]
+        assert win.progress.maximum() < win.scene.planner.progress()[1]
+    finally:
+        gate.set()

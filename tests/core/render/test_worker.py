@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from cisr_zoom.core.render.session import RenderCancelled, RenderSession
-from cisr_zoom.core.render.worker import BACKGROUND, FAIR_SHARE, PREFETCH, RenderRequest, RenderWorker
+from cisr_zoom.core.render.worker import BACKGROUND, FAIR_SHARE, OTHER_VIEW, PREFETCH, RenderRequest, RenderWorker
 
 TIMEOUT = 20.0
 
@@ -295,6 +295,24 @@ def test_visible_tiles_come_before_prefetch(worker):
     rec.wait(lambda r: 1 in r.done and 2 in r.done)
     order = [e[1] for e in rec.events if e[0] == "tile"]
     assert order == [2] * 9 + [1] * 9
+
+
+def test_the_main_views_tiles_come_before_the_other_views(worker):
+    """A loupe's request (OTHER_VIEW) whose tiles lie right at its focus, queued first, still
+    waits for every tile of the main view's request (VIEW), even those far from its focus."""
+    rec = Recorder()
+    gate = _held(worker)
+    worker.submit(SlowSession(delay=0, chunks=1), RenderRequest(1, "loupe", (-1, -1, 1, 1), (48, 48), 16,
+                                                                  focus=(24.0, 24.0), priority=OTHER_VIEW),
+                  rec.on_tile, rec.on_done)
+    worker.submit(SlowSession(delay=0, chunks=1), RenderRequest(2, "main", (-1, -1, 1, 1), (48, 48), 16,
+                                                                  focus=(500.0, 500.0)), rec.on_tile, rec.on_done)
+    worker.submit(SlowSession(delay=0, chunks=1), RenderRequest(3, "ahead", (-1, -1, 1, 1), (48, 48), 16,
+                                                                  priority=PREFETCH), rec.on_tile, rec.on_done)
+    gate.set()
+    rec.wait(lambda r: {1, 2, 3} <= set(r.done))
+    order = [e[1] for e in rec.events if e[0] == "tile"]
+    assert order == [2] * 9 + [1] * 9 + [3] * 9
 
 
 def test_a_running_export_does_not_stop_visible_tiles(worker):
