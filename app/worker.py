@@ -319,6 +319,9 @@ class RenderBridge(QObject):
             y0, x0 = (h - lr) // 2, (w - lr) // 2
             region = region_of_rect((h, w), y0, x0, y0 + lr, x0 + lr)
             side = int(min(512, max(64, lr * scale)))
+            # warm: the first render of a session sets up its kernels (seconds), which an export
+            # pays once, not per megapixel; a tiny untimed render in the corner takes that
+            s.render(region_of_rect((h, w), 0, 0, min(h, 8), min(w, 8)), (8, 8))
             t0, e0, uncached = time.perf_counter(), s.encode_seconds, s.uncached_pixels(region)
             s.render(region, (side, side))
             return RenderCost(time.perf_counter() - t0, s.encode_seconds - e0, side * side, uncached)
@@ -337,8 +340,9 @@ class RenderBridge(QObject):
         given the image). ``lossless``: lossless WebP; ``pyramid``: tiled pyramidal TIFF.
         Raises :class:`RenderCancelled` after :meth:`cancel_export` (nothing is left on disk),
         or the export's error. Returns what it cost
-        (:class:`~cisr_zoom.core.render.estimate.RenderCost`), for the speed book."""
-        from cisr_zoom.core.render.export import export_steps
+        (:class:`~cisr_zoom.core.render.estimate.RenderCost`: its own steps' time and encoding,
+        not the views' work in between), for the speed book."""
+        from cisr_zoom.core.render.export import measured_export_steps
         from cisr_zoom.core.render.worker import BACKGROUND
         paths, exact = self._model_paths(), self.exact_float32
         self._export_stop.clear()
@@ -365,12 +369,11 @@ class RenderBridge(QObject):
                 raise RenderCancelled()
             self._pool.model_paths = paths
             source_ = self._source(source, epoch, exact)
-            t0, e0, uncached = time.perf_counter(), source_.encode_seconds, source_.uncached_pixels(region)
-            yield from export_steps(source_, path, out_size, region=region, fmt=fmt, jpeg_quality=jpeg_quality,
-                                    progress=on_rows, should_stop=should_stop, image=self._pool.image,
-                                    lossless=lossless, pyramid=pyramid, encoded=on_box)
-            return RenderCost(time.perf_counter() - t0, source_.encode_seconds - e0,
-                              int(out_size[0]) * int(out_size[1]), uncached)
+            # its own steps' time only, not the views' steps in between (see measured_export_steps)
+            return (yield from measured_export_steps(
+                source_, path, out_size, region=region, fmt=fmt, jpeg_quality=jpeg_quality, progress=on_rows,
+                should_stop=should_stop, image=self._pool.image, lossless=lossless, pyramid=pyramid,
+                encoded=on_box))
 
         def settle(result, error) -> None:
             if fut.done():

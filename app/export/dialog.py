@@ -491,7 +491,8 @@ class ExportDialog(QDialog):
             key = self.speed_key()
             if key is not None and key not in self._probed:
                 self._probed.add(key)
-                self.bridge.spawn(self._measure_speed(src, key, self.scene.epoch, max(1.0, self.view_scale)))
+                scale = self.output_size()[0] / max(1.0, self.base_size()[0])     # the export's own scale
+                self.bridge.spawn(self._measure_speed(src, key, self.scene.epoch, max(1.0, scale)))
         problem = self.problem()
         if problem:
             parts.append(f"<b>{problem}</b>")

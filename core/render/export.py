@@ -18,6 +18,7 @@ rename.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Callable, Iterator, Optional, Tuple
 
@@ -29,6 +30,7 @@ from ..errors import CisrError
 from ..imageio import LoadedImage, quantise, to_grey
 from ..imagewrite.formats import OutputStyle, check_size, format_for, output_style
 from ..imagewrite.writers import open_writer
+from .estimate import RenderCost
 from .session import STEP_ENCODE_BOX, RenderCancelled
 from .sources import RenderSource
 
@@ -149,6 +151,31 @@ def export_steps(session: RenderSource, path, out_size, region=(-1.0, -1.0, 1.0,
             if abort is not None:
                 abort()                      # joins the pyramid's writer thread (done if closed)
     return style
+
+
+def measured_export_steps(session: RenderSource, path, out_size, region=(-1.0, -1.0, 1.0, 1.0),
+                          **options) -> Iterator[None]:
+    """:func:`export_steps`, returning (``StopIteration.value``) what the export itself cost, a
+    :class:`~.estimate.RenderCost` for the speed book: only the time spent inside its own steps
+    and only the encoder time of those steps. Whatever runs between its steps (the views' tiles,
+    which may take most of the wall time while the user zooms, and encode features of the same
+    source) is not counted: a figure learnt from an export's wall time and the source's shared
+    encoder counter made the next estimate several times too long."""
+    uncached = session.uncached_pixels(region)
+    steps = export_steps(session, path, out_size, region, **options)
+    busy = encode = 0.0
+    while True:
+        t0, e0 = time.perf_counter(), session.encode_seconds
+        try:
+            next(steps)
+            done = False
+        except StopIteration:
+            done = True
+        busy += time.perf_counter() - t0
+        encode += session.encode_seconds - e0
+        if done:
+            return RenderCost(busy, encode, int(out_size[0]) * int(out_size[1]), uncached)
+        yield
 
 
 def export_image(session: RenderSource, path, out_size, region=(-1.0, -1.0, 1.0, 1.0), fmt: Optional[str] = None,

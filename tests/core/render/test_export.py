@@ -276,3 +276,34 @@ def test_a_cold_export_reports_every_encoder_box_it_waits_for(tmp_path, liif_fac
     assert waited == list(range(1, 48 // 16 + 1))          # the first row of boxes, one event each
     assert [e[1] for e in events if e[0] == "encoded"] == list(range(1, sum(e[0] == "encode" for e in events) + 1))
     assert events[-1] == ("progress", H, H)
+
+
+def test_an_exports_cost_is_its_own_steps_not_the_work_between_them(tmp_path, liif_factory, image):
+    """What an export teaches the speed book is the time of its own steps and the encoder time
+    of those steps: the views' work between its steps (here a pause and another render of the
+    same source, which encodes features) is not counted, however long it takes."""
+    import time
+
+    from cisr_zoom.core.render.export import measured_export_steps
+    s = RenderSession(liif_factory(), image, lr_tile=8)
+    h, w = s.lr_size
+    steps = measured_export_steps(s, tmp_path / "o.png", (3 * h, 3 * w), chunk_pixels=256)
+    t0, between, n = time.perf_counter(), 0.0, 0
+    try:
+        while True:
+            next(steps)
+            n += 1
+            if n == 2:                       # another job of the render thread, between two steps
+                b0, e0 = time.perf_counter(), s.encode_seconds
+                time.sleep(0.5)
+                s.render((0.5, 0.5, 1.0, 1.0), (16, 16))     # encodes the corner's features
+                assert s.encode_seconds > e0
+                between = time.perf_counter() - b0
+                other_encode = s.encode_seconds - e0
+    except StopIteration as done:
+        cost = done.value
+    wall = time.perf_counter() - t0
+    assert n > 3 and (tmp_path / "o.png").is_file()
+    assert cost.out_pixels == 9 * h * w and cost.encoded_pixels == h * w
+    assert cost.seconds <= wall - between + 1e-6
+    assert 0 < cost.encode_seconds <= s.encode_seconds - other_encode + 1e-9
