@@ -14,6 +14,11 @@ never by spandrel's own loader; spandrel only builds the network from the tensor
   is built on torch's ``meta`` device where the architecture allows, else on the CPU).
 * Rendering: :class:`cisr_zoom.core.render.fixed.FixedScaleSession`.
 
+Real-ESRGAN's two architectures in BasicSR's layout (RRDBNet x4, e.g. ``realesrgan-x4plus``, and
+SRVGGNetCompact, e.g. ``realesr-animevideov3``, as ``cisr weights fetch realesrgan`` writes them)
+run natively (:mod:`.models.realesrgan`), without spandrel, under the same architecture names;
+everything else goes to spandrel.
+
 spandrel needs torchvision only for two architectures that are not SR (LaMa inpainting,
 RestoreFormer faces). A torchvision whose compiled part does not fit the installed torch (pip's
 CUDA build of torchvision beside a CPU-only torch) makes ``import spandrel`` fail outright; then
@@ -185,6 +190,31 @@ def _build(sd: Dict[str, torch.Tensor], path: Path, original: str):
     return d
 
 
+def _native(obj: Dict[str, Any]):
+    """``(state dict, NativeArch)`` when ``obj`` is a Real-ESRGAN model the native modules run
+    (:mod:`.models.realesrgan`), else None (spandrel's turn)."""
+    from .models.realesrgan import detect
+    for key in ("params_ema", "params", "state_dict"):
+        if isinstance(obj.get(key), dict):
+            obj = obj[key]
+            break
+    if not obj or not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in obj.items()):
+        return None
+    arch = detect(obj)
+    return (obj, arch) if arch is not None else None
+
+
+def _build_native(sd: Dict[str, torch.Tensor], arch, path: Path):
+    from .models.realesrgan import NativeDescriptor
+    model = arch.build()
+    try:
+        model.load_state_dict({k: v.float() for k, v in sd.items()}, strict=True)
+    except RuntimeError as e:
+        first = next((l.strip() for l in str(e).splitlines() if "size mismatch" in l), str(e).splitlines()[0])
+        raise CheckpointError(f"cannot load '{path}' as {arch.architecture} x{arch.scale}: {first[:160]}") from None
+    return NativeDescriptor(model, arch)
+
+
 def _info(d) -> FixedScaleInfo:
     return FixedScaleInfo(str(d.architecture.name), int(d.scale), str(d.purpose), tuple(d.tags or ()))
 
@@ -196,6 +226,12 @@ def load_fixed_scale(path: str | os.PathLike, device: torch.device | str = "cpu"
     p = Path(path)
     if obj is None:
         obj = read_raw(p)
+    native = _native(obj)
+    if native is not None:
+        _check_finite(native[0], p)
+        d = _build_native(*native, p).to(torch.device(device))
+        d.model.eval()
+        return FixedScaleModel(descriptor=d, info=_info(d), name=p.stem, path=p)
     sd = _tensors(obj, p, original)
     _check_finite(sd, p)
     d = _build({k: v.float() if v.is_floating_point() else v for k, v in sd.items()}, p,
@@ -212,6 +248,10 @@ def describe_fixed_scale(path: str | os.PathLike, obj: Optional[Dict[str, Any]] 
     p = Path(path)
     if obj is None:
         obj = read_raw(p, mmap=True)
+    native = _native(obj)
+    if native is not None:
+        arch = native[1]
+        return FixedScaleInfo(arch.architecture, arch.scale, "SR", tuple(arch.tags))
     original = f"cannot load '{p}': not a CiSR Zoom / LIIF checkpoint"
     sd = _tensors(obj, p, original)
     try:
@@ -232,6 +272,8 @@ def load_model(path: str | os.PathLike, device: torch.device | str = "cpu"):
     try:
         return load_checkpoint(p, device)
     except BareStateDictError as e:
+        if _native(e.obj) is not None:
+            return load_fixed_scale(p, device, obj=e.obj, original=str(e))
         try:
             import_spandrel()
         except CheckpointError as missing:

