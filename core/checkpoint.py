@@ -99,13 +99,14 @@ def is_safetensors(path: str | os.PathLike) -> bool:
     return Path(path).suffix.lower() == SAFETENSORS_SUFFIX
 
 
-def atomic_save(obj: Any, path: str | os.PathLike) -> None:
-    """``torch.save`` to a temporary file in the target folder, then rename over ``path``;
+def atomic_save(obj: Any, path: str | os.PathLike, overwrite: bool = True) -> None:
+    """``torch.save`` to a temporary file in the target folder, then rename over ``path``
+    (``overwrite=False``: never over an existing file, see :func:`~.atomic.atomic_writer`);
     a ``.safetensors`` ``path`` gets :func:`safetensors_bytes` of ``obj`` instead."""
     if is_safetensors(path):
-        atomic_write_bytes(path, safetensors_bytes(obj))
+        atomic_write_bytes(path, safetensors_bytes(obj), overwrite=overwrite)
         return
-    with atomic_writer(path) as f:
+    with atomic_writer(path, overwrite=overwrite) as f:
         torch.save(obj, f)
 
 
@@ -139,13 +140,14 @@ def model_entry(model: torch.nn.Module, spec: Dict[str, Any], half: bool = False
 
 
 def save_checkpoint(path: str | os.PathLike, model: torch.nn.Module, spec: Dict[str, Any],
-                    meta: Optional[Dict[str, Any]] = None, half: bool = False, **extra: Any) -> None:
+                    meta: Optional[Dict[str, Any]] = None, half: bool = False, *, overwrite: bool = True,
+                    **extra: Any) -> None:
     """Write a self-describing checkpoint atomically, as ``.safetensors`` when ``path`` ends so,
-    else with ``torch.save``. ``extra`` adds top-level entries (optimizer states, iteration
-    counters) for resuming training (``.pth`` only)."""
+    else with ``torch.save`` (``overwrite=False``: never over an existing file). ``extra`` adds
+    top-level entries (optimizer states, iteration counters) for resuming training (``.pth`` only)."""
     obj = {"model": model_entry(model, spec, half), "meta": {"format": FORMAT, **(meta or {})}}
     obj.update(extra)
-    atomic_save(obj, path)
+    atomic_save(obj, path, overwrite=overwrite)
 
 
 def _torch_load(path: Path, mmap: bool) -> Any:

@@ -3,7 +3,8 @@
 Each subcommand lives in :mod:`cisr_zoom.core.commands` as a module with
 ``add_parser(subparsers)`` and ``run(args) -> int``. Errors that are the user's to fix
 (:class:`CisrError`, usage errors, OS errors such as a full disk, out of memory) print one
-line to stderr (:func:`~.errors.error_message`) and exit with status 1; a closed stdout pipe
+line to stderr (:func:`~.errors.error_message`) and exit with status 1 (so does a path with a
+loop of symbolic links, which pathlib reports as a ``RuntimeError``); a closed stdout pipe
 (``cisr configs | head``) ends quietly with 141, as ``SIGPIPE`` would. SIGINT, SIGTERM and
 SIGHUP stop cleanly (:mod:`.signals`): temporary files are removed, the status is 128 + the
 signal number.
@@ -16,7 +17,7 @@ import importlib
 import sys
 from typing import Optional, Sequence
 
-from .errors import CisrError, error_message, is_out_of_memory
+from .errors import CisrError, error_message, is_out_of_memory, is_symlink_loop
 
 #: subcommands, in the order ``cisr --help`` lists them (module: the name with ``_`` for ``-``)
 COMMANDS = ("upscale", "eval", "train", "bench", "info", "weights", "export-model", "configs")
@@ -92,7 +93,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             print(f"cisr {_command(argv)}: error: {error_message(e)}", file=sys.stderr)
             return 1
         except BaseException as e:
-            if not is_out_of_memory(e):
+            if not (is_out_of_memory(e) or is_symlink_loop(e)):
                 raise
             print(f"cisr {_command(argv)}: error: {error_message(e)}", file=sys.stderr)
             return 1

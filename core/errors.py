@@ -51,6 +51,11 @@ class OutputError(CisrError, OSError):
         return self.message
 
 
+class OutputExistsError(OutputError):
+    """An output that must not replace an existing file found one at its name (also one that
+    another process wrote while this one worked: :func:`~.atomic.atomic_writer`)."""
+
+
 #: plain words for the OS errors an output can hit
 _OUTPUT_REASONS = {getattr(errno, name): reason for name, reason in (
     ("EACCES", "permission denied"),
@@ -64,6 +69,7 @@ _OUTPUT_REASONS = {getattr(errno, name): reason for name, reason in (
     ("ENAMETOOLONG", "the name is too long"),
     ("ENOENT", "the folder does not exist"),
     ("EFBIG", "the file is too large for this file system"),
+    ("ELOOP", "the path has a loop of symbolic links"),
 ) if hasattr(errno, name)}
 
 
@@ -73,6 +79,12 @@ def output_error(path: str | os.PathLike, err: OSError, what: str = "write") -> 
         return err
     reason = _OUTPUT_REASONS.get(err.errno or -1) or (err.strerror or str(err) or type(err).__name__).lower()
     return OutputError(f"cannot {what} '{os.fspath(path)}': {reason}", err.errno)
+
+
+def is_symlink_loop(err: BaseException) -> bool:
+    """pathlib's ``RuntimeError('Symlink loop from ...')`` (``Path.resolve`` on Python < 3.13),
+    an OS error in all but type."""
+    return isinstance(err, RuntimeError) and str(err).startswith("Symlink loop")
 
 
 def is_out_of_memory(err: BaseException) -> bool:
@@ -112,6 +124,9 @@ def error_message(e: BaseException) -> str:
         return f"{reason}: '{e.filename}'" if e.filename else reason
     if isinstance(e, RecursionError):
         return "the input is nested too deeply to process"
+    if is_symlink_loop(e):
+        where = str(e).partition(" from ")[2]
+        return f"the path {where or ''} has a loop of symbolic links".replace("  ", " ")
     text = first_line(str(e), 300)
     kind = type(e).__name__
     return (f"unexpected error ({kind}{': ' + text if text else ''}); this is a bug in CiSR Zoom: "

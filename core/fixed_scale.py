@@ -286,6 +286,13 @@ def is_fixed_scale(model) -> bool:
     return isinstance(model, FixedScaleModel)
 
 
+def require_image_model(lm) -> None:
+    """Refuse a loaded model that cannot make images (e.g. an encoder or a discriminator
+    without a decoder): the one message ``upscale`` and ``info`` give."""
+    if not is_fixed_scale(lm) and lm.descriptor is None:
+        raise CheckpointError(f"model '{lm.name}' is not an image decoder (LIIF-style); cannot upscale with it")
+
+
 def describe_any(path: str | os.PathLike):
     """``(ModelDescriptor or None, FixedScaleInfo or None)`` of a model file without loading its
     weights; raises :class:`CheckpointError` when it is neither."""

@@ -129,6 +129,7 @@ def fit_niqe(dirs, out, allow_test_sets: bool, quiet: bool) -> int:
 
 
 def run(args) -> int:
+    from ..atomic import probe_writable
     from ..devices import pick_device
     from ..errors import CisrError
     from ..eval import benchmark as B
@@ -143,9 +144,14 @@ def run(args) -> int:
         raise CisrError("--degrade makes LR inputs from ground truth; --no-reference photos are the inputs")
     if args.out and Path(args.out).suffix.lower() not in (".json", ".md", ".csv"):
         raise CisrError(f"cannot save results as '{Path(args.out).name}': use a .json, .md or .csv file name")
+    if args.out:
+        probe_writable(args.out)          # the same rule as every output file: its folder must exist
     scales = _parse_scales(args.scales)
     from ..eval.degrade_lr import parse_degrade
     degrade = parse_degrade(args.degrade) if args.degrade else None
+    kind = None if args.kind == "auto" else args.kind
+    for d in ([] if args.no_reference else args.data):   # a scale no image can be scored at: one line
+        B.check_sizes(d, scales, kind, args.limit)
     default = ",".join(B.NO_REFERENCE_METRICS if args.no_reference else B.DEFAULT_METRICS)
     metrics = [m.strip().lower() for m in (args.metrics or default).split(",") if m.strip()]
     if args.no_reference:
@@ -160,7 +166,6 @@ def run(args) -> int:
         raise CisrError(f"two models have the same name ({', '.join(names)}): rename a checkpoint file")
     scorers = B.Scorers(metrics, device, lpips_backbone=args.lpips_alexnet, lpips_linear=args.lpips_linear,
                         niqe_model=args.niqe_model, say=_progress(args.quiet))
-    kind = None if args.kind == "auto" else args.kind
     results = []
     figures = args.figures or (str(Path(args.out).with_name(Path(args.out).stem + "-figures")) if args.out else None)
     for d in args.no_reference or []:

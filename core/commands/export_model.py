@@ -24,6 +24,7 @@ def add_parser(sub) -> None:
 def run(args) -> int:
     from pathlib import Path
 
+    from ..atomic import probe_writable
     from ..checkpoint import CHECKPOINT_SUFFIXES, resolve_model_path
     from ..errors import UsageError
     from ..train.export import export_model
@@ -40,7 +41,8 @@ def run(args) -> int:
             raise UsageError(f"refusing to overwrite the input '{src}' with the output")
         if not args.overwrite:
             raise UsageError(f"'{out}' exists: pass --overwrite to replace it")
-    meta = export_model(src, out, half=not args.float32)
+    probe_writable(out)                  # a read-only or full disk: one line before any work
+    meta = export_model(src, out, half=not args.float32, overwrite=args.overwrite)
     size = out.stat().st_size
     print(f"{out}: {meta['weights_dtype']} weights, {size / 2**20:.2f} MiB (from {src})")
     return 0

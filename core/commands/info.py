@@ -30,9 +30,10 @@ def add_parser(sub) -> None:
 def run(args) -> int:
     from ..checkpoint import bundled_models, describe_checkpoint
     from ..devices import available_devices, cuda_devices
-    from ..fixed_scale import is_fixed_scale, load_model
+    from ..fixed_scale import is_fixed_scale, load_model, require_image_model
     if args.model:
         lm = load_model(args.model)
+        require_image_model(lm)          # an encoder or discriminator alone: upscale's words, status 1
         if is_fixed_scale(lm):
             n = sum(p.numel() for p in lm.descriptor.model.parameters())
             runner = "spandrel" if lm.descriptor.__class__.__module__.startswith("spandrel") else "native"

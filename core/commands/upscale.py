@@ -1,6 +1,7 @@
 """``cisr upscale INPUT... -o OUT (--scale S | --scale SY,SX | --size WxH)``: upscale images.
 
-Any positive scale, non-integer and anisotropic included (2.7, 13, 30, ``2,3.5``). Inputs are
+Any positive scale, non-integer and anisotropic included (2.7, 13, 30, ``2,3.5``); an output at
+or below the input's size is an antialiased resample, no model (:mod:`..render.resample`). Inputs are
 files, folders (the images directly inside, sorted by name), glob patterns (``'shots/*.jpg'``,
 ``**`` recursive) or ``-`` (one image read from stdin). With one input file, ``-o`` is the output
 file (or ``-`` for stdout, or a folder when it ends in ``/``); with several inputs, a folder or a
@@ -9,8 +10,9 @@ or ``_{size}`` with ``--size``; fields ``{scale}``, ``{size}``, ``{width}``, ``{
 ``{model}``) and ``--format`` (default: the input's own format if it is PNG, JPEG, TIFF or WebP,
 else PNG).
 
-An existing output is never replaced unless ``--overwrite`` is given; ``--skip-existing``
-leaves it and goes on. A file that fails (unreadable, exists, too large ...) is reported in one
+An existing output is never replaced unless ``--overwrite`` is given, also not one that another
+process writes meanwhile (:func:`cisr_zoom.core.atomic.atomic_writer`'s ``overwrite=False``);
+``--skip-existing`` leaves it and goes on. The output is checked to be writable before any work. A file that fails (unreadable, exists, too large ...) is reported in one
 line and the batch goes on; the exit status is 1 if any failed. Each output is rendered and
 written in strips through :func:`cisr_zoom.core.render.export.export_image` (bounded memory
 for PNG and TIFF), keeps the input's ICC profile, EXIF, resolution (scaled), 16 bits and
@@ -230,7 +232,7 @@ class Upscaler:
     def model(self):
         from ..checkpoint import bundled_models
         from ..devices import pick_device
-        from ..fixed_scale import is_fixed_scale, load_model
+        from ..fixed_scale import load_model, require_image_model
         from ..errors import CisrError
         if self.lm is None:
             name = self.args.model
@@ -241,8 +243,7 @@ class Upscaler:
                 name = DEFAULT_MODEL
             self.device = pick_device(self.args.device)
             lm = load_model(name, "cpu")
-            if not is_fixed_scale(lm) and lm.descriptor is None:
-                raise CisrError(f"model '{lm.name}' is not an image decoder (LIIF-style); cannot upscale with it")
+            require_image_model(lm)
             self.lm = lm
         return self.lm
 
@@ -296,6 +297,7 @@ class Upscaler:
     def upscale(self, source: str, folder: Optional[Path], label: str) -> None:
         from ..errors import CisrError
         from ..imageio import load_image, load_image_bytes
+        from ..atomic import probe_writable
         from ..render.export import check_export, check_output_ceiling
         image = load_image_bytes(read_stdin(), "<stdin>") if source == STDIO else load_image(source)
         out_size = self.out_size(image)
@@ -309,6 +311,8 @@ class Upscaler:
             if not self.args.quiet:
                 print(f"skipped {out} (exists)", file=self.info)
             return
+        if out is not None:
+            probe_writable(out)      # a read-only folder or full disk: one line before any work
         for note in image.notes:
             print(f"note: {source}: {note}", file=sys.stderr)
         self.render(source, image, out, fmt, out_size, label)
@@ -319,12 +323,17 @@ class Upscaler:
     def render(self, source: str, image, out: Optional[Path], fmt: str, out_size, label: str) -> None:
         from ..fixed_scale import is_fixed_scale
         from ..render.export import export_image
+        from ..coords import FULL_REGION
         from ..render.fixed import FixedScaleSession
+        from ..render.resample import reduction_source
         from ..render.session import RenderSession
         args = self.args
         lm = self.model()
         chunk = args.tile * args.tile if args.tile else None
-        if is_fixed_scale(lm):       # runs at its native scale, resampled to the output size
+        reduced = reduction_source(image, FULL_REGION, out_size, image.size)
+        if reduced is not None:      # at or below 1x: resampled, no model (nor its copy of the image)
+            session = reduced
+        elif is_fixed_scale(lm):     # runs at its native scale, resampled to the output size
             lm.descriptor.to(self.device)
             session = FixedScaleSession(lm, image, device=self.device)
         else:
@@ -337,7 +346,7 @@ class Upscaler:
             bar.update(done * W - bar.n)
         options = dict(fmt=fmt, jpeg_quality=args.quality, progress=progress, image=image, colour=args.colour,
                        keep_metadata=args.keep_metadata, bits=args.bits, lossless=args.lossless,
-                       pyramid=args.pyramid)
+                       pyramid=args.pyramid, overwrite=args.overwrite)
         try:
             if out is None:
                 style = export_to_stdout(session, out_size, options)
@@ -352,9 +361,10 @@ class Upscaler:
         kept = [n for n, v in (("ICC", style.metadata.icc_profile), ("EXIF", style.metadata.exif),
                                ("dpi", style.metadata.dpi)) if v]
         fixed = f" ({lm.info.display_name}, resampled from x{lm.scale})" if is_fixed_scale(lm) else ""
+        how = (f"with model {self.lm.name}{fixed} on {self.device.type} ({session.precision})" if reduced is None
+               else "resampled (antialiased bicubic), no model: the output is not larger than the input")
         print(f"wrote {out or 'stdout'} ({kind}{'; ' + ', '.join(kept) if kept else ''}; from {w}x{h}, "
-              f"scale {H / h:.4g}x{W / w:.4g}) with model {self.lm.name}{fixed} on {self.device.type} "
-              f"({session.precision}) in {time.perf_counter() - t0:.1f} s", file=self.info)
+              f"scale {H / h:.4g}x{W / w:.4g}) {how} in {time.perf_counter() - t0:.1f} s", file=self.info)
         if image.alpha is not None and not style.alpha:
             print(f"note: {fmt.upper()} has no alpha channel; the transparency of '{source}' was dropped",
                   file=sys.stderr)

@@ -375,6 +375,39 @@ def _step(progress: Optional[Callable[[str], None]], where: str, m: Method, lr: 
     return sr
 
 
+def too_small(size: Tuple[int, int], scale: int, kind: str) -> bool:
+    """An HR image of ``size = (h, w)`` cannot be scored at ``scale``: after cropping to a
+    multiple of the scale, the LR image is empty or the shaved border leaves under 10 pixels."""
+    h, w = size[0] - size[0] % scale, size[1] - size[1] % scale
+    return h // scale < 1 or w // scale < 1 or min(h, w) <= 2 * M.protocol(kind, scale).border + 10
+
+
+def check_sizes(data: str | os.PathLike, scales: Sequence[int], kind: Optional[str] = None,
+                limit: Optional[int] = None) -> None:
+    """For ``cisr eval``, before any work: refuse (one line) a scale at which no image of the
+    set ``data`` can be scored, naming the images and the smallest side that scale needs. A
+    scale at which only some are too small goes on (:func:`evaluate` skips them and the table
+    lists them)."""
+    from PIL import Image
+    name = dataset_name(data)
+    kind = kind or M.guess_kind(name)
+    files = list_images(hr_folder(data), limit)
+    sizes = {}
+    for p in files:
+        try:
+            with Image.open(p) as im:
+                sizes[p.name] = (im.height, im.width)
+        except Exception:  # noqa: BLE001 - an unreadable image is reported when it is loaded
+            return
+    for s in scales:
+        if sizes and all(too_small(hw, s, kind) for hw in sizes.values()):
+            need = next(n for n in range(s, 100 * s + 1000, s) if not too_small((n, n), s, kind))
+            listed = ", ".join(f"{n} ({w}x{h})" for n, (h, w) in list(sizes.items())[:5])
+            more = f" and {len(sizes) - 5} more" if len(sizes) > 5 else ""
+            raise CisrError(f"every image of {name} is too small to score at x{s} (it needs at least {need} pixels "
+                            f"a side): {listed}{more}; choose smaller --scales or larger images")
+
+
 def evaluate(methods: Sequence[Method], data: str | os.PathLike, scales: Sequence[int],
              scorers: Scorers, kind: Optional[str] = None, limit: Optional[int] = None,
              progress: Optional[Callable[[str], None]] = None,
@@ -397,8 +430,7 @@ def evaluate(methods: Sequence[Method], data: str | os.PathLike, scales: Sequenc
             greys.append(path.name)
         for s in scales:
             proto = M.protocol(kind, s)
-            h, w = hr_full.shape[0] - hr_full.shape[0] % s, hr_full.shape[1] - hr_full.shape[1] % s
-            if h // s < 1 or w // s < 1 or min(h, w) <= 2 * proto.border + 10:
+            if too_small(hr_full.shape[:2], s, kind):
                 skipped.setdefault(f"x{s}", []).append(path.name)
                 continue
             hr, lr = make_pair(hr_full, s)

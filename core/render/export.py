@@ -9,6 +9,9 @@ JPEG/WebP in memory, limited to :data:`~cisr_zoom.core.imagewrite.formats.JPEG_M
 what the output keeps of its input (bits, grey, alpha, ICC, EXIF, resolution) is
 :func:`~cisr_zoom.core.imagewrite.formats.output_style`.
 
+An output with at most one pixel per input pixel (on both axes) is an antialiased resample of
+the ``image`` (:mod:`.resample`): no model runs for it.
+
 Alpha: when the session's image has alpha and the format keeps it (PNG, TIFF, WebP), alpha is
 written too (upscaled bilinearly). The file is written under a temporary name in the target
 folder and renamed over ``path`` only when complete: a cancelled (:class:`RenderCancelled`) or
@@ -24,13 +27,14 @@ from typing import Callable, Iterator, Optional, Tuple
 
 import numpy as np
 
-from ..atomic import atomic_writer
 from ..coords import output_size, sub_region
 from ..errors import CisrError
+from ..atomic import atomic_writer, check_output_folder
 from ..imageio import LoadedImage, quantise, to_grey
 from ..imagewrite.formats import OutputStyle, check_size, format_for, output_style
 from ..imagewrite.writers import open_writer
 from .estimate import RenderCost
+from .resample import reduction_source
 from .session import STEP_ENCODE_BOX, RenderCancelled
 from .sources import RenderSource
 
@@ -50,9 +54,7 @@ def check_export(path, out_size, fmt: Optional[str] = None) -> Tuple[str, Tuple[
     H, W = output_size(out_size)
     check_size(f, (H, W))
     if path is not None:
-        parent = Path(path).expanduser().resolve().parent
-        if not parent.is_dir():
-            raise CisrError(f"cannot write '{path}': the folder '{parent}' does not exist")
+        check_output_folder(path)
     return f, (H, W)
 
 
@@ -60,12 +62,17 @@ def check_output_ceiling(out_size: Tuple[int, int], fmt: str, force: bool = Fals
     """Refuse outputs above :data:`MAX_OUTPUT_PIXELS` or :data:`MAX_OUTPUT_SIDE` unless ``force``
     (PNG/TIFF only: they are streamed, so exceeding it costs time and disk, not memory)."""
     H, W = int(out_size[0]), int(out_size[1])
-    if (H * W <= MAX_OUTPUT_PIXELS and max(H, W) <= MAX_OUTPUT_SIDE) or (force and fmt in ("png", "tiff")):
+    broken = []                      # the rules it breaks, each with its own true numbers
+    if max(H, W) > MAX_OUTPUT_SIDE:
+        broken.append(f"its {'width' if W >= H else 'height'} of {max(H, W):,} pixels is above the limit of "
+                      f"{MAX_OUTPUT_SIDE:,} pixels a side")
+    if H * W > MAX_OUTPUT_PIXELS:
+        broken.append(f"its {H * W / 1e6:,.0f} megapixels (about {3 * H * W / 1e9:,.1f} GB of pixels) are above "
+                      f"the limit of {MAX_OUTPUT_PIXELS // 10**6:,} megapixels")
+    if not broken or (force and fmt in ("png", "tiff")):
         return
-    raise CisrError(f"the output would be {W}x{H} = {H * W / 1e6:,.0f} megapixels, above the limit of "
-                    f"{MAX_OUTPUT_PIXELS // 10**6:,} MP and {MAX_OUTPUT_SIDE:,} pixels a side (about "
-                    f"{3 * H * W / 1e9:,.1f} GB of pixels); choose a smaller --scale/--size, or pass --force "
-                    f"to render it as PNG or TIFF")
+    raise CisrError(f"the output would be {W:,}x{H:,} pixels: {' and '.join(broken)}; choose a smaller "
+                    f"--scale/--size, or pass --force to render it as PNG or TIFF")
 
 
 def _quantised(session: RenderSource, sub, size, style: OutputStyle, should_stop) -> np.ndarray:
@@ -88,21 +95,25 @@ def export_steps(session: RenderSource, path, out_size, region=(-1.0, -1.0, 1.0,
                  chunk_pixels: Optional[int] = None, keep_alpha: bool = True, compress_level: int = 6,
                  bigtiff: Optional[bool] = None, image: Optional[LoadedImage] = None, colour: bool = False,
                  keep_metadata: bool = True, bits: Optional[int] = None, lossless: bool = False,
-                 pyramid: bool = False, encoded: Optional[Callable[[int], None]] = None) -> Iterator[None]:
+                 pyramid: bool = False, encoded: Optional[Callable[[int], None]] = None,
+                 overwrite: bool = True) -> Iterator[None]:
     """:func:`export_image` as a generator that yields after each bounded step (one encoder box
     of at most :data:`~.session.STEP_ENCODE_BOX` LR pixels, or one chunk of at most ``chunk_pixels``
     output pixels), so the render thread can run other work in between. Closing the generator
-    early removes the temporary file. Its return value (``StopIteration.value``) is the
+    early removes the temporary file. ``overwrite=False``: an existing ``path`` (also one that
+    appears meanwhile) is not replaced (:class:`~..errors.OutputExistsError`). Its return value (``StopIteration.value``) is the
     :class:`OutputStyle` written."""
     path = Path(path).expanduser()
     f, (H, W) = check_export(path, out_size, fmt)
     if pyramid and f != "tiff":
         raise CisrError(f"a tiled pyramid is a TIFF layout; '{path.name}' is {f.upper()}")
+    # at or below 1x: an antialiased resample of the image, no network (see .resample)
+    session = reduction_source(image, region, (H, W), session.lr_size) or session
     style = output_style(f, (H, W), region, image, has_alpha=keep_alpha and session.alpha is not None,
                          colour=colour, keep_metadata=keep_metadata, bits=bits)
     chunk = max(1, int(chunk_pixels or EXPORT_CHUNK_PIXELS))
     rows = int(strip_rows) if strip_rows else max(1, min(512, chunk // W))
-    with atomic_writer(path, suffix=".part") as fh:
+    with atomic_writer(path, suffix=".part", overwrite=overwrite) as fh:
         writer = open_writer(fh, path, f, (H, W), style, jpeg_quality=jpeg_quality, lossless=lossless,
                               pyramid=pyramid, compress_level=compress_level, bigtiff=bigtiff)
         try:

@@ -4,7 +4,8 @@ A :class:`RenderSource` turns a region of one image into pixels at any output si
 exist: :class:`~.session.RenderSession` (an INN model on a device, in a precision),
 :class:`~.fixed.FixedScaleSession` (a fixed-scale model of another project through spandrel,
 run at its native scale and resampled) and :class:`BicubicSession` (classical bicubic
-interpolation, the comparison baseline). All satisfy the protocol fully, so callers never probe
+interpolation, the comparison baseline); exports at or below the input's size use a fourth,
+:class:`~.resample.ResampledSource` (antialiased resampling, no model). All satisfy the protocol fully, so callers never probe
 for optional methods.
 
 Coordinates follow :mod:`cisr_zoom.core.coords`: ``region = (y0, x0, y1, x1)`` in ``[-1, 1]``
@@ -28,6 +29,7 @@ from ..coords import make_coord, sub_region
 from ..errors import CisrError
 from ..fixed_scale import is_fixed_scale, load_model
 from .fixed import FixedScaleSession
+from .resample import NothingToEncode
 from .session import RenderCancelled, RenderSession
 
 #: Source id of classical bicubic interpolation (every other id names a model).
@@ -71,11 +73,10 @@ class RenderSource(Protocol):
         """Input pixels a render of ``region`` would still have to encode (for estimates)."""
 
 
-class BicubicSession:
+class BicubicSession(NothingToEncode):
     """Bicubic interpolation of one image (a :class:`RenderSource`)."""
 
     precision = "float32"
-    encode_seconds = 0.0
 
     def __init__(self, image, device="cpu"):
         rgb = getattr(image, "rgb", image)   # a LoadedImage, or an (h, w, 3) float array
@@ -110,17 +111,6 @@ class BicubicSession:
         a = F.grid_sample(self._alpha, grid, mode="bilinear", padding_mode="border", align_corners=False)
         return a[0, 0].clamp_(0, 1).cpu().numpy()
 
-    def prefetch(self, region, should_stop: StopFn = None, max_fraction: float = 0.5) -> bool:
-        """Nothing to prepare: bicubic reads the image directly."""
-        return True
-
-    def encode_step(self, region, within=None, should_stop: StopFn = None) -> bool:
-        """Nothing to encode."""
-        return False
-
-    def uncached_pixels(self, region) -> int:
-        """Nothing to encode."""
-        return 0
 
 
 class SessionPool:

@@ -13,13 +13,15 @@ from ..checkpoint import build_model, read_checkpoint, save_checkpoint
 
 
 def export_model(src: str | os.PathLike, dst: str | os.PathLike, half: bool = True,
-                 extra_meta: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
-    """Write ``src``'s generator and meta to ``dst`` (atomically); returns the meta written."""
+                 extra_meta: Optional[Dict[str, Any]] = None, overwrite: bool = True) -> Dict[str, Any]:
+    """Write ``src``'s generator and meta to ``dst`` (atomically; ``overwrite=False``: never over
+    an existing file, also one written meanwhile); returns the meta written."""
     obj = read_checkpoint(src)
     entry = obj["model"]
     model = build_model(entry, source=f"'{src}'")
     meta = {k: v for k, v in (obj.get("meta") or {}).items() if k != "format"}
     meta["weights_dtype"] = "float16" if half else "float32"
     meta.update(extra_meta or {})
-    save_checkpoint(dst, model, {"name": entry["name"], "args": entry.get("args") or {}}, meta=meta, half=half)
+    save_checkpoint(dst, model, {"name": entry["name"], "args": entry.get("args") or {}}, meta=meta, half=half,
+                    overwrite=overwrite)
     return meta

@@ -108,3 +108,18 @@ def test_truncated_checkpoint(tmp_path, assets):
 def test_folder_named_like_a_checkpoint(tmp_path, assets):
     (tmp_path / "model.pth").mkdir()
     expect_error(run_cli("info", tmp_path / "model.pth"))
+
+
+def test_an_encoder_without_a_decoder_is_refused_by_info_as_by_upscale(tmp_path, assets):
+    """An encoder's state in the model-entry format (no decoder): both commands, one line, the same words."""
+    from cisr_zoom.core import models
+    spec = {"name": "edsr-baseline", "args": {"n_resblocks": 1, "n_feats": 8, "no_upsampling": True}}
+    torch.save({"model": {**spec, "sd": models.make(spec).state_dict()}}, tmp_path / "encoder_only.pth")
+    info = run_cli("info", tmp_path / "encoder_only.pth")
+    up = run_cli("upscale", assets / "photo.png", "-o", tmp_path / "o.png", "--scale", "2",
+                 "--model", tmp_path / "encoder_only.pth", "-q")
+    expect_error(info, "not an image decoder")
+    expect_error(up, "not an image decoder")
+    assert info.stdout == ""
+    assert info.lines[0].split("error: ", 1)[1] == up.lines[0].split("error: ", 1)[1]
+    assert listing(tmp_path) == {"encoder_only.pth"}

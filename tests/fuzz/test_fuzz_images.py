@@ -98,3 +98,44 @@ def test_unusual_but_valid_images_work(tmp_path, assets, case):
     with Image.open(tmp_path / "out.png") as out:
         assert out.size[0] == 2 * Image.open(src).size[0]
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+def test_symlink_loop_as_input(tmp_path, assets):
+    """An input folder that is a loop of symbolic links: one line, status 1."""
+    from fuzzkit import expect_error, run_cli
+    (tmp_path / "L1").symlink_to(tmp_path / "L2")
+    (tmp_path / "L2").symlink_to(tmp_path / "L1")
+    for source in (tmp_path / "L1", tmp_path / "L1" / "x.png"):
+        r = run_cli("upscale", source, "-o", tmp_path / "out.png", "--scale", "2", "--model", assets / "tiny.pth", "-q")
+        expect_error(r, "symbolic link")
+    assert not (tmp_path / "out.png").exists()
+
+
+def test_an_output_below_the_input_size_runs_no_network(tmp_path, assets, monkeypatch):
+    """A big picture reduced to 64x64 (CLI, and the export path the application uses): an
+    antialiased resample, the encoder never runs, and the summary says so."""
+    from cisr_zoom.core.fixed_scale import load_model
+    from cisr_zoom.core.imageio import load_image
+    from cisr_zoom.core.render.export import export_image
+    from cisr_zoom.core.render.session import RenderSession
+
+    def no_encoder(*a, **k):
+        raise AssertionError("the encoder ran for an output smaller than its input")
+    monkeypatch.setattr(RenderSession, "_compute_precomputed", no_encoder)
+    rng = np.random.default_rng(1)
+    big = rng.integers(0, 256, (900, 1200, 3), dtype=np.uint8)
+    Image.fromarray(big).save(tmp_path / "big.png", compress_level=1)
+    r = run_cli("upscale", tmp_path / "big.png", "-o", tmp_path / "small.png", "--size", "64x64",
+                "--model", assets / "tiny.pth")
+    assert r.rc == 0, r.stderr
+    assert "resampled" in r.stdout and "no model" in r.stdout, r.stdout
+    ref = np.asarray(Image.fromarray(big).resize((64, 64), Image.BICUBIC), dtype=np.float64)
+    with Image.open(tmp_path / "small.png") as im:
+        assert im.size == (64, 64)
+        assert np.abs(np.asarray(im, dtype=np.float64) - ref).max() <= 1.0    # antialiased, as Pillow's
+    # the application's export: a model session of the image, a reduced region of it
+    image = load_image(tmp_path / "big.png")
+    session = RenderSession(load_model(assets / "tiny.pth").model, image)
+    export_image(session, tmp_path / "view.png", (100, 120), region=(-0.5, -0.5, 0.5, 0.5), image=image)
+    with Image.open(tmp_path / "view.png") as im:
+        assert im.size == (120, 100)

@@ -78,3 +78,47 @@ def test_a_file_name_starting_with_a_dash(tmp_path, assets, monkeypatch):
     assert listing(tmp_path) == before
     r = run_cli("upscale", "-o", "out.png", "--scale", "2", "--model", assets / "tiny.pth", "-q", "--", "-photo.png")
     assert r.rc == 0, r.stderr
+
+
+# -- issue 29 -------------------------------------------------------------------------------
+
+def test_eval_on_images_too_small_for_the_scale(tmp_path):
+    """Every image too small for x30: one line naming them (no table of n/a), status 1."""
+    import numpy as np
+    from PIL import Image
+    data = tmp_path / "tiny"
+    data.mkdir()
+    for i, side in enumerate((20, 24)):
+        Image.fromarray(np.full((side, side, 3), 100 + i, np.uint8)).save(data / f"small{i}.png")
+    before = listing(tmp_path)
+    r = run_cli("eval", "--data", data, "--model", "bicubic", "--metrics", "psnr", "--scales", "2,30", "-q",
+                "-o", tmp_path / "r.md")
+    expect_error(r, "small0.png", "small1.png", "x30")
+    assert r.stdout == "" and listing(tmp_path) == before
+
+
+def test_eval_and_upscale_follow_one_rule_for_a_missing_output_folder(tmp_path, assets):
+    before = listing(tmp_path)
+    expect_error(run_cli("eval", "--data", assets / "images", "--model", "bicubic", "--metrics", "psnr",
+                         "--scales", "2", "-q", "-o", tmp_path / "no" / "such" / "res.json"), "does not exist")
+    expect_error(run_cli("upscale", assets / "photo.png", "-o", tmp_path / "no" / "such" / "o.png", "--scale", "2",
+                         "--model", assets / "tiny.pth", "-q"), "does not exist")
+    expect_error(run_cli("export-model", assets / "tiny.pth", tmp_path / "no" / "such" / "m.pth"), "does not exist")
+    assert listing(tmp_path) == before
+
+
+def test_a_refused_size_states_the_rule_it_breaks_with_true_numbers(tmp_path, assets):
+    """1 x 100000 at x2 breaks the side-length rule, not the megapixel one (0.4 MP)."""
+    import numpy as np
+    from PIL import Image
+    Image.fromarray(np.zeros((100000, 1, 3), np.uint8)).save(tmp_path / "thin.png")
+    r = run_cli("upscale", tmp_path / "thin.png", "-o", tmp_path / "o.png", "--scale", "2",
+                "--model", assets / "tiny.pth", "-q")
+    expect_error(r, "2x200,000", "200,000 pixels", "100,000 pixels a side")
+    assert "megapixel" not in r.lines[0] and " 0 " not in r.lines[0] and "0.0 GB" not in r.lines[0]
+    # a square beyond the megapixel limit names that rule, with its numbers
+    r = run_cli("upscale", assets / "photo.png", "-o", tmp_path / "o.png", "--size", "30000x30000",
+                "--model", assets / "tiny.pth", "-q")
+    expect_error(r, "900 megapixels", "500 megapixels")
+    assert "a side" not in r.lines[0]
+    assert sorted(listing(tmp_path)) == ["thin.png"]
