@@ -2,7 +2,8 @@
 
 Runs the Qt event loop through qasync: the GUI's long flows (loading images and models,
 render tiles, export) are coroutines on that loop (see :mod:`cisr_zoom.app.worker`).
-The desktop-integration flags (``--install-desktop``/``--uninstall-desktop``) are handled by
+When the window has closed, :func:`end_process` ends the process at once (status 0, or
+128 + the stop signal's number). The desktop-integration flags (``--install-desktop``/``--uninstall-desktop``) are handled by
 :func:`cisr_zoom.app.desktop_integration.handle_desktop_flags` before Qt is imported.
 """
 
@@ -51,16 +52,19 @@ def build_parser() -> argparse.ArgumentParser:
 SIGNAL_POLL_MS = 200
 
 
-def install_stop_signals(app, window):
+def install_stop_signals(app, window, received: list):
     """SIGINT (Ctrl+C), SIGTERM and SIGHUP close the window without asking (settings saved, a
-    running export cancelled and nothing written, threads stopped), busy or idle. Python runs signal handlers only
-    when the interpreter gets control, which an idle Qt loop never gives it: a timer does.
-    Returns the timer (keep a reference)."""
+    running export cancelled and nothing written, threads stopped), busy or idle; the first
+    signal's number is appended to ``received`` (the exit status is 128 + it, as the ``cisr``
+    commands give). Python runs signal handlers only when the interpreter gets control, which
+    an idle Qt loop never gives it: a timer does. Returns the timer (keep a reference)."""
     from PySide6.QtCore import QTimer
 
     from cisr_zoom.core.signals import STOP_SIGNALS
 
     def stop(signum, frame):
+        if not received:
+            received.append(int(signum))
         QTimer.singleShot(0, lambda: (window.close_now(), app.quit()))
 
     for s in STOP_SIGNALS:
@@ -145,10 +149,30 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     closed = asyncio.Event()
     app.aboutToQuit.connect(closed.set)
     window.windowClosed.connect(app.quit)   # also when it closes hidden (an export finished in the background)
-    signal_timer = install_stop_signals(app, window)  # noqa: F841  (kept alive while the loop runs)
+    stopped_by: list = []
+    signal_timer = install_stop_signals(app, window, stopped_by)  # noqa: F841  (kept alive while the loop runs)
     with loop:
         loop.run_until_complete(closed.wait())
-    return 0
+    end_process(128 + stopped_by[0] if stopped_by else 0)
+    return 0  # not reached
+
+
+def end_process(status: int) -> None:
+    """End the application's process now that its window is gone (settings saved, the render
+    thread joined, exports finished or cancelled, every file closed): flush the output
+    streams and the render log, then ``os._exit``. The interpreter's own teardown would
+    otherwise collect the garbage of torch and Qt (some 190 000 objects, full collections
+    several times over) and clear their modules, which kept the process alive for half a
+    minute and more after the window closed on a loaded machine (issue 29)."""
+    import logging
+    import os
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError, AttributeError):
+            pass
+    logging.shutdown()
+    os._exit(status)
 
 
 if __name__ == "__main__":

@@ -109,6 +109,7 @@ class MainWindow(QMainWindow):
         self.last_message_box: Optional[QMessageBox] = None
         self.export_dialog: Optional[ExportDialog] = None
         self.close_question: Optional[QMessageBox] = None
+        self._close_buttons: dict = {}         # the close question's buttons -> answers
         self._close_after_export = False   # the user chose to quit once the running export ends
         self._force_close = False
         self._closing = False
@@ -696,6 +697,8 @@ class MainWindow(QMainWindow):
             return
         z = self.view.vp.physical_scale * 100
         self.zoom_label.setText(f"{z:.0f} %" if z >= 10 else f"{z:.1f} %")
+        self.zoom_label.setToolTip("at or below 100 %: the image itself, no super-resolution (no model runs)"
+                                   if self.view.current_level() == 0 else "")
 
     def _update_pos_label(self, pos) -> None:
         self.pos_label.setText("" if pos is None else f"x {pos[0]:.1f}  y {pos[1]:.1f}")
@@ -736,6 +739,8 @@ class MainWindow(QMainWindow):
         return d
 
     def _on_export_finished(self, path: str, error, cancelled: bool) -> None:
+        if self.close_question is not None:
+            self._export_ended_while_asking(path, error, cancelled)
         if cancelled:
             self.statusBar().showMessage("Export cancelled; nothing was written", 6000)
         elif error:
@@ -754,6 +759,8 @@ class MainWindow(QMainWindow):
     # ------------------------------------------------------------------ closing ---------
     #: answers to "close during an export?"
     CLOSE_IN_BACKGROUND, CLOSE_CANCEL, CLOSE_WAIT = "background", "cancel", "wait"
+    #: the answer once the export has ended while the question was open
+    CLOSE_QUIT = "quit"
 
     def _export_running(self) -> bool:
         return self.export_dialog is not None and self.export_dialog.running
@@ -771,11 +778,26 @@ class MainWindow(QMainWindow):
         box.setDefaultButton(next(b for b, v in buttons.items() if v == self.CLOSE_WAIT))
         box.setWindowModality(Qt.WindowModality.WindowModal)
         box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose, True)
-        box.buttonClicked.connect(lambda b: self.answer_close_question(buttons.get(b, self.CLOSE_WAIT)))
+        self._close_buttons = buttons
+        box.buttonClicked.connect(lambda b: self.answer_close_question(self._close_buttons.get(b, self.CLOSE_WAIT)))
         box.destroyed.connect(lambda *_: setattr(self, "close_question", None) if self.close_question is box else None)
         self.close_question = box
         box.show()
         return box
+
+    def _export_ended_while_asking(self, path: str, error, cancelled: bool) -> None:
+        """The export the open close question asks about has ended: the question says so and
+        offers what is left to choose (quit now, or keep the window open)."""
+        box = self.close_question
+        outcome = ("The export was cancelled; nothing was written." if cancelled else
+                   f"The export failed: {error}" if error else f"The export has finished: {path} was written.")
+        box.setText(f"{outcome} Quit now, or keep the window open?")
+        for b in box.buttons():
+            box.removeButton(b)
+        quit_button = box.addButton("Quit", QMessageBox.ButtonRole.AcceptRole)
+        keep = box.addButton("Keep the window open", QMessageBox.ButtonRole.RejectRole)
+        self._close_buttons = {quit_button: self.CLOSE_QUIT, keep: self.CLOSE_WAIT}
+        box.setDefaultButton(quit_button)
 
     def answer_close_question(self, answer: str) -> None:
         """Act on an answer to :meth:`ask_close_during_export` (also for tests and scripts)."""

@@ -7,19 +7,28 @@ rename). The file is untrusted input: one that cannot be parsed, is larger than
 ``settings.json.corrupt`` and replaced by defaults; :attr:`Settings.warning` then holds a
 one-line message for the user. Values of the wrong type (or strings longer than
 :data:`MAX_STRING`) are replaced by their defaults one by one; lists are cut to their limits
-(:data:`LIST_LIMITS`) as they are read.
+(:data:`LIST_LIMITS`) as they are read; numbers outside their range (:data:`NUMBER_RANGES`)
+are clamped into it, with a warning.
+
+Several windows share one file: :meth:`Settings.save` merges, under a lock on
+``settings.json.lock`` (:func:`_locked`), what this window changed since it loaded or last
+saved with what is on disk now (another window's saves), so no window's change is lost
+(recent files and user models: both windows' additions and removals).
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
+import time
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 import platformdirs
 
-from cisr_zoom.core.atomic import atomic_write_bytes, rename_file
+from cisr_zoom.core.atomic import atomic_write_bytes, make_dirs, rename_file
 
 APP_NAME = "cisr-zoom"
 SETTINGS_FILE = "settings.json"
@@ -61,6 +70,16 @@ DEFAULTS: Dict[str, Any] = {
     "window_state": None,        # base64 of QMainWindow.saveState()
     "export_dir": None,
 }
+#: the documented range of the numeric settings (MB); values outside are clamped on load
+NUMBER_RANGES = {"tile_cache_mb": (16, 65536), "feature_cache_mb": (16, 65536)}
+#: lists whose entries two windows add and remove independently (merged entry by entry on save)
+MERGED_LISTS = ("recent_files", "user_models")
+#: longest wait for another window's save to finish (then this one saves anyway)
+LOCK_TIMEOUT_S = 10.0
+
+
+def _ranges_text() -> str:
+    return ", ".join(f"{k} {lo}-{hi}" for k, (lo, hi) in NUMBER_RANGES.items())
 
 
 def _depth(value: Any, limit: int) -> int:
@@ -86,9 +105,77 @@ def _type_ok(key: str, value: Any) -> bool:
         return value is None or (isinstance(value, str) and len(value) <= MAX_STRING)
     if isinstance(default, bool):
         return isinstance(value, bool)
+    if key in NUMBER_RANGES:           # clamped later (:func:`_clamped`); any finite number is usable
+        return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
     if isinstance(default, int):
         return isinstance(value, int) and not isinstance(value, bool) and value > 0
     return isinstance(value, type(default))
+
+
+def _clamped(key: str, value: Any) -> Any:
+    """``value`` of a numeric setting clamped into :data:`NUMBER_RANGES` (a whole number)."""
+    lo, hi = NUMBER_RANGES[key]
+    return int(min(max(value, lo), hi))
+
+
+def _merge_list(ours: List[str], base: List[str], theirs: List[str], limit: int) -> List[str]:
+    """Three-way merge of a list of paths (most recent first): this window's additions, then
+    the other's, then the rest in this window's order; an entry either side removed stays out."""
+    new_ours = [p for p in ours if p not in base]
+    new_theirs = [p for p in theirs if p not in base and p not in ours]
+    rest = [p for p in ours if p in base and p in theirs]
+    return (new_ours + new_theirs + rest)[:limit]
+
+
+def _merge(key: str, ours: Any, base: Any, theirs: Any) -> Any:
+    """The value to save of ``key``: the disk's (``theirs``) unless this window changed it
+    since ``base``; changed lists are merged entry by entry."""
+    if ours == base:
+        return theirs
+    if key in MERGED_LISTS:
+        return _merge_list(ours, base, theirs, LIST_LIMITS[key])
+    return ours
+
+
+@contextmanager
+def _locked(path: Path):
+    """Hold an exclusive lock on the file ``path`` (created if missing) while the block runs:
+    ``fcntl.flock`` on Linux and macOS, ``msvcrt.locking`` on Windows. Waits at most
+    :data:`LOCK_TIMEOUT_S`, then runs the block without it (a stuck process must not stop
+    this one from saving)."""
+    make_dirs(path.parent)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    locked = False
+    try:
+        end = time.monotonic() + LOCK_TIMEOUT_S
+        while True:
+            try:
+                if os.name == "nt":
+                    import msvcrt
+                    msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+                else:
+                    import fcntl
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                locked = True
+                break
+            except OSError:
+                if time.monotonic() >= end:
+                    break
+                time.sleep(0.02)
+        yield locked
+    finally:
+        if locked:
+            try:
+                if os.name == "nt":
+                    import msvcrt
+                    os.lseek(fd, 0, os.SEEK_SET)
+                    msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)
+                else:
+                    import fcntl
+                    fcntl.flock(fd, fcntl.LOCK_UN)
+            except OSError:
+                pass
+        os.close(fd)
 
 
 class Settings:
@@ -96,6 +183,38 @@ class Settings:
         self.path = Path(path) if path else config_dir() / SETTINGS_FILE
         self.values: Dict[str, Any] = json.loads(json.dumps(DEFAULTS))
         self.warning: Optional[str] = None
+        #: the values as loaded or last saved: what this window changed is what differs from it
+        self._base: Dict[str, Any] = json.loads(json.dumps(DEFAULTS))
+
+    def _read(self) -> Dict[str, Any]:
+        """The file's object; raises for a file that is not a settings file (see the module
+        docstring)."""
+        size = self.path.stat().st_size
+        if size > MAX_SETTINGS_BYTES:
+            raise ValueError(f"{size:,} bytes, more than a settings file can be")
+        data = json.loads(self.path.read_text(encoding="utf-8"))
+        if not isinstance(data, dict):
+            raise ValueError("top level is not an object")
+        if _depth(data, MAX_DEPTH) > MAX_DEPTH:
+            raise ValueError(f"nested deeper than {MAX_DEPTH} levels")
+        return data
+
+    def _apply(self, data: Dict[str, Any]) -> List[str]:
+        """Take the usable values of ``data`` (lists cut, numbers clamped); returns problems:
+        ``"key"`` for an unusable value (the default stays), ``"key (V -> C)"`` for a clamped one."""
+        problems = []
+        for key, value in data.items():
+            if key not in DEFAULTS:
+                continue
+            if not _type_ok(key, value):
+                problems.append(key)
+            elif key in NUMBER_RANGES:
+                self.values[key] = _clamped(key, value)
+                if self.values[key] != value:
+                    problems.append(f"{key} ({value:g} -> {self.values[key]})")
+            else:
+                self.values[key] = value[:LIST_LIMITS[key]] if key in LIST_LIMITS else value
+        return problems
 
     @classmethod
     def load(cls, path: Optional[Path] = None) -> "Settings":
@@ -103,14 +222,7 @@ class Settings:
         if not s.path.exists():
             return s
         try:
-            size = s.path.stat().st_size
-            if size > MAX_SETTINGS_BYTES:
-                raise ValueError(f"{size:,} bytes, more than a settings file can be")
-            data = json.loads(s.path.read_text(encoding="utf-8"))
-            if not isinstance(data, dict):
-                raise ValueError("top level is not an object")
-            if _depth(data, MAX_DEPTH) > MAX_DEPTH:
-                raise ValueError(f"nested deeper than {MAX_DEPTH} levels")
+            data = s._read()
         except (OSError, UnicodeDecodeError, ValueError, RecursionError, MemoryError) as e:
             if isinstance(e, RecursionError):
                 e = ValueError("nested too deeply")
@@ -123,21 +235,35 @@ class Settings:
             reason = str(e).splitlines()[0] if str(e) else type(e).__name__
             s.warning = f"The settings file {s.path} was unreadable ({reason}) and has been reset to defaults{where}."
             return s
-        bad = []
-        for key, value in data.items():
-            if key not in DEFAULTS:
-                continue
-            if _type_ok(key, value):
-                s.values[key] = value[:LIST_LIMITS[key]] if key in LIST_LIMITS else value
-            else:
-                bad.append(key)
-        if bad:
-            s.warning = f"Some settings in {s.path} were invalid and have been reset: {', '.join(sorted(bad))}."
+        problems = s._apply(data)
+        bad = sorted(p for p in problems if " " not in p)
+        clamped = sorted(p for p in problems if " " in p)
+        words = ([f"invalid and have been reset: {', '.join(bad)}"] if bad else []) + \
+            ([f"out of range and have been clamped to {_ranges_text()}: {', '.join(clamped)}"] if clamped else [])
+        if words:
+            s.warning = f"Some settings in {s.path} were {'; some were '.join(words)}."
+        s._base = json.loads(json.dumps(s.values))
         return s
 
+    def _on_disk(self) -> Dict[str, Any]:
+        """The values in the file now (defaults for what is missing or unusable)."""
+        other = Settings(self.path)
+        try:
+            other._apply(other._read())
+        except (OSError, UnicodeDecodeError, ValueError, RecursionError, MemoryError):
+            pass
+        return other.values
+
     def save(self) -> None:
-        """Write atomically; errors are returned to the caller as OSError."""
-        atomic_write_bytes(self.path, json.dumps(self.values, indent=2).encode("utf-8"))
+        """Merge this window's changes with the file as it is now (another window may have
+        saved since) and write the result atomically, under the lock (see the module
+        docstring); errors are returned to the caller as OSError."""
+        with _locked(self.path.with_name(self.path.name + ".lock")):
+            disk = self._on_disk()
+            merged = {k: _merge(k, self.values[k], self._base[k], disk[k]) for k in DEFAULTS}
+            atomic_write_bytes(self.path, json.dumps(merged, indent=2).encode("utf-8"))
+        self.values.update(merged)
+        self._base = json.loads(json.dumps(merged))
 
     def __getitem__(self, key: str) -> Any:
         return self.values[key]

@@ -34,6 +34,7 @@ from cisr_zoom.core.errors import CisrError, error_message
 from cisr_zoom.core.render.estimate import DECODE, EXPORT, PROBE, VIEW, ExportEta, RenderCost, SpeedKey
 from cisr_zoom.core.imagewrite.formats import EXPORT_FORMATS, ExportFormat, export_format_of
 from cisr_zoom.core.render.levels import ImageRect
+from cisr_zoom.core.render.resample import is_reduction
 from cisr_zoom.core.render.session import RenderCancelled
 
 from ..model_catalog import BICUBIC
@@ -483,7 +484,9 @@ class ExportDialog(QDialog):
             self._uncached[(src, self.region())] = None      # asked once
             self.bridge.spawn(self._ask_uncached(src, self.region()))
         est = self.estimate_seconds()
-        if est is not None:
+        if self.scene.image is not None and is_reduction(self.region(), (H, W), self.scene.image.size):
+            parts.append("not larger than the image: resampled (antialiased), no model runs")
+        elif est is not None:
             parts.append(f"estimated time ≈ {format_seconds(est)} on {self._rendering_on()} "
                          f"({_BASIS_WORDS[self.estimate_basis()]})")
         else:

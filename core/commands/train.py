@@ -81,4 +81,7 @@ def run(args) -> int:
                    new_schedule=args.new_schedule)
     if result.is_main:
         print(f"{result.out_dir / 'last.pth'}: iteration {result.iteration} ({result.stopped_by})")
+    if result.signum is not None:       # checkpointed; the status says it was stopped (128 + signal)
+        from ..signals import StopSignal
+        raise StopSignal(result.signum)
     return 0

@@ -160,6 +160,7 @@ class TrainResult:
     last_losses: Dict[str, float] = field(default_factory=dict)
     iters_per_hour: float = 0.0
     is_main: bool = True
+    signum: Optional[int] = None        # the stop signal, when stopped_by == "signal"
 
 
 class Trainer:
@@ -259,6 +260,7 @@ class Trainer:
                                    augment=bool(dcfg["augment"]), degradation=dcfg["degradation"],
                                    quantize_lr=bool(dcfg["quantize_lr"]), degrade=self.degrade)
         self._stop_reason: Optional[str] = None
+        self._stop_signum: Optional[int] = None
         self.tb = ScalarLog()  # replaced in run() on the main process
 
     # -- set-up helpers ------------------------------------------------------------------
@@ -508,6 +510,7 @@ class Trainer:
             if signum == signal.SIGINT and self._stop_reason == "signal":
                 raise KeyboardInterrupt  # a second Ctrl-C stops at once
             self._stop_reason = "signal"  # finish the iteration, checkpoint, stop
+            self._stop_signum = signum
         try:
             return {s: signal.signal(s, handler) for s in STOP_SIGNALS}   # SIGINT, SIGTERM, SIGHUP
         except ValueError:
@@ -612,7 +615,8 @@ class Trainer:
         if main:
             self.log(f"[{self.cfg['name']}] stopped ({stopped_by}) at iteration {self.iteration} after "
                      f"{elapsed / 60:.1f} min")
-        return TrainResult(self.out_dir, self.iteration, stopped_by, last, rate * 3600, main)
+        return TrainResult(self.out_dir, self.iteration, stopped_by, last, rate * 3600, main,
+                           self._stop_signum if stopped_by == "signal" else None)
 
     def _validate(self, it: int) -> None:
         val = self.validator.run(self.ema.net if self.ema is not None else self.net_g)

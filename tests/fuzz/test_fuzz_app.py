@@ -75,7 +75,7 @@ def test_deeply_nested_settings_are_moved_aside_and_sigterm_mid_render_saves_set
             assert p.poll() is None and time.monotonic() < end, p.communicate()[1][-2000:]
             time.sleep(0.1)
         err = _stop(p, signal.SIGTERM)
-    assert p.returncode == 0 and "Traceback" not in err, err[-2000:]
+    assert p.returncode == 128 + signal.SIGTERM and "Traceback" not in err, (p.returncode, err[-2000:])
     assert (cfg / "settings.json.corrupt").read_text() == hostile
     saved = json.loads((cfg / "settings.json").read_text())   # written fresh on the way out
     assert saved["window_geometry"]
@@ -90,6 +90,144 @@ def test_huge_recent_list_starts_and_ctrl_c_when_idle_quits(tmp_path, assets):
     with app_with_settings(tmp_path, assets / "photo.png", settings) as (p, cfg):
         _wait_until_idle(p, lambda: _handles_sigterm(p.pid))
         err = _stop(p, signal.SIGINT)
-    assert p.returncode == 0 and "Traceback" not in err, err[-2000:]
+    assert p.returncode == 128 + signal.SIGINT and "Traceback" not in err, (p.returncode, err[-2000:])
     saved = json.loads((cfg / "settings.json").read_text())
     assert saved["window_geometry"] and len(saved["recent_files"]) <= 10
+
+
+# -- issue 29 -------------------------------------------------------------------------------
+
+_CLOSE_AT_ONCE = """
+import pathlib, sys, time
+from cisr_zoom.app.settings import Settings
+path, ready, n, mine = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+s = Settings.load(path)                      # a window starts ...
+s.add_recent(mine)                           # ... opens a file ...
+s["window_geometry"] = mine
+(ready / mine.replace("/", "_")).touch()     # ... and every window has loaded before any closes
+end = time.monotonic() + 60
+while len(list(ready.iterdir())) < n and time.monotonic() < end:
+    time.sleep(0.005)
+s.save()                                     # all close at once
+"""
+
+
+def test_windows_closing_at_once_lose_no_recent_file(tmp_path):
+    """Several application processes on one settings folder save together: every window's
+    recent file is kept (saves merge with the file under a lock), the older entries too."""
+    cfg = tmp_path / "config"
+    cfg.mkdir()
+    old = str(tmp_path / "old.png")
+    (cfg / "settings.json").write_text(json.dumps({"recent_files": [old]}))
+    ready = tmp_path / "ready"
+    ready.mkdir()
+    mine = [str(tmp_path / f"window-{i}.png") for i in range(4)]
+    procs = [subprocess.Popen([sys.executable, "-c", _CLOSE_AT_ONCE, str(cfg / "settings.json"), str(ready),
+                               str(len(mine)), m], env=child_env(), stderr=subprocess.PIPE, text=True)
+             for m in mine]
+    errs = [p.communicate(timeout=120)[1] for p in procs]
+    assert [p.returncode for p in procs] == [0] * len(mine), errs
+    saved = json.loads((cfg / "settings.json").read_text())
+    assert sorted(saved["recent_files"]) == sorted(mine + [old])
+    assert saved["window_geometry"] in mine
+    assert not [x for x in cfg.iterdir() if x.name.startswith(".")]
+
+
+def test_absurd_cache_sizes_are_clamped_with_a_warning(tmp_path):
+    """Cache sizes of 1e30 (and below the floor) are clamped to the documented range with a
+    warning, and saved back clamped; other values are kept."""
+    from cisr_zoom.app.settings import Settings
+    lo, hi = 16, 65536              # the documented range of both cache sizes, in MB
+    path = tmp_path / "settings.json"
+    path.write_text('{"tile_cache_mb": 1000000000000000000000000000000, "feature_cache_mb": 1e30, '
+                    '"recent_files": ["/a.png"]}')
+    s = Settings.load(path)
+    assert s["tile_cache_mb"] == hi and s["feature_cache_mb"] == hi
+    assert s.warning and "clamped" in s.warning and "tile_cache_mb" in s.warning and "feature_cache_mb" in s.warning
+    assert s["recent_files"] == ["/a.png"]
+    s.save()
+    saved = json.loads(path.read_text())
+    assert saved["tile_cache_mb"] == hi and saved["feature_cache_mb"] == hi
+    path.write_text('{"tile_cache_mb": 0.5}')
+    low = Settings.load(path)
+    assert low["tile_cache_mb"] == lo and "clamped" in low.warning
+
+
+_CLOSE_DURING_EXPORT = """
+import atexit, sys, time
+from PySide6.QtCore import QTimer
+from cisr_zoom.app import main as app_main
+from cisr_zoom.app.main_window import MainWindow
+
+image, out = sys.argv[1], sys.argv[2]
+say = lambda *a: print(*a, flush=True)
+atexit.register(lambda: say("INTERPRETER TEARDOWN"))
+opened = MainWindow.open_initial
+
+def open_initial(self, path=None):
+    opened(self, path)
+    st = {}
+    self.windowClosed.connect(lambda: say("WINDOW CLOSED"))
+
+    def tick():
+        d = st.get("dialog")
+        if d is None:
+            if self.scene.image is None:
+                return
+            d = st["dialog"] = self.open_export_dialog()
+            d.format_combo.setCurrentText("PNG")
+            d.set_output_size(400, 300, keep_aspect=False)
+            d.path_edit.setText(out)
+            d.start_export()
+            self.close()                              # during the export: the question comes
+            say("ASKED", self.close_question is not None and d.running)
+            return
+        if d.running:
+            return
+        if "ended" not in st:
+            st["ended"] = time.monotonic()
+            say("EXPORT ENDED")
+            return
+        box = self.close_question
+        text = box.text() if box is not None and box.isVisible() else ""
+        say("QUESTION", repr(text))
+        buttons = {b.text(): b for b in box.buttons()} if box is not None else {}
+        say("BUTTONS", sorted(buttons))
+        if "Quit" in buttons:
+            buttons["Quit"].click()
+        else:
+            self.close_now()
+    timer = QTimer(self)
+    timer.timeout.connect(tick)
+    timer.start(200)
+    self._fuzz_timer = timer
+
+MainWindow.open_initial = open_initial
+rc = app_main.main(["--device", "cpu", image])
+say("MAIN RETURNED", rc)
+"""
+
+
+def test_close_question_follows_the_export_and_the_process_ends_with_the_window(tmp_path, assets):
+    """Closing the window during an export asks; when the export ends the question says so
+    (it no longer claims an export is running) and offers to quit; quitting ends the process
+    at once, without minutes of interpreter teardown after the window is gone."""
+    cfg, cache = tmp_path / "config", tmp_path / "cache"
+    cfg.mkdir()
+    (cfg / "settings.json").write_text(json.dumps({"main_model": "bicubic", "compare_visible": False}))
+    out = tmp_path / "export.png"
+    env = child_env(QT_QPA_PLATFORM="offscreen", CISR_ZOOM_CONFIG_DIR=str(cfg), CISR_ZOOM_CACHE_DIR=str(cache))
+    p = subprocess.Popen([sys.executable, "-c", _CLOSE_DURING_EXPORT, str(assets / "photo.png"), str(out)],
+                         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        so, se = p.communicate(timeout=240)
+    finally:
+        p.kill()
+    lines = so.splitlines()
+    assert "ASKED True" in lines, (so, se[-2000:])
+    question = next(x for x in lines if x.startswith("QUESTION"))
+    assert "still running" not in question and "finished" in question, question
+    assert "BUTTONS ['Keep the window open', 'Quit']" in lines, so
+    assert "WINDOW CLOSED" in lines and out.is_file(), (so, se[-2000:])
+    assert "INTERPRETER TEARDOWN" not in lines, "the process lingered in the interpreter's teardown"
+    assert p.returncode == 0, (p.returncode, se[-2000:])

@@ -42,7 +42,8 @@ def test_signal_during_upscale_leaves_nothing(tmp_path, assets, signum):
     assert listing(out) == set()
 
 
-def test_sighup_during_training_stops_with_a_checkpoint(tmp_path, assets):
+@pytest.mark.parametrize("signum", [signal.SIGHUP, signal.SIGINT, signal.SIGTERM], ids=lambda s: s.name)
+def test_signal_during_training_stops_with_a_checkpoint_and_128_plus_signal(tmp_path, assets, signum):
     cfg = tmp_path / "tiny.toml"
     cfg.write_text(tiny_train_config(assets / "images", max_iters=10**6, checkpoint_every=0, log_every=1))
     run = tmp_path / "run"
@@ -50,12 +51,14 @@ def test_sighup_during_training_stops_with_a_checkpoint(tmp_path, assets):
     try:
         assert _wait_for(lambda: (run / "log.jsonl").is_file() and (run / "log.jsonl").stat().st_size > 0, 120, p), \
             p.communicate()[1][-2000:]
-        p.send_signal(signal.SIGHUP)
+        p.send_signal(signum)
         _, err = p.communicate(timeout=60)
     finally:
         p.kill()
-    assert p.returncode == 0 and "Traceback" not in err, err[-2000:]
-    assert "(signal)" in err.splitlines()[-1]
+    assert p.returncode == 128 + signum and "Traceback" not in err, (p.returncode, err[-2000:])
+    lines = err.splitlines()
+    assert lines[-1] == f"cisr train: interrupted ({signum.name})", err[-2000:]
+    assert any("stopped (signal)" in x for x in lines), err[-2000:]
     ck = torch.load(run / "last.pth", weights_only=True)
     assert ck["train"]["iteration"] >= 1
     assert not [x for x in run.iterdir() if x.name.startswith(".")]
