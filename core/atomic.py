@@ -36,9 +36,9 @@ import hashlib
 import io
 import os
 import re
+import secrets
 import socket
 import stat
-import tempfile
 import threading
 import time
 from contextlib import contextmanager
@@ -52,13 +52,13 @@ _LIVE_TEMPS: set[str] = set()
 #: a temporary file of a process on another machine (a shared folder) counts as stale only
 #: after this long untouched (its process cannot be checked from here)
 STALE_FOREIGN_SECONDS = 7 * 24 * 3600
-#: ``.NAME.PID-HOST-RANDOM.SUFFIX`` (RANDOM: ``tempfile``'s 8 characters)
+#: ``.NAME.PID-HOST-RANDOM.SUFFIX`` (RANDOM: 8 hex digits)
 _TEMP_NAME = re.compile(r"^\.(?P<name>.+)\.(?P<pid>[0-9]{1,10})-(?P<host>[0-9a-f]{8})-[a-z0-9_]{8}\.(part|tmp)$")
 
 
 def new_file_mode(path: str | os.PathLike) -> int:
     """Permissions for a file about to replace ``path``: those of the file it replaces, else
-    ``0o666 & ~umask`` (``tempfile.mkstemp`` creates 0600 files, which is wrong for outputs)."""
+    ``0o666 & ~umask`` (temporary files are created 0600, which is wrong for outputs)."""
     try:
         return Path(path).stat().st_mode & 0o7777
     except OSError:
@@ -107,6 +107,30 @@ def _host_tag() -> str:
 def _temp_prefix(name: str) -> str:
     """The start of a temporary file's name for the target ``name`` (see the module docstring)."""
     return f".{name}.{os.getpid()}-{_host_tag()}-"
+
+
+def _create_temp(folder: Path, prefix: str, suffix: str) -> tuple:
+    """``(fd, path)`` of a new file ``PREFIX + 8 random hex digits + SUFFIX`` in ``folder``
+    (mode 0600, exclusive). The name is listed in the registry of live temporary files *before*
+    the file exists, so a stop signal at any point leaves nothing that
+    :func:`remove_temporary_files` does not know of."""
+    for _ in range(100):
+        tmp = os.path.join(folder, f"{prefix}{secrets.token_hex(4)}{suffix}")
+        with _LIVE_LOCK:
+            _LIVE_TEMPS.add(tmp)
+        try:
+            return os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o600), tmp
+        except FileExistsError:
+            _forget(tmp)
+        except BaseException:
+            _forget(tmp)
+            raise
+    raise FileExistsError(errno.EEXIST, "no free temporary file name", str(folder))
+
+
+def _forget(tmp: str) -> None:
+    with _LIVE_LOCK:
+        _LIVE_TEMPS.discard(tmp)
 
 
 def _process_alive(pid: int) -> bool:
@@ -248,7 +272,7 @@ def probe_writable(path: str | os.PathLike) -> None:
     path = Path(path).expanduser()
     check_output_folder(path)
     try:
-        fd, tmp = tempfile.mkstemp(prefix=_temp_prefix(path.name), suffix=".tmp", dir=path.parent)
+        fd, tmp = _create_temp(path.parent, _temp_prefix(path.name), ".tmp")
     except OSError as e:
         raise output_error(path, e) from None
     try:
@@ -259,6 +283,7 @@ def probe_writable(path: str | os.PathLike) -> None:
         raise output_error(path, e) from None
     finally:
         _unlink_quietly(tmp)
+        _forget(tmp)
 
 
 def _unlink_quietly(path: str) -> None:
@@ -293,12 +318,10 @@ def atomic_writer(path: str | os.PathLike, mode: int | None = None, *, suffix: s
     created = make_dirs(path.parent)
     remove_stale_temporary_files(path.parent)
     try:
-        fd, tmp = tempfile.mkstemp(prefix=_temp_prefix(path.name), suffix=suffix, dir=path.parent)
+        fd, tmp = _create_temp(path.parent, _temp_prefix(path.name), suffix)   # registered for stop signals
     except OSError as e:
         remove_empty_dirs(created)
         raise output_error(path, e) from None
-    with _LIVE_LOCK:
-        _LIVE_TEMPS.add(tmp)
     raw = None
     try:
         raw = _RecordingWriter(io.FileIO(fd, "wb"))
@@ -320,8 +343,7 @@ def atomic_writer(path: str | os.PathLike, mode: int | None = None, *, suffix: s
             raise output_error(path, recorded) from None
         raise
     finally:
-        with _LIVE_LOCK:
-            _LIVE_TEMPS.discard(tmp)
+        _forget(tmp)
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes, mode: int | None = None, *,
