@@ -150,8 +150,6 @@ def run(args) -> int:
     from ..eval.degrade_lr import parse_degrade
     degrade = parse_degrade(args.degrade) if args.degrade else None
     kind = None if args.kind == "auto" else args.kind
-    for d in ([] if args.no_reference else args.data):   # a scale no image can be scored at: one line
-        B.check_sizes(d, scales, kind, args.limit)
     default = ",".join(B.NO_REFERENCE_METRICS if args.no_reference else B.DEFAULT_METRICS)
     metrics = [m.strip().lower() for m in (args.metrics or default).split(",") if m.strip()]
     if args.no_reference:
@@ -160,6 +158,8 @@ def run(args) -> int:
             raise CisrError(f"--no-reference: {', '.join(wrong)} need(s) a ground truth; choose from "
                             f"{', '.join(B.NO_REFERENCE_METRICS)}")
     device = pick_device(args.device)
+    for d in ([] if args.no_reference else args.data):   # a scale no image can be scored at: one line
+        B.check_sizes(d, scales, kind, args.limit)
     methods = [B.make_method(m, device, args.chunk_size) for m in (args.model or ["bicubic"])]
     names = [m.name for m in methods]
     if len(set(names)) != len(names):
