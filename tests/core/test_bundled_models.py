@@ -15,7 +15,7 @@ from cisr_zoom.core.eval.metrics import psnr_y
 from cisr_zoom.core.imageio import load_image
 from cisr_zoom.resources import RESOURCES_DIR
 
-LIIF, GAN = "liif-edsr-baseline", "cisrgan-edsr-baseline"
+LIIF, GAN, PHOTO = "liif-edsr-baseline", "cisrgan-edsr-baseline", "liif-photo-edsr-baseline"
 #: PSNR that CiSRGAN may give up against LIIF (the paper trades about 3 dB; issue bound 3.5 dB)
 MAX_PSNR_DROP_DB = 3.5
 
@@ -51,7 +51,7 @@ def _high_freq_energy(img):
     return float(np.mean(lap ** 2))
 
 
-@pytest.mark.parametrize("name", [LIIF, GAN])
+@pytest.mark.parametrize("name", [LIIF, GAN, PHOTO])
 def test_small_and_self_describing(name):
     path = bundled_models()[name]
     assert path.stat().st_size < 10 * 2 ** 20
@@ -112,3 +112,21 @@ def test_the_bundled_cisrgan_is_an_ema_generator_from_the_authors_liif():
     assert meta["weights"].startswith("EMA") and meta["stage"] == "cisrgan"
     assert "image_skip" not in load_checkpoint(GAN).spec["args"]
     assert "ldl" in meta["losses"] and "lr_period" in meta["losses"]
+
+
+def test_the_photo_variant_is_the_default_and_beats_the_clean_liif_on_a_jpeg(crop_x4):
+    """On the sample crop's LR stored as a JPEG (quality 75, 4:2:0, as the web stores it), the photo
+    variant is closer to the clean HR than the LIIF trained on clean inputs."""
+    import io
+
+    from PIL import Image
+
+    from cisr_zoom.core.defaults import DEFAULT_MODEL
+    assert DEFAULT_MODEL == PHOTO and load_checkpoint(PHOTO).meta["inputs"] == "photos"
+    hr, lr = crop_x4
+    buf = io.BytesIO()
+    Image.fromarray((lr * 255 + 0.5).astype(np.uint8)).save(buf, "JPEG", quality=75, subsampling=2)
+    jpeg = np.asarray(Image.open(buf).convert("RGB"), dtype=np.float64) / 255.0
+    p_liif = psnr_y(_upscale(LIIF, jpeg, hr.shape[:2]), _q(hr), border=4)
+    p_photo = psnr_y(_upscale(PHOTO, jpeg, hr.shape[:2]), _q(hr), border=4)
+    assert p_photo > p_liif + 0.2, (p_photo, p_liif)
