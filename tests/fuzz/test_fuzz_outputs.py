@@ -116,7 +116,7 @@ render = upscale.Upscaler.render
 def after_all_checked(self, *a, **k):
     # every process has passed its 'exists?' check before any of them writes
     (ready / str(os.getpid())).touch()
-    end = time.monotonic() + 90
+    end = time.monotonic() + 240
     while len(list(ready.iterdir())) < n and time.monotonic() < end:
         time.sleep(0.01)
     return render(self, *a, **k)
@@ -145,7 +145,7 @@ def test_concurrent_writers_without_overwrite_one_wins(tmp_path, assets):
                                str(assets / "photo.png"), "-o", str(out), "--size", f"{w}x{w}", "--model",
                                str(assets / "tiny.pth"), "-q"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                               text=True, env=child_env()) for w in sizes]
-    results = [(p.wait(timeout=150), p.stderr.read()) for p in procs]
+    results = [(p.wait(timeout=400), p.stderr.read()) for p in procs]
     for p in procs:
         p.stdout.close()
         p.stderr.close()
@@ -173,7 +173,7 @@ def test_sigkill_mid_write_leaves_a_temp_that_the_next_write_removes(tmp_path, a
         pytest.skip("SIGKILL is POSIX")
     out = tmp_path / "out.png"
     p = spawn(["upscale", assets / "photo.png", "-o", out, "--size", "3000x3000", "--model", assets / "tiny.pth", "-q"])
-    end = time.monotonic() + 120
+    end = time.monotonic() + 300          # a child's start-up takes minutes on a saturated machine
     try:
         while not list(tmp_path.glob(".out.png.*.part")):
             assert p.poll() is None and time.monotonic() < end, p.communicate()[1][-2000:]
