@@ -6,8 +6,9 @@ here (loading happens on the render worker): a file's family and display name co
 checkpoint's description (``meta`` and spec, read with the tensors memory-mapped), never from
 its name. A plain state dict of another project's fixed-scale model (ESRGAN, SwinIR, ...; the
 optional spandrel extra) is family :data:`FIXED_FAMILY`, labelled with its architecture and
-scale (``4x-model (ESRGAN x4)``), described on torch's meta device. This is bookkeeping on the
-GUI thread.
+scale (``4x-model (ESRGAN x4)``), described on torch's meta device. Bundled LM twins are not
+listed: they render their teachers (:mod:`cisr_zoom.core.twins`), they are not a choice of their
+own. This is bookkeeping on the GUI thread.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from cisr_zoom.core.defaults import DEFAULT_MODEL
 from cisr_zoom.core.errors import CisrError
 from cisr_zoom.core.fixed_scale import describe_any
 from cisr_zoom.core.render.sources import BICUBIC
+from cisr_zoom.core.twins import is_twin
 
 BICUBIC_LABEL = "Bicubic"
 #: the family of a file that cannot be described (it fails later, when a view loads it)
@@ -58,6 +60,8 @@ class ModelCatalog:
         """``bundled``: name -> path (default: the installed bundled checkpoints)."""
         self._entries: Dict[str, ModelEntry] = {}
         for stem, path in (bundled_models() if bundled is None else bundled).items():
+            if is_twin(path):
+                continue
             e = _entry(f"bundled:{stem}", Path(path), True)
             self._entries[e.id] = e
         for p in user_paths:

@@ -64,6 +64,7 @@ DEFAULTS: Dict[str, Any] = {
     "grid_models": [],           # source ids of grid views 3 and 4 ("" : empty)
     "device": "auto",            # auto | cpu | cuda | cuda:N | mps
     "exact_float32": False,      # False: precision auto (fastest invisible); True: float32
+    "exact_decoder": False,      # False: a model renders through its bundled LM twin if one is good enough
     "tile_cache_mb": 384,
     "feature_cache_mb": 512,
     "window_geometry": None,     # base64 of QWidget.saveGeometry()

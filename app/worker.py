@@ -132,13 +132,14 @@ class RenderBridge(QObject):
     deviceFailed = Signal(str)                    # message
 
     def __init__(self, catalog: ModelCatalog, device: str = "auto", exact_float32: bool = False,
-                 feature_cache_bytes: int = 512 * 2 ** 20, loop: Optional[asyncio.AbstractEventLoop] = None,
+                 exact_decoder: bool = False, feature_cache_bytes: int = 512 * 2 ** 20, loop: Optional[asyncio.AbstractEventLoop] = None,
                  parent=None):
         super().__init__(parent)
         self.catalog = catalog
         self.device_name = device
         self.device_text = "…"
         self.exact_float32 = exact_float32
+        self.exact_decoder = exact_decoder     # the pool's choice of which model renders (core.twins)
         self._loop = loop or asyncio.get_event_loop()
         self._worker = RenderWorker(name="cisr-render")
         self._pool = SessionPool(feature_cache_bytes)
@@ -245,12 +246,18 @@ class RenderBridge(QObject):
         await self.run(lambda: load_model(path, "cpu"))
 
     # -- devices -------------------------------------------------------------------------
-    async def set_device(self, name: str, exact_float32: Optional[bool] = None) -> None:
-        """Switch device (``auto``/``cpu``/``cuda``/``cuda:N``/``mps``); models and sources are rebuilt
-        lazily. Announced by ``deviceChanged`` or ``deviceFailed``."""
+    async def set_device(self, name: str, exact_float32: Optional[bool] = None,
+                         exact_decoder: Optional[bool] = None) -> None:
+        """Switch device (``auto``/``cpu``/``cuda``/``cuda:N``/``mps``), and optionally the precision
+        choice and whether models render through their LM twins (``exact_decoder`` False, the
+        default) or themselves; models and sources are rebuilt lazily. Announced by
+        ``deviceChanged`` or ``deviceFailed``."""
         pool = self._pool
         if exact_float32 is not None:
             self.exact_float32 = exact_float32
+        if exact_decoder is not None:
+            self.exact_decoder = bool(exact_decoder)
+        exact_dec = self.exact_decoder
         fell_back = []
 
         def work():
@@ -262,7 +269,7 @@ class RenderBridge(QObject):
                     pool.set_device("cpu")
                     fell_back.append(1)
                 raise
-            pool.set_device(dev)
+            pool.set_device(dev, exact_decoder=exact_dec)
             return dev
         try:
             dev = await self.run(work)

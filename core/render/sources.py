@@ -28,6 +28,7 @@ import torch.nn.functional as F
 from ..coords import make_coord, sub_region
 from ..errors import CisrError
 from ..fixed_scale import is_fixed_scale, load_model
+from ..twins import render_path
 from .fixed import FixedScaleSession
 from .resample import NothingToEncode
 from .session import RenderCancelled, RenderSession
@@ -119,6 +120,10 @@ class SessionPool:
 
     ``epoch`` numbers the images opened; a source asked for with another epoch than the
     current image's raises :class:`RenderCancelled` (the image changed meanwhile).
+
+    A model renders through its bundled LM twin when one within the bound exists
+    (:func:`cisr_zoom.core.twins.render_path`), unless :attr:`exact_decoder` is set (change it
+    through :meth:`set_device`, which rebuilds the sources): the one place that chooses.
     """
 
     def __init__(self, feature_cache_bytes: int = 512 * 2 ** 20):
@@ -127,6 +132,7 @@ class SessionPool:
         self.image = None                          # a LoadedImage
         self.epoch = -1
         self.device: Optional[torch.device] = None
+        self.exact_decoder = False                 # True: render the chosen model itself, never its twin
         self._models: Dict[Tuple[str, str], object] = {}
         self._sources: Dict[Tuple[int, str, str, str], RenderSource] = {}
 
@@ -134,9 +140,12 @@ class SessionPool:
         self.image, self.epoch = image, int(epoch)
         self._sources.clear()
 
-    def set_device(self, device) -> None:
-        """Switch device: models and sources are rebuilt on the next :meth:`source`."""
+    def set_device(self, device, exact_decoder: Optional[bool] = None) -> None:
+        """Switch device (and, if given, :attr:`exact_decoder`): models and sources are rebuilt
+        on the next :meth:`source`."""
         self.device = torch.device(device)
+        if exact_decoder is not None:
+            self.exact_decoder = bool(exact_decoder)
         self._models.clear()
         self._sources.clear()
 
@@ -156,7 +165,8 @@ class SessionPool:
             path = self.model_paths.get(source_id)
             if path is None:
                 raise CisrError(f"unknown model {source_id!r}")
-            mkey = (source_id, str(device))
+            path = render_path(path, self.exact_decoder)
+            mkey = (str(path), str(device))
             loaded = self._models.get(mkey)
             if loaded is None:
                 loaded = load_model(path, device)

@@ -3,7 +3,8 @@
 Sections (every key optional; unknown keys are errors, so typos do not pass silently)::
 
     name = "edsr-baseline-liif"     # run name: default output folder runs/<name>
-    stage = "liif"                  # "liif" (stage 1, pixel loss) or "cisrgan" (stage 2, GAN)
+    stage = "liif"                  # "liif" (stage 1, pixel loss), "cisrgan" (stage 2, GAN) or "distill"
+                                    # (an LM-LIIF twin of the train.init_g teacher: see train.distill)
     seed = 0
 
     [network_g]                     # the generator
@@ -51,7 +52,7 @@ Sections (every key optional; unknown keys are errors, so typos do not pass sile
     budget_iters = 0                # cosine: decay ends here (0: none) ...
     budget_minutes = 0.0            # ... or after this much training time, whichever is first
     min_lr_ratio = 0.0              # cosine: final lr / lr_g
-    init_g = ""                     # stage 2: stage-1 checkpoint to start from
+    init_g = ""                     # stage 2: stage-1 checkpoint to start from; distill: the teacher
     checkpoint_every = 100          # write <out>/last.pth
     snapshot_every = 0              # also keep <out>/iter_NNNNNNN.pth (0: never)
     log_every = 10
@@ -96,6 +97,13 @@ Sections (every key optional; unknown keys are errors, so typos do not pass sile
     photos = ""                     # real photos without ground truth: the cell pattern at photo_scales
     photo_scales = [4, 6]           # (ratio to bicubic's, smooth areas; see train.validation)
     photo_crop = 96
+
+    [distill]                       # stage distill (train.distill): what is cached before the first step
+    crops = 1200                    # LR crops (datasets.train's lr_patch, scales, degradations), encoded once
+    query_points = 2304             # random points per crop where the teacher is queried ...
+    query_scale_max = 30.0          # ... at one scale per crop, log-uniform in [1, query_scale_max]
+    teacher_weight = 1.0            # L1 to the teacher's RGB (pixel_opt.weight: L1 to the HR pixels)
+    cache_batch = 8                 # crops encoded at once while the cache is built
 """
 
 from __future__ import annotations
@@ -112,7 +120,7 @@ from .schedule import validate_schedule
 from .validation import ValidationSpec
 
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
-STAGES = ("liif", "cisrgan")
+STAGES = ("liif", "cisrgan", "distill")
 DISCRIMINATOR_TYPES = ("vgg", "unet-sn")
 PERCEPTUAL_TYPES = ("vgg16", "vgg19", "fft", "gradient", "fft+gradient", "none")
 
@@ -138,6 +146,8 @@ DEFAULTS: Dict[str, Any] = {
     "ldl_opt": {"weight": 0.0, "kernel": 7},
     "validation": {"holdout": 0, "every": 500, "scales": [2, 4], "crop": 192, "lpips": True, "photos": "",
                    "photo_scales": [4, 6], "photo_crop": 96},
+    "distill": {"crops": 1200, "query_points": 2304, "query_scale_max": 30.0, "teacher_weight": 1.0,
+                "cache_batch": 8},
 }
 
 #: sections whose keys are free-form (passed through to a model)
@@ -179,6 +189,11 @@ NUMBER_RULES = {
     "train.ema_decay": Rule(0, 0.99999),
     "ldl_opt.weight": Rule(0, 1e6),
     "ldl_opt.kernel": Rule(3, 31, integer=True),
+    "distill.crops": Rule(1, 10**7, integer=True),
+    "distill.query_points": Rule(1, 2**24, integer=True),
+    "distill.query_scale_max": Rule(1, 1000),
+    "distill.teacher_weight": Rule(0, 1e6),
+    "distill.cache_batch": Rule(1, 4096, integer=True),
 }
 
 
@@ -324,6 +339,14 @@ def validate(cfg: Dict[str, Any]) -> None:
             raise TrainConfigError("ldl_opt needs datasets.train.sample = 'patches' (the artifact map works on images)")
         if cfg["ldl_opt"]["kernel"] % 2 == 0:
             raise TrainConfigError(f"ldl_opt.kernel must be odd, got {cfg['ldl_opt']['kernel']}")
+    if cfg["stage"] == "distill":
+        if data["sample"] != "points":
+            raise TrainConfigError("stage 'distill' needs datasets.train.sample = 'points'")
+        if cfg["network_g"]["type"] != "lmf":
+            raise TrainConfigError("stage 'distill' makes an LM-LIIF twin: set network_g.type = 'lmf'")
+        if cfg["perceptual_opt"]["type"] != "none" or cfg["ldl_opt"]["weight"] or cfg["period_opt"]["weight"]:
+            raise TrainConfigError("stage 'distill' takes the L1 terms only (perceptual_opt, ldl_opt and "
+                                   "period_opt must be off)")
     if cfg["train"]["max_iters"] < 0:
         raise TrainConfigError("train.max_iters must be >= 0")
     problem = validate_schedule(cfg["train"])

@@ -177,8 +177,9 @@ class PairSampler:
                                  f"pixel HR crop")
         self._max_hr = min(biggest, int(self._sides.max()))
 
-    def sample_one(self, rng: np.random.Generator):
-        """``(lr (3,p,p), coords (Q,2), cells (Q,2), gt (Q,3), scale)`` for one random pair."""
+    def crop_pair(self, rng: np.random.Generator):
+        """``(lr (3,p,p), hr (3,H,H), hr_size)``: steps 1 and 2 of the module docstring (the HR
+        crop in [0, 1], its LR input degraded and quantised as configured)."""
         s = rng.uniform(self.scale_min, self.scale_max)
         hr_size = min(max(int(round(self.lr_patch * s)), self.lr_patch), self._max_hr)
         eligible = np.flatnonzero(self._sides >= hr_size)
@@ -199,6 +200,11 @@ class PairSampler:
         lr = self.degrader(lr, rng)
         if self.quantize_lr:
             lr = torch.round(lr * 255.0) / 255.0
+        return lr, hr, hr_size
+
+    def sample_one(self, rng: np.random.Generator):
+        """``(lr (3,p,p), coords (Q,2), cells (Q,2), gt (Q,3), scale)`` for one random pair."""
+        lr, hr, hr_size = self.crop_pair(rng)
         if self.sample == "points":
             idx = torch.from_numpy(rng.choice(hr_size * hr_size, self.n_points, replace=False))
             coords = make_coord((hr_size, hr_size))[idx]

@@ -1,9 +1,13 @@
-"""The trainer for both stages: LIIF (stage 1) and CiSRGAN (stage 2), single process or DDP.
+"""The trainer of every stage: LIIF (stage 1), CiSRGAN (stage 2) and the LM twins' distillation
+(``distill``, :mod:`.distill`), single process or DDP.
 
 Stage ``liif``: generator only, ``pixel_opt.weight * L1`` (+ an optional perceptual term on
 patches). Stage ``cisrgan``: generator initialised from a stage-1 checkpoint, loss
 ``pixel * L1 + gan * RaGAN_G + perceptual * P`` (+ ``period * LR-period``, optional); discriminator loss ``RaGAN_D``; one generator
-step then one discriminator step per iteration (alternating), Adam for both.
+step then one discriminator step per iteration (alternating), Adam for both. Stage ``distill``:
+an LM-LIIF twin of the ``train.init_g`` teacher (its encoder copied and frozen, features and the
+teacher's outputs cached before the first step), loss ``distill.teacher_weight * L1(twin,
+teacher) + pixel * L1(twin, HR)``; only the decoder is optimised.
 
 Outputs in ``out_dir`` (written by rank 0 only): ``last.pth`` (atomic; model, optimizer and
 counters, resumable; its ``meta`` is the model card), optional ``iter_NNNNNNN.pth`` snapshots,
@@ -46,6 +50,7 @@ from ..errors import CisrError
 from .config import TrainConfigError
 from .data import ImageBank, PairSampler, iteration_rng, to_image
 from .degrade import DegradeSpec
+from .distill import DistillBatch, FeatureCache, adopt_encoder, load_teacher, teacher_card, twin_outputs
 from .forward import TrainForward
 from .ema import EMA
 from .losses import (PerceptualTerm, l1_loss, ldl_loss, lr_period_loss, make_perceptual_term, ragan_d_loss,
@@ -195,7 +200,15 @@ class Trainer:
         torch.manual_seed(int(cfg["seed"]))
         self.spec_g = generator_spec(cfg)
         self.net_g = models.make(self.spec_g).to(self.device)
-        self.opt_g = torch.optim.Adam(self.net_g.parameters(), lr=float(tcfg["lr_g"]), betas=tuple(tcfg["betas"]))
+        self.teacher = None               # stage distill: the model whose decoder the twin learns
+        if self.stage == "distill":
+            if not tcfg["init_g"]:
+                raise TrainConfigError("stage 'distill' needs the teacher: set train.init_g (or --init) to a "
+                                       "LIIF-family checkpoint or bundled model name")
+            self.teacher = load_teacher(tcfg["init_g"], self.spec_g, self.device)
+            adopt_encoder(self.net_g, self.teacher.model)
+        self.opt_g = torch.optim.Adam([p for p in self.net_g.parameters() if p.requires_grad],
+                                      lr=float(tcfg["lr_g"]), betas=tuple(tcfg["betas"]))
         self.bf16 = resolve_bf16(tcfg["bf16"], self.device)
         self.schedule = LRSchedule.from_config(tcfg)
         self.schedule_origin = 0          # iteration at which this lr schedule started
@@ -220,6 +233,8 @@ class Trainer:
             self._load_resume(self.out_dir / LAST, new_schedule=new_schedule)
         elif resume:
             raise TrainError(f"cannot resume: no checkpoint '{self.out_dir / LAST}' (run without --resume to start)")
+        elif self.teacher is not None:
+            self.init_from = str(tcfg["init_g"])   # the encoder's weights (the decoder starts from the seed)
         elif tcfg["init_g"]:
             self._init_generator(tcfg["init_g"])
         elif self.stage == "cisrgan":
@@ -259,6 +274,14 @@ class Trainer:
                                    n_points=int(dcfg["n_points"]), patch_size=int(dcfg["patch_size"]),
                                    augment=bool(dcfg["augment"]), degradation=dcfg["degradation"],
                                    quantize_lr=bool(dcfg["quantize_lr"]), degrade=self.degrade)
+        self.cache: Optional[FeatureCache] = None
+        if self.teacher is not None:
+            d = cfg["distill"]
+            t = time.monotonic()
+            self.cache = FeatureCache.build(self.sampler, self.teacher.model, int(d["crops"]), int(d["query_points"]),
+                                            float(d["query_scale_max"]), int(cfg["seed"]) + self.dist.rank,
+                                            self.device, int(d["cache_batch"]), say=self.log if self.dist.is_main else None)
+            self.cache_seconds = time.monotonic() - t
         self._stop_reason: Optional[str] = None
         self._stop_signum: Optional[int] = None
         self.tb = ScalarLog()  # replaced in run() on the main process
@@ -330,13 +353,33 @@ class Trainer:
 
     def next_batch(self, it: int):
         """This rank's batch for iteration ``it`` (reproducible: see :func:`.data.iteration_rng`)."""
-        return self.sampler.batch(iteration_rng(self.cfg["seed"], it, self.dist.rank),
-                                  int(self.cfg["datasets"]["train"]["batch_size"]))
+        source = self.cache if self.cache is not None else self.sampler
+        return source.batch(iteration_rng(self.cfg["seed"], it, self.dist.rank),
+                            int(self.cfg["datasets"]["train"]["batch_size"]))
+
+    def distill_step(self, batch: DistillBatch) -> Dict[str, float]:
+        """One twin update on cached features (see :mod:`.distill`)."""
+        self.net_g.train()
+        w_pix, w_t = float(self.cfg["pixel_opt"]["weight"]), float(self.cfg["distill"]["teacher_weight"])
+        with self._autocast():
+            pred, q_pred = twin_outputs(self.net_g, batch)
+        pred, q_pred = pred.float(), q_pred.float()
+        l_teacher = 0.5 * (l1_loss(pred, batch.target) + l1_loss(q_pred, batch.q_target))
+        l_pix = l1_loss(pred, batch.gt)
+        loss = w_t * l_teacher + w_pix * l_pix
+        self.opt_g.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt_g.step()
+        if self.ema is not None:
+            self.ema.update(self.net_g)
+        return {"l_teacher": l_teacher.item(), "l_pix": l_pix.item(), "loss_g": loss.item()}
 
     def step(self, it: int, batch=None) -> Dict[str, float]:
         """Draw iteration ``it``'s batch and update the networks; returns the loss values."""
         lcfg = self.cfg
         batch = (batch if batch is not None else self.next_batch(it)).to(self.device, non_blocking=True)
+        if self.cache is not None:
+            return self.distill_step(batch)
         self.ddp_g.train()
         w_pix = float(lcfg["pixel_opt"]["weight"])
         w_per = float(lcfg["perceptual_opt"]["weight"]) if self.perceptual.kind != "none" else 0.0
@@ -429,7 +472,7 @@ class Trainer:
                      "real_photo_degradations": self.degrade.describe()})
         if self.validator is not None:
             data["held_out_for_validation"] = self.validator.names()
-        return {"stage": self.stage, "name": c["name"], "training_data": data, "iterations": self.iteration,
+        card = {"stage": self.stage, "name": c["name"], "training_data": data, "iterations": self.iteration,
                 "wall_time_s": round(wall, 1), "hardware": hardware_description(self.device, self.dist.world_size),
                 "losses": losses, "perceptual_term": per_desc, "optimizer": {"type": "adam", "lr_g": c["train"]["lr_g"],
                 "lr_d": c["train"]["lr_d"] if self.net_d is not None else None, "betas": c["train"]["betas"]},
@@ -440,6 +483,14 @@ class Trainer:
                 "schedule": dict(self.schedule.describe(), origin_iteration=self.schedule_origin),
                 "speed": self.speed_settings(), "validation": self.validation_card(),
                 "sessions": self.sessions + [self.session_record(wall)], "config": c}
+        if self.teacher is not None:   # a twin: named after its teacher's family, the teacher on its card
+            losses["teacher"] = {"type": "l1", "weight": float(c["distill"]["teacher_weight"]),
+                                 "what": "the teacher's RGB on the cached crops (HR points and random points)"}
+            card.update({"stage": self.teacher.descriptor.family, "training_stage": "distill",
+                         "twin_of": self.teacher.name, "teacher": teacher_card(self.teacher),
+                         "distillation": dict(self.cache.describe(), seconds_to_build=round(self.cache_seconds, 1),
+                                              encoder="the teacher's, copied and frozen")})
+        return card
 
     def speed_settings(self) -> Dict[str, Any]:
         """How this run was made fast (model card): chosen settings and the CPU flags they depend on."""

@@ -37,3 +37,14 @@ def test_the_viewer_opens_on_the_same_bundled_model_as_cisr_upscale(tmp_path, ti
     cat = ModelCatalog(bundled={"cisrgan-edsr-baseline": gan, DEFAULT_MODEL: liif})
     assert cat.default_main() == f"bundled:{DEFAULT_MODEL}"
     assert upscale.DEFAULT_MODEL == DEFAULT_MODEL
+
+
+def test_bundled_twins_are_not_listed(tmp_path, tiny_liif_spec):
+    liif = _save(tmp_path / "liif.pth", tiny_liif_spec, "liif")
+    twin = tmp_path / "liif-lm.pth"
+    torch.manual_seed(0)
+    save_checkpoint(twin, models.make(tiny_liif_spec), tiny_liif_spec,
+                    meta={"stage": "liif", "twin_of": "liif", "teacher": {"sha256": "0" * 64}})
+    cat = ModelCatalog(bundled={"liif": liif, "liif-lm": twin})
+    assert [e.id for e in cat.entries()] == ["bundled:liif"]
+    assert cat.add_user(twin).id == f"file:{twin.resolve()}"       # a user may still add one as a file
