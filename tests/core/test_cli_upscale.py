@@ -132,3 +132,24 @@ def test_precision_is_auto_by_default_and_exact_is_one_flag(tmp_path, capsys, ck
     assert main(["upscale", str(photo), "-o", str(out2), "--scale", "2", "--model", str(ckpt), "--device", "cpu",
                  "--overwrite"]) == 0
     assert "(float32)" in capsys.readouterr().out
+
+
+def test_the_model_renders_through_its_bundled_twin_unless_exact_decoder(tmp_path, capsys, photo, twin_pair,
+                                                                          monkeypatch):
+    import cisr_zoom.core.checkpoint as checkpoint
+    teacher, twin = twin_pair
+    monkeypatch.setattr(checkpoint, "bundled_models", lambda: {"liif-x": teacher, "liif-x-lm": twin})
+    expected = {}
+    for name, path in (("twin", twin), ("teacher", teacher)):
+        s = RenderSession(load_checkpoint(path).model, load_image(photo), precision="float32")
+        expected[name] = to_uint8(s.render((-1, -1, 1, 1), (46, 62)))
+    assert np.abs(expected["twin"].astype(int) - expected["teacher"]).max() > 1    # told apart
+    for flags, which in (((), "twin"), (("--exact-decoder",), "teacher")):
+        out = tmp_path / f"{which}.png"
+        code = main(["upscale", str(photo), "-o", str(out), "--scale", "2", "--model", str(teacher), "--exact",
+                     *flags])
+        msg, err = capsys.readouterr()
+        assert code == 0, err
+        assert ("through its LM twin liif-x-lm" in msg) == (which == "twin") and "with model liif-x" in msg
+        with Image.open(out) as im:
+            assert np.abs(np.asarray(im).astype(int) - expected[which]).max() <= 1

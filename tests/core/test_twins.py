@@ -4,40 +4,16 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 
-from cisr_zoom.core import models
-from cisr_zoom.core.checkpoint import save_checkpoint
 from cisr_zoom.core.imageio import LoadedImage
 from cisr_zoom.core.models.lmf import LMF
 from cisr_zoom.core.models.liif import LIIF
-from cisr_zoom.core.twins import TWIN_BOUND_DB, file_sha256, find_twin, is_twin, render_path
-
-ENC = {"n_resblocks": 1, "n_feats": 8}
-
-
-def _teacher(path, seed=0):
-    torch.manual_seed(seed)
-    spec = models.generator_spec("liif", encoder="edsr-baseline", hidden=16, n_hidden=2, encoder_args=ENC)
-    save_checkpoint(path, models.make(spec).eval(), spec, meta={"stage": "liif"})
-    return path
-
-
-def _twin(path, teacher, gap=0.05, within=True):
-    spec = models.generator_spec("lmf", encoder="edsr-baseline", hidden=8, n_hidden=2, encoder_args=ENC,
-                                 latent_hidden=[16])
-    meta = {"stage": "liif", "twin_of": teacher.stem, "teacher": {"name": teacher.stem, "sha256": file_sha256(teacher)}}
-    if gap is not None:
-        meta["twin_check"] = {"bound_db": TWIN_BOUND_DB, "max_gap_db": gap, "within_bound": within}
-    save_checkpoint(path, models.make(spec).eval(), spec, meta=meta)
-    return path
+from cisr_zoom.core.twins import find_twin, is_twin, render_path
 
 
 @pytest.fixture
-def pair(tmp_path):
-    teacher = _teacher(tmp_path / "liif-x.pth")
-    twin = _twin(tmp_path / "liif-x-lm.pth", teacher)
-    return teacher, twin
+def pair(twin_pair):
+    return twin_pair
 
 
 def test_a_model_renders_through_its_bundled_twin(pair):
@@ -54,15 +30,17 @@ def test_exact_decoder_renders_the_model_itself(pair):
     assert render_path(teacher, True, {"liif-x": teacher, "liif-x-lm": twin}) == teacher
 
 
-def test_no_twin_without_a_bundled_twin_of_that_very_file(tmp_path, pair):
+def test_no_twin_without_a_bundled_twin_of_that_very_file(tmp_path, pair, twin_files):
     teacher, twin = pair
+    _teacher, _ = twin_files
     assert render_path(teacher, False, {"liif-x": teacher}) == teacher               # none bundled
     other = _teacher(tmp_path / "other.pth", seed=1)                                # another file
     assert render_path(other, False, {"liif-x": teacher, "liif-x-lm": twin}) == other
 
 
 @pytest.mark.parametrize("gap,within", [(0.25, False), (None, None), (0.25, True)])
-def test_a_twin_outside_the_bound_or_unmeasured_is_not_used(tmp_path, gap, within):
+def test_a_twin_outside_the_bound_or_unmeasured_is_not_used(tmp_path, twin_files, gap, within):
+    _teacher, _twin = twin_files
     teacher = _teacher(tmp_path / "t.pth")
     twin = _twin(tmp_path / "t-lm.pth", teacher, gap=gap, within=within)
     assert render_path(teacher, False, {"t": teacher, "t-lm": twin}) == teacher

@@ -100,3 +100,17 @@ def test_ema_copies_parameters_frozen_in_the_generator():
     ema.update(net)
     assert torch.equal(ema.net[0].weight, net[0].weight)
     assert not torch.equal(ema.net[1].weight, net[1].weight)
+
+
+def test_shipped_distill_config_fits_its_bundled_teacher():
+    from cisr_zoom.core.checkpoint import bundled_models
+    from cisr_zoom.core.train.config import load_config
+    from cisr_zoom.core.train.trainer import generator_spec
+    cfg = load_config("cpu-distill-lm-liif-edsr-baseline")
+    teacher = cfg["train"]["init_g"]
+    if teacher not in bundled_models():
+        pytest.skip(f"bundled {teacher} not installed")
+    spec, t_spec = generator_spec(cfg), read_checkpoint(bundled_models()[teacher], mmap=True)["model"]
+    assert cfg["stage"] == "distill" and spec["name"] == "lmliif"
+    assert spec["args"]["encoder_spec"] == t_spec["args"]["encoder_spec"]
+    assert spec["args"]["image_skip"] == bool(t_spec["args"].get("image_skip", False))
