@@ -488,6 +488,7 @@ class Trainer:
                                  "what": "the teacher's RGB on the cached crops (HR points and random points)"}
             card.update({"stage": self.teacher.descriptor.family, "training_stage": "distill",
                          "twin_of": self.teacher.name, "teacher": teacher_card(self.teacher),
+                         **({"inputs": self.teacher.meta["inputs"]} if "inputs" in self.teacher.meta else {}),
                          "distillation": dict(self.cache.describe(), seconds_to_build=round(self.cache_seconds, 1),
                                               encoder="the teacher's, copied and frozen")})
         return card

@@ -21,7 +21,8 @@ ENC = {"n_resblocks": 1, "n_feats": 8}
 def _teacher(path, encoder_args=ENC, stage="liif"):
     torch.manual_seed(3)
     spec = models.generator_spec("liif", encoder="edsr-baseline", hidden=16, n_hidden=2, encoder_args=encoder_args)
-    save_checkpoint(path, models.make(spec).eval(), spec, meta={"stage": stage, "origin": "a test teacher"})
+    save_checkpoint(path, models.make(spec).eval(), spec, meta={"stage": stage, "origin": "a test teacher",
+                                                                 "inputs": "photos"})
     return path
 
 
@@ -44,10 +45,10 @@ def test_twin_keeps_the_teachers_encoder_learns_its_decoder_and_names_it(train_i
     assert meta["stage"] == "cisrgan" and meta["training_stage"] == "distill"
     assert meta["twin_of"] == "teacher" and meta["teacher"]["sha256"] == file_sha256(teacher)
     assert meta["teacher"]["origin"] == "a test teacher" and meta["distillation"]["crops"] == 12
-    assert "teacher" in meta["losses"]
+    assert "teacher" in meta["losses"] and meta["inputs"] == "photos"          # made for the teacher's pictures
     assert is_twin(tmp_path / "run" / "last.pth")
     twin = load_checkpoint(tmp_path / "run" / "last.pth")
-    assert twin.descriptor.architecture == "lmf" and twin.descriptor.display_name.startswith("CiSRGAN (LM,")
+    assert twin.descriptor.architecture == "lmf" and twin.descriptor.display_name == "CiSRGAN (LM, EDSR-baseline, photos)"
     log = [json.loads(x) for x in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
     losses = [r["l_teacher"] for r in log if "l_teacher" in r]
     assert losses[-1] < 0.8 * losses[0]
