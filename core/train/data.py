@@ -6,7 +6,10 @@ One sample (as in LIIF's ``sr-implicit-downsampled`` pairs):
    random training image big enough for it (then randomly flipped / transposed);
 2. the LR input is the crop downsampled to ``lr_patch x lr_patch`` with antialiased bicubic
    (values clamped to [0, 1]), optionally degraded like a camera file (blur, noise, JPEG:
-   :mod:`.degrade`) and, by default, rounded to 8 bits like a real input file;
+   :mod:`.degrade`) and, by default, rounded to 8 bits like a real input file; with the
+   second-order pipeline (``degrade.second_order = true``) the HR crop itself is degraded down to
+   the LR size instead (its own random resizes replace the bicubic one), and the target may be
+   its unsharp-masked copy;
 3. targets are HR pixels at coordinates of the crop's pixel grid (:mod:`cisr_zoom.core.coords`
    convention: ``(y, x)`` centres in ``[-1, 1]``), with cells ``(2 / H_crop, 2 / W_crop)``:
 
@@ -196,8 +199,11 @@ class PairSampler:
             if flips[2]:
                 crop = crop.transpose(1, 0, 2)
         hr = torch.from_numpy(np.ascontiguousarray(crop)).permute(2, 0, 1).float().div_(255.0)
-        lr = bicubic_downsample(hr, self.lr_patch, self.degradation)
-        lr = self.degrader(lr, rng)
+        if self.degrader.second_order:      # the HR crop degraded to the LR size; a sharpened target?
+            lr, hr = self.degrader.pair(hr, self.lr_patch, rng)
+        else:
+            lr = bicubic_downsample(hr, self.lr_patch, self.degradation)
+            lr = self.degrader(lr, rng)
         if self.quantize_lr:
             lr = torch.round(lr * 255.0) / 255.0
         return lr, hr, hr_size

@@ -108,6 +108,14 @@ def test_speed_test_times_every_option_against_float32(train_images, make_config
     assert rows[0]["ratio"] == 1.0 and all(r["it_per_s"] > 0 for r in rows)
 
 
+def test_data_cost_times_each_degrade_table_against_the_step(train_images, make_config):
+    from cisr_zoom.core.train.speed import data_cost
+    cfg = make_config(datasets={"train": {"dirs": [str(train_images)]}})
+    rows = data_cost(cfg, {"clean": {}, "second": {"second_order": True}}, iters=1)
+    assert [r["degrade"] for r in rows] == ["clean", "second"]
+    assert all(r["data_s"] > 0 and r["step_s"] > 0 and r["ratio"] == r["data_s"] / r["step_s"] for r in rows)
+
+
 def test_unknown_validation_key_is_refused():
     with pytest.raises(TrainConfigError, match="validation.every_n"):
         from_dict({"validation": {"every_n": 3}})
