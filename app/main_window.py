@@ -97,7 +97,7 @@ class MainWindow(QMainWindow):
         self.grid = GridArea(self.scene, self.view)
         self.setCentralWidget(self.grid)
         self.grid_extra: List[Optional[str]] = [None, None]   # sources of grid views 3 and 4
-        self.compare = ComparePanel(self.scene, self.view)
+        self.compare = ComparePanel(self.scene, self.view.group)
         self.compare_dock = QDockWidget("Compare", self)
         self.compare_dock.setObjectName("compare-dock")
         self.compare_dock.setWidget(self.compare)

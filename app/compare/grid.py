@@ -1,9 +1,10 @@
 """The window's central area: the main view alone, or a grid of 2 (side by side) or 4 (2 x 2)
 equal views, each with a source chooser.
 
-View 1 is the main view itself; views 2-4 are follower
-:class:`~cisr_zoom.app.viewer.zoom_view.ZoomView` s in ``MIRROR`` mode (the main view's
-centre and magnification), so zooming, panning or double-clicking in any of them moves all of
+View 1 is the main view itself; views 2-4 are
+:class:`~cisr_zoom.app.viewer.zoom_view.ZoomView` s in its
+:class:`~cisr_zoom.app.viewer.view_group.ViewGroup`, in ``MIRROR`` mode (the group's centre
+and magnification), so zooming, panning or double-clicking in any of them moves all of
 them, and the cursor in one is marked with a cross in the others. They render through the
 scene like any view. Which source each view shows is the window's decision (no repeats, see
 :mod:`.pairing`): a choice in a chooser is announced with :attr:`GridArea.sourceChosen`.
@@ -17,7 +18,8 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QComboBox, QGridLayout, QHBoxLayout, QToolButton, QVBoxLayout, QWidget
 
 from ..viewer.scene import Scene
-from ..viewer.zoom_view import MIRROR, ZoomView
+from ..viewer.view_group import MIRROR
+from ..viewer.zoom_view import ZoomView
 from .panel import ComparePane
 
 #: Views per layout: the main view alone, two side by side, 2 x 2.
@@ -53,7 +55,7 @@ class GridArea(QWidget):
         lay.addWidget(main_view, 1)
         self.cells: List[ComparePane] = []
         for i in (1, 2, 3):
-            cell = ComparePane(scene, main_view, i, mode=MIRROR, view_id=f"grid{i}", owner_decides=True)
+            cell = ComparePane(scene, main_view.group, i, mode=MIRROR, view_id=f"grid{i}", owner_decides=True)
             cell.layout().setContentsMargins(0, 0, 0, 0)
             cell.sourceChosen.connect(lambda src, i=i: self._chosen(i, src))
             cell.useAsMain.connect(self.useAsMain)

@@ -1,11 +1,11 @@
 """Comparison panel: loupes showing, at the main view's magnification, the region around
 the cursor rendered by other sources.
 
-Each pane is a follower :class:`~cisr_zoom.app.viewer.zoom_view.ZoomView` of the main view in
-``LOUPE`` mode: the main view's zoom, centred on the image point under the cursor in the main
-view (on the main view's centre while the cursor is elsewhere), with a source chooser and a
-"Use as main" button. Zooming or panning in a pane moves the main view, so every view stays
-synchronised. The panes render through the scene like any view (their own requests, the
+Each pane is a :class:`~cisr_zoom.app.viewer.zoom_view.ZoomView` in the main view's
+:class:`~cisr_zoom.app.viewer.view_group.ViewGroup`, in ``LOUPE`` mode: the group's zoom,
+centred on the image point under the cursor in the main view or a grid view (on the group's
+centre while the cursor is elsewhere), with a source chooser and a "Use as main" button.
+Zooming or panning in a pane edits the group, so every view stays synchronised. The panes render through the scene like any view (their own requests, the
 one render thread).
 """
 
@@ -18,7 +18,8 @@ from PySide6.QtWidgets import QComboBox, QHBoxLayout, QSplitter, QToolButton, QV
 
 from ..model_catalog import BICUBIC
 from ..viewer.scene import Scene
-from ..viewer.zoom_view import LOUPE, ZoomView
+from ..viewer.view_group import LOUPE, ViewGroup
+from ..viewer.zoom_view import ZoomView
 
 
 #: What an empty grid view says (fewer sources than views).
@@ -26,7 +27,7 @@ EMPTY_MESSAGE = "Every source is shown in another view. Add a model with Model â
 
 
 class ComparePane(QWidget):
-    """A source chooser, a "Use as main" button and a follower view. With ``owner_decides``
+    """A source chooser, a "Use as main" button and a view of ``group`` in ``mode``. With ``owner_decides``
     (the grid's views) a choice in the chooser is only announced (``sourceChosen``): the
     owner decides what every view shows (no repeats) and calls :meth:`set_source`, which
     then also accepts ``None`` (an empty view)."""
@@ -35,7 +36,7 @@ class ComparePane(QWidget):
     sourceChanged = Signal()
     sourceChosen = Signal(str)      # owner_decides: the user picked this source
 
-    def __init__(self, scene: Scene, leader: ZoomView, index: int, mode: str = LOUPE, view_id: Optional[str] = None,
+    def __init__(self, scene: Scene, group: ViewGroup, index: int, mode: str = LOUPE, view_id: Optional[str] = None,
                  owner_decides: bool = False, parent=None):
         super().__init__(parent)
         self.scene = scene
@@ -49,7 +50,7 @@ class ComparePane(QWidget):
         self.use_button.setToolTip("Show this pane's model in the main view")
         self.view = ZoomView(scene, view_id or f"pane{index}", settle_ms=40)
         self.view.label_overlay = True
-        self.view.set_leader(leader, mode)
+        self.view.join(group, mode)
         self.view.setMinimumSize(120, 90)
         top = QHBoxLayout()
         top.setContentsMargins(0, 0, 0, 0)
@@ -115,13 +116,13 @@ class ComparePanel(QWidget):
     useAsMain = Signal(str)
     sourcesChanged = Signal()
 
-    def __init__(self, scene: Scene, leader: ZoomView, n_panes: int = 3, parent=None):
+    def __init__(self, scene: Scene, group: ViewGroup, n_panes: int = 3, parent=None):
         super().__init__(parent)
         self.splitter = QSplitter(Qt.Orientation.Vertical)
         self.splitter.setChildrenCollapsible(False)
         self.panes: List[ComparePane] = []
         for i in range(n_panes):
-            pane = ComparePane(scene, leader, i)
+            pane = ComparePane(scene, group, i)
             pane.useAsMain.connect(self.useAsMain)
             pane.sourceChanged.connect(self.sourcesChanged)
             self.splitter.addWidget(pane)

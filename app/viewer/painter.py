@@ -42,7 +42,7 @@ class ViewPainter:
         p.fillRect(area, BACKGROUND)
         img = self.view.scene.image
         if img is None:
-            if self.view.leader is None:
+            if self.view.follow_mode is None:
                 self._paint_centred_text(p, "Open an image (Ctrl+O) or drop one here")
             return
         p.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, True)

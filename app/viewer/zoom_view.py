@@ -7,12 +7,13 @@ a comparison pane or grid view); the scene's
 Painting is :class:`~.painter.ViewPainter`'s job; the view repaints where the scene reports
 a new tile of a source it shows.
 
-A *follower* view shows the leader's image at the leader's magnification: a comparison pane
-(:data:`LOUPE`) centred on the image point under the cursor in the leader (else on the
-leader's centre), a grid view (:data:`MIRROR`) on the leader's centre. Its input is forwarded
-to the leader, so every view stays synchronised on zoom and pan. The *pointer* (the image
-point under the cursor, in whichever view of the group it is) is shared through the leader:
-the other views mark it with a small cross, and tiles are ordered from it.
+Views are synchronised through one Qt-free :class:`~.view_group.ViewGroup` that each of them
+observes and edits (none reads another view): the main view (:data:`MAIN`, whose viewport is the
+group's camera), comparison panes (:data:`LOUPE`, centred on the pointer, else on the camera's
+centre) and grid views (:data:`MIRROR`, on the camera's centre), all at the camera's
+magnification. Zoom and pan anywhere edit the group; the *pointer* (the image point under the
+cursor, in whichever view of the group it is) is the group's too: the other views mark it with a
+small cross, and tiles are ordered from it.
 """
 
 from __future__ import annotations
@@ -31,14 +32,12 @@ from cisr_zoom.core.render.worker import OTHER_VIEW, VIEW
 
 from .painter import MARKER_PX, ViewPainter
 from .scene import Scene
+from .view_group import LOUPE, MAIN, MIRROR, ViewGroup
 from .viewport import Viewport
 
 WHEEL_STEP = 2.0 ** (1.0 / 3.0)      # zoom per wheel notch (120 units): three notches per octave
 DIVIDER_GRAB_PX = 7
 
-#: Follow modes (:meth:`ZoomView.set_leader`): centred on the leader's pointer (comparison pane),
-#: or on the leader's centre (grid view). Both at the leader's magnification.
-LOUPE, MIRROR = "loupe", "mirror"
 
 
 @dataclass(frozen=True)
@@ -51,33 +50,27 @@ class RenderSlot:
 
 class ZoomView(QAbstractScrollArea):
     viewChanged = Signal()              # the viewport changed (zoom, pan, resize)
-    settled = Signal()                  # requests for the settled view were made
     hoverChanged = Signal(object)       # (x, y) image coordinates under the cursor, or None
     progressChanged = Signal(int, int)  # tiles done, tiles requested since the last settle
-    pointerChanged = Signal()           # (leader) the cursor moved in, into or out of a view of its group
 
     def __init__(self, scene: Scene, view_id: str, parent=None, settle_ms: int = 80, tile_size: Optional[int] = None):
         super().__init__(parent)
         self.scene = scene
         self.view_id = view_id
         self._tile_size = tile_size   # None: the scene's choice for the device
-        self.vp = Viewport()
+        self.group = ViewGroup()            # its own group, as the main view, until it joins another
+        self.mode = MAIN
+        self.vp = self.group.camera
         self.slots: List[RenderSlot] = [RenderSlot(0, None)]
         self.split = False
         self.divider = 0.5                  # split position, fraction of the width
-        self.leader: Optional[ZoomView] = None
-        self.follow_mode: Optional[str] = None   # LOUPE or MIRROR for a follower
-        self._pointer_view: Optional[ZoomView] = None   # (leader) the view of its group the cursor is in
         self._marker_rect: Optional[QRectF] = None      # where the pointer's cross was last asked painted
         self.label_overlay = False          # draw the source name(s) over the image
         self.message: Optional[str] = None  # banner text (e.g. no model available)
         self.painter = ViewPainter(self)
-        self._auto_fit = True
         self._drag_pos: Optional[QPointF] = None
         self._drag_divider = False
         self._syncing = False
-        self._pan_rest = (0.0, 0.0)
-        self._focus: Optional[Tuple[float, float]] = None   # image point of the last zoom anchor
         self._cursor: Optional[Tuple[float, float]] = None  # screen point of the cursor, None: outside
         self._settle = QTimer(self)
         self._settle.setSingleShot(True)
@@ -95,7 +88,7 @@ class ZoomView(QAbstractScrollArea):
         scene.sessionsChanged.connect(self.schedule_request)
         scene.tileAdded.connect(self._on_tile_added)
         scene.progressChanged.connect(self._on_progress)
-        self.pointerChanged.connect(self._on_pointer)
+        self._observe(self.group, MAIN)
 
     # ------------------------------------------------------------------ configuration ---
     @property
@@ -118,43 +111,48 @@ class ZoomView(QAbstractScrollArea):
         self.viewport().update()
         self.schedule_request()
 
-    def set_leader(self, leader: "ZoomView", mode: str = LOUPE) -> None:
-        """Make this view follow ``leader`` at its magnification: centred on the leader's
-        pointer (``LOUPE``, a comparison pane) or on its centre (``MIRROR``, a grid view)."""
+    @property
+    def follow_mode(self) -> Optional[str]:
+        """``LOUPE`` or ``MIRROR`` for a view that follows the group's main view; None for the main view."""
+        return None if self.mode == MAIN else self.mode
+
+    def join(self, group: ViewGroup, mode: str = LOUPE) -> None:
+        """Show ``group``'s image at its magnification: centred on its pointer (``LOUPE``, a
+        comparison pane) or on its centre (``MIRROR``, a grid view)."""
         if mode not in (LOUPE, MIRROR):
             raise ValueError(f"unknown follow mode {mode!r}")
-        self.leader = leader
-        self.follow_mode = mode
+        old = self.group
+        for event, callback in self._observers():
+            getattr(old.events, event).disconnect(callback)
+        old.leave(self)
+        self.group, self.mode, self.vp = group, mode, Viewport()
         self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        leader.viewChanged.connect(self._follow)
-        leader.settled.connect(self.request_visible)
-        leader.pointerChanged.connect(self._on_pointer)
+        self._observe(group, mode)
         self._follow()
+
+    def _observers(self):
+        return (("view", self._on_group_view), ("pointer", self._on_pointer), ("settled", self._on_group_settled))
+
+    def _observe(self, group: ViewGroup, mode: str) -> None:
+        group.join(self, mode)
+        for event, callback in self._observers():
+            getattr(group.events, event).connect(callback)
 
     # ------------------------------------------------------------------ pointer ---------
     def pointer(self) -> Optional[Tuple[float, float]]:
         """The image point under the cursor in any view of this view's group (None: the
         cursor is in none of them)."""
-        v = (self.leader or self)._pointer_view
-        if v is None or v._cursor is None:
-            return None
-        return v.vp.screen_to_image(*v._cursor)
+        return self.group.pointer
 
     def pointer_view(self) -> Optional["ZoomView"]:
         """The view of this view's group the cursor is in (None: none)."""
-        return (self.leader or self)._pointer_view
+        return self.group.pointer_member
 
-    def _point(self, inside: bool) -> None:
-        """The cursor moved in this view (``inside``) or left it: tell the group."""
-        lead = self.leader or self
-        if inside:
-            lead._pointer_view = self
-        elif lead._pointer_view is self:
-            lead._pointer_view = None
-        else:
-            return
-        lead.pointerChanged.emit()
+    def _point(self) -> None:
+        """Tell the group where the cursor is in this view (nothing if it is not here)."""
+        if self._cursor is not None:
+            self.group.point(self, self.vp.screen_to_image(*self._cursor))
 
     def marker_point(self) -> Optional[Tuple[float, float]]:
         """Screen point where this view marks the pointer: None when the cursor is here
@@ -167,10 +165,27 @@ class ZoomView(QAbstractScrollArea):
 
     def _on_pointer(self) -> None:
         """The group's pointer moved: a loupe re-centres, the cross moves, tiles re-order."""
-        if self.follow_mode == LOUPE and self._follow():
+        if self.mode == LOUPE and self._follow():
             self.schedule_request()
         self._update_marker()
         self._refocus()
+
+    def _on_group_view(self, shift: Optional[Tuple[int, int]]) -> None:
+        """The group's centre or scale changed: the main view shows it (scrolling the painted
+        frame by ``shift`` when that is exact), the others follow; the pointer is where the
+        cursor now is."""
+        if self.mode == MAIN:
+            if shift is not None:
+                self._scroll_frame(*shift)
+            self._view_changed(repaint=shift is None)
+        else:
+            self._follow()
+        if self.group.pointer_member is self:
+            self._point()
+
+    def _on_group_settled(self) -> None:
+        if self.mode != MAIN:
+            self.request_visible()
 
     def _update_marker(self) -> None:
         m = self.marker_point()
@@ -185,32 +200,20 @@ class ZoomView(QAbstractScrollArea):
     def _on_image_changed(self) -> None:
         img = self.scene.image
         self.cancel_all()
-        if img is not None:
-            self.vp.set_image_size(img.size)
-            self._auto_fit = True
-            self._focus = None
-        if self.leader is not None:
-            self._follow()
+        if self.mode == MAIN:
+            if img is not None:
+                self.group.set_image(img.size)
+            else:
+                self._view_changed()
         else:
-            self._view_changed()
-
-    def _follow_centre(self) -> Tuple[float, float]:
-        """Image point this follower centres on: a loupe's is the pointer (unless the cursor
-        is in a loupe itself), else the leader's centre."""
-        lead = self.leader
-        if self.follow_mode == LOUPE:
-            v = lead._pointer_view
-            p = lead.pointer()
-            if v is not None and v.follow_mode != LOUPE and p is not None:
-                return p
-        return lead.vp.cx, lead.vp.cy
+            self._follow()
 
     def _follow(self) -> bool:
-        """Take the leader's magnification and this view's centre; False if nothing changed."""
+        """Take the group's magnification and this view's centre; False if nothing changed."""
         vp = self.vp
         before = (vp.cx, vp.cy, vp.scale, vp.view_w, vp.view_h, vp.dpr, vp.image_w, vp.image_h)
         vp.set_view_size(self.viewport().width(), self.viewport().height(), self.devicePixelRatioF())
-        vp.follow_at(self.leader.vp, self._follow_centre())
+        vp.follow_at(self.group.camera, self.group.centre_for(self))
         if before == (vp.cx, vp.cy, vp.scale, vp.view_w, vp.view_h, vp.dpr, vp.image_w, vp.image_h):
             return False
         self._marker_rect = None
@@ -227,68 +230,30 @@ class ZoomView(QAbstractScrollArea):
         self.schedule_request()
 
     def schedule_request(self) -> None:
-        if self.leader is None:
+        """Ask for tiles after the settle time; a follower waits for the main view's requests
+        when those are due (the group tells it when they are made)."""
+        if self.mode == MAIN:
+            self.group.unsettle()
             self._settle.start()
-        elif not self.leader._settle.isActive():
+        elif self.group.settled:
             self._settle.start()
 
     def fit(self) -> None:
-        if self.leader is not None:
-            return self.leader.fit()
-        self.vp.fit()
-        self._auto_fit = True
-        self._focus = None
-        self._view_changed()
+        self.group.fit()
 
     def set_physical_zoom(self, physical: float, pos: Optional[QPointF] = None) -> None:
-        """Zoom to ``physical`` screen pixels per image pixel (1.0 = 100 %)."""
-        if self.leader is not None:
-            return self.leader.set_physical_zoom(physical)
-        self._auto_fit = False
-        if pos is None:
-            self.vp.set_physical_scale(physical)
-            self._focus = None
-        else:
-            self.vp.set_physical_scale(physical, pos.x(), pos.y())
-            self._focus = self.vp.screen_to_image(pos.x(), pos.y())
-        self._view_changed()
+        """Zoom to ``physical`` screen pixels per image pixel (1.0 = 100 %), keeping the image
+        point at ``pos`` (this view's logical pixels) in place."""
+        self.group.set_physical_zoom(physical, None if pos is None else self.vp.screen_to_image(pos.x(), pos.y()))
 
     def zoom_at(self, factor: float, sx: Optional[float] = None, sy: Optional[float] = None) -> None:
         """Zoom by ``factor`` keeping the image point under screen point ``(sx, sy)`` fixed."""
-        if self.leader is not None:
-            lx, ly = self._to_leader(sx, sy)
-            return self.leader.zoom_at(factor, lx, ly)
-        self._auto_fit = False
-        self.vp.zoom_at(factor, sx, sy)
-        self._focus = None if sx is None or sy is None else self.vp.screen_to_image(sx, sy)
-        self._view_changed()
+        self.group.zoom_at(factor, None if sx is None or sy is None else self.vp.screen_to_image(sx, sy))
 
     def pan_by(self, dx: float, dy: float) -> None:
-        """Move the image by ``(dx, dy)`` screen pixels."""
-        if self.leader is not None:
-            r = self.vp.link_ratio(self.leader.vp)
-            return self.leader.pan_by(dx / r, dy / r)
-        self._auto_fit = False
-        # Move by whole logical pixels only (the rest is carried to the next pan): the frame
-        # already painted is then still exact after a shift, so Qt can scroll it and only the
-        # newly exposed strip is painted.
-        tx, ty = self._pan_rest[0] + dx, self._pan_rest[1] + dy
-        ix, iy = round(tx), round(ty)
-        self._pan_rest = (tx - ix, ty - iy)
-        if ix == 0 and iy == 0:
-            return
-        self._focus = None
-        vp = self.vp
-        cx, cy = vp.cx, vp.cy
-        vp.pan_by(ix, iy)
-        sx, sy = (cx - vp.cx) * vp.scale, (cy - vp.cy) * vp.scale   # after clamping
-        w, h = self.viewport().width(), self.viewport().height()
-        if (vp.dpr == int(vp.dpr) and abs(sx - round(sx)) < 1e-6 and abs(sy - round(sy)) < 1e-6
-                and abs(sx) < w and abs(sy) < h):
-            self._scroll_frame(int(round(sx)), int(round(sy)))
-            self._view_changed(repaint=False)
-        else:
-            self._view_changed()
+        """Move the image by ``(dx, dy)`` screen pixels of this view."""
+        r = self.vp.link_ratio(self.group.camera)
+        self.group.pan_by(dx / r, dy / r)
 
     def _scroll_frame(self, dx: int, dy: int) -> None:
         """Shift the painted frame by ``(dx, dy)``; repaint the exposed strip and the overlays
@@ -299,15 +264,9 @@ class ZoomView(QAbstractScrollArea):
             vp.update(r.toAlignedRect().adjusted(-1, -1, 1, 1))
             vp.update(r.translated(dx, dy).toAlignedRect().adjusted(-1, -1, 1, 1))
 
-    def _to_leader(self, sx, sy) -> Tuple[Optional[float], Optional[float]]:
-        """The leader's screen point showing the image point at this view's ``(sx, sy)``."""
-        if sx is None or sy is None:
-            return None, None
-        return self.leader.vp.image_to_screen(*self.vp.screen_to_image(sx, sy))
-
     # -- scroll bars (range: the image's extent in screen pixels beyond the view) --
     def _sync_scrollbars(self) -> None:
-        if self.leader is not None:
+        if self.mode != MAIN:
             return
         self._syncing = True
         try:
@@ -338,21 +297,15 @@ class ZoomView(QAbstractScrollArea):
         """A scroll bar moved: centre the view on the new image point (image pixels)."""
         if self._syncing or self.scene.image is None:
             return
-        self._auto_fit = False
-        self.vp.centre_on(self.vp.cx if cx is None else cx, self.vp.cy if cy is None else cy)
-        self._view_changed(sync_bars=False)
+        self.group.centre_on(cx, cy)
 
     def resizeEvent(self, ev) -> None:
         super().resizeEvent(ev)
-        vw, vh = self.viewport().width(), self.viewport().height()
-        if self.leader is not None:
+        if self.mode != MAIN:
             self._follow()
             self._settle.start()
             return
-        self.vp.set_view_size(vw, vh, self.devicePixelRatioF())
-        if self._auto_fit:
-            self.vp.fit()
-        self._view_changed()
+        self.group.resize(self.viewport().width(), self.viewport().height(), self.devicePixelRatioF())
 
     # ------------------------------------------------------------------ geometry --------
     def slot_screen_rect(self, slot: RenderSlot) -> QRectF:
@@ -391,27 +344,33 @@ class ZoomView(QAbstractScrollArea):
         """Ask the scene for the visible, uncached level pixels of every slot."""
         self._settle.stop()
         if self.scene.image is None:
+            self._settled(False)
             return
-        if self.leader is not None and not self.isVisible():
+        if self.mode != MAIN and not self.isVisible():
             self.cancel_all()   # a hidden comparison pane asks for nothing
             return
         # the main view's tiles first; a loupe's or grid view's after them, never before
         self.scene.request(self.slot_states(), self._focus_point(), self.tile_size,
-                           VIEW if self.leader is None else OTHER_VIEW)
-        self.settled.emit()
+                           VIEW if self.mode == MAIN else OTHER_VIEW)
+        self._settled(True)
+
+    def _settled(self, announce: bool) -> None:
+        """The main view's requests are made (``announce``: the group's other views make
+        theirs) or dropped."""
+        if self.mode == MAIN:
+            self.group.settle(announce)
 
     def _focus_point(self) -> Tuple[float, float]:
         """Image point the user is looking at: under the cursor (in this view or another of
-        its group), else the anchor of the leader's last zoom (while the cursor has not left
-        since; not for a loupe, which is centred elsewhere), else the middle of this view."""
+        its group), else the anchor of the group's last zoom (while the cursor has not left a
+        view since; not for a loupe, which is centred elsewhere), else the middle of this view."""
         if self._cursor is not None:
             return self.vp.screen_to_image(*self._cursor)
         p = self.pointer()
         if p is not None:
             return p
-        lead = self.leader or self
-        if lead._focus is not None and self.follow_mode != LOUPE:
-            return lead._focus
+        if self.group.focus is not None and self.mode != LOUPE:
+            return self.group.focus
         return self.vp.cx, self.vp.cy
 
     def _refocus(self) -> None:
@@ -421,6 +380,7 @@ class ZoomView(QAbstractScrollArea):
 
     def cancel_all(self) -> None:
         self._settle.stop()
+        self._settled(False)
         self.scene.cancel_view(self.view_id)
 
     def live_requests(self) -> List[InFlight]:
@@ -480,7 +440,7 @@ class ZoomView(QAbstractScrollArea):
             return
         pos = ev.position()
         self._cursor = (pos.x(), pos.y())
-        self._point(True)
+        self._point()
         angle = ev.angleDelta()
         pixel = ev.pixelDelta()
         if ev.modifiers() & Qt.KeyboardModifier.ShiftModifier:
@@ -537,7 +497,7 @@ class ZoomView(QAbstractScrollArea):
             self.viewport().setCursor(Qt.CursorShape.SplitHCursor)
         else:
             self.viewport().setCursor(Qt.CursorShape.OpenHandCursor)
-        self._point(True)     # loupes re-centre, the other views move their cross, tiles re-order
+        self._point()         # loupes re-centre, the other views move their cross, tiles re-order
         if self.scene.image is not None:
             ix, iy = self.vp.screen_to_image(pos.x(), pos.y())
             inside = 0 <= ix < self.vp.image_w and 0 <= iy < self.vp.image_h
@@ -561,8 +521,8 @@ class ZoomView(QAbstractScrollArea):
     def _cursor_gone(self) -> None:
         """The cursor is no longer over this view: forget it and tell the group."""
         self._cursor = None
-        self._focus = None
-        self._point(False)
+        self.group.forget_focus()
+        self.group.unpoint(self)
         self._refocus()       # outside the view: tiles nearest the view centre first
         self.hoverChanged.emit(None)
 
