@@ -27,10 +27,10 @@ from cisr_zoom.core.imageio import READABLE_SUFFIXES
 from cisr_zoom.core.render.estimate import SpeedBook
 
 from .compare.grid import LAYOUTS, GridArea
-from .compare.pairing import assign, fill_distinct
+from .compare.pairing import Pairing
 from .compare.panel import ComparePanel
 from .export.dialog import ExportDialog
-from .model_catalog import BICUBIC, ModelCatalog, checkpoint_file_filter, is_checkpoint_name
+from .model_catalog import ModelCatalog, checkpoint_file_filter, is_checkpoint_name
 from .settings import Settings, cache_dir
 from .viewer.scene import Scene
 from .viewer.zoom_view import ZoomView
@@ -96,7 +96,6 @@ class MainWindow(QMainWindow):
         self.view = ZoomView(self.scene, "main", settle_ms=settle_ms)
         self.grid = GridArea(self.scene, self.view)
         self.setCentralWidget(self.grid)
-        self.grid_extra: List[Optional[str]] = [None, None]   # sources of grid views 3 and 4
         self.compare = ComparePanel(self.scene, self.view.group)
         self.compare_dock = QDockWidget("Compare", self)
         self.compare_dock.setObjectName("compare-dock")
@@ -117,8 +116,7 @@ class MainWindow(QMainWindow):
         self.fetch_job: Optional[WeightsFetch] = None     # Model > Get ...: the download running
         self.fetch_dialog: Optional[FetchDialog] = None
 
-        self.main_source: Optional[str] = None
-        self.split_source: Optional[str] = None
+        self.pairing = Pairing(self.catalog)     # which source each view shows, and its rules
         self._build_actions()
         self._build_menus()
         self._build_toolbar()
@@ -305,14 +303,10 @@ class MainWindow(QMainWindow):
 
     def _apply_initial_sources(self) -> None:
         s = self.settings
-        main = s["main_model"] if s["main_model"] in self.catalog else self.catalog.default_main()
         defaults = self.catalog.default_compare()
         saved = [c for c in s["compare_models"] if c in self.catalog]
         compare = saved if len(saved) == len(defaults) else defaults
-        split = s["split_model"] if s["split_model"] in self.catalog and s["split_model"] != main else \
-            next((c for c in defaults + self.catalog.sources() if c != main), BICUBIC)
-        self.main_source, self.split_source = main, split
-        self.grid_extra = [g or None for g in s["grid_models"][:2]] + [None] * (2 - len(s["grid_models"][:2]))
+        self.pairing.restore(s["main_model"], s["split_model"], s["grid_models"])
         self.compare.set_sources(compare)
         self._refresh_model_choices()
         self.act_split.setChecked(bool(s["split_enabled"]))
@@ -371,11 +365,18 @@ class MainWindow(QMainWindow):
             return
         self.choose_source(1, source)
 
-    # -- which view shows which source (no repeats: app/compare/pairing.py) --
-    def _shown(self) -> List[Optional[str]]:
-        """Positions compared: main (A), second model (B), and grid views 3 and 4 when shown."""
-        shown = [self.main_source, self.split_source]
-        return shown + list(self.grid_extra) if self.grid.n_views == 4 else shown
+    # -- which view shows which source (the rules: app/compare/pairing.py:Pairing) --
+    @property
+    def main_source(self) -> Optional[str]:
+        return self.pairing.main
+
+    @property
+    def split_source(self) -> Optional[str]:
+        return self.pairing.second
+
+    @property
+    def grid_extra(self) -> List[Optional[str]]:
+        return list(self.pairing.extra)
 
     def _position_names(self) -> List[str]:
         if self.grid.n_views > 1:
@@ -385,49 +386,40 @@ class MainWindow(QMainWindow):
         return ["the main view", "the second model (B of the A/B flip)"]
 
     def choose_source(self, index: int, source: Optional[str], announce: bool = True) -> bool:
-        """Show ``source`` at position ``index`` (0 main, 1 second model, 2-3 grid views 3-4).
-        A position that showed it already takes ``index``'s old source, so split view never
-        pairs a source with itself and no grid view repeats another; refused (with the reason
-        in the status bar) when that would leave the main view or the second model without a
-        source. False if refused."""
-        shown = self._shown()
-        if index >= len(shown) or (source is not None and source not in self.catalog):
-            return False
-        if source is None:
-            if index != 0:
-                return False                  # only the main view may show nothing (no model: the preview)
-            new, moved = list(shown), None
-            new[index] = None
-        else:
-            new, moved = assign(shown, index, source)
+        """Show ``source`` at position ``index`` (0 main, 1 second model, 2-3 grid views 3-4;
+        :meth:`Pairing.choose`), saying in the status bar what moved, or why it was refused.
+        False if refused."""
+        return self._chose(self.pairing.choose(index, source), source, announce)
+
+    def _chose(self, choice, source: Optional[str], announce: bool) -> bool:
+        """Show what :class:`Pairing` decided for ``source`` (a :class:`~.compare.pairing.Choice`)."""
         names = self._position_names()
-        if new[1] is None or (new[0] is None and index != 0):
-            lacking = 1 if new[1] is None else 0
-            self.statusBar().showMessage(
-                f"{self.catalog.label(source)} is already shown in {names[moved]}, and {names[lacking]} has no other "
-                f"source to show instead. Add a model (Model → Add Model File…) to compare two.", 10000)
-            self._apply_view_sources()          # the choosers show what is shown
+        if not choice.done:
+            if choice.lacking is not None:
+                self.statusBar().showMessage(
+                    f"{self.catalog.label(source)} is already shown in {names[choice.moved]}, and "
+                    f"{names[choice.lacking]} has no other source to show instead. Add a model "
+                    f"(Model → Add Model File…) to compare two.", 10000)
+                self._apply_view_sources()          # the choosers show what is shown
             return False
-        self.main_source, self.split_source = new[0], new[1]
-        if len(new) > 2:
-            self.grid_extra = new[2:]
-        self.settings["main_model"], self.settings["split_model"] = self.main_source, self.split_source
-        self._apply_view_sources()
-        if moved is not None and announce:
+        self._sources_changed()
+        if choice.moved is not None and announce:
+            moved = choice.moved
             self.statusBar().showMessage(
                 f"{self.catalog.label(source)} was already in {names[moved]}: {names[moved]} now shows "
-                f"{self.catalog.label(new[moved])}, so no view shows the same as another.", 8000)
+                f"{self.catalog.label(self.pairing.shown()[moved])}, so no view shows the same as another.", 8000)
         return True
+
+    def _sources_changed(self) -> None:
+        self.settings["main_model"], self.settings["split_model"] = self.main_source, self.split_source
+        self._apply_view_sources()
 
     def flip_ab(self) -> None:
         """A/B flip: the main model and the second model change places in place (single view:
         the view shows the other model; split view: the sides swap; grid: views 1-2 and 3-4
         swap). Press again to flip back."""
-        if not self.choose_source(0, self.split_source, announce=False):
+        if not self._chose(self.pairing.flip(), self.split_source, announce=False):
             return
-        if self.grid.n_views == 4:
-            self.grid_extra = self.grid_extra[::-1]
-            self._apply_view_sources()
         names = self._position_names()
         self.statusBar().showMessage(
             f"A/B flip: {names[0]} shows {self.catalog.label(self.main_source)}, {names[1]} "
@@ -438,10 +430,7 @@ class MainWindow(QMainWindow):
         view 2 the second model, views 3-4 other sources, none repeated while enough exist)."""
         n_views = n_views if n_views in LAYOUTS else 1
         self.settings["view_layout"] = n_views
-        if n_views == 4:
-            shown = fill_distinct([self.main_source, self.split_source] + list(self.grid_extra),
-                                  self.catalog.sources(), start=2)
-            self.grid_extra = shown[2:]
+        self.pairing.set_views(n_views)
         for a, n in ((self.act_single, 1), (self.act_grid2, 2), (self.act_grid4, 4)):
             a.setChecked(n == n_views)
         self.grid.set_layout(n_views)
@@ -462,7 +451,7 @@ class MainWindow(QMainWindow):
             if a.isCheckable():
                 a.setChecked(a.text() == self.catalog.label(self.main_source))
         self.view.set_sources([self.main_source, self.split_source] if split else [self.main_source])
-        self.grid.show_sources([self.main_source, self.split_source] + list(self.grid_extra))
+        self.grid.show_sources(self.pairing.every())
         self._update_model_label()
 
     def _update_model_label(self) -> None:
@@ -559,14 +548,7 @@ class MainWindow(QMainWindow):
             self.compare.set_sources(self.catalog.default_compare())
         self.scene.forget_source(model_id)
         self.settings["user_models"] = self.catalog.user_paths()
-        if self.main_source == model_id:
-            self.main_source = self.catalog.default_main()
-        if self.split_source in (model_id, self.main_source):
-            self.split_source = next((c for c in self.catalog.sources() if c != self.main_source), BICUBIC)
-        self.grid_extra = [None if g == model_id else g for g in self.grid_extra]
-        if self.grid.n_views == 4:
-            self.grid_extra = fill_distinct([self.main_source, self.split_source] + self.grid_extra,
-                                            self.catalog.sources(), start=2)[2:]
+        self.pairing.remove(model_id)
         self._refresh_model_choices()
         self._apply_view_sources()
         self._save_settings()
