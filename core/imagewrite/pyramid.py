@@ -17,6 +17,7 @@ import numpy as np
 from ..errors import CisrError
 from ..imageio import ImageMetadata
 from .formats import OutputStyle
+from .strips import Strips
 from .tiff import _tiff_text_tags
 
 #: tile side of pyramidal TIFFs, and the size below which no further level is made
@@ -146,8 +147,7 @@ class PyramidTiffWriter:
         self.sizes = pyramid_sizes(height, width, tile)
         self.folder = folder         # where the reduced levels wait (default: the system's temp folder)
         self.rows_written = 0
-        self._buf: list = []
-        self._buffered = 0
+        self._strips = Strips(tile)
         self._queue: queue.Queue = queue.Queue(maxsize=1)
         self._error: Optional[BaseException] = None
         self._thread = threading.Thread(target=self._run, name="cisr-tiff-writer", daemon=True)
@@ -168,24 +168,14 @@ class PyramidTiffWriter:
 
     def write_rows(self, rows: np.ndarray) -> None:
         """``rows``: ``(n, width, channels)`` uint8/uint16, any ``n``."""
-        i = 0
-        while i < rows.shape[0]:
-            take = min(rows.shape[0] - i, self.tile - self._buffered)
-            self._buf.append(rows[i:i + take])
-            self._buffered += take
-            i += take
-            if self._buffered == self.tile:
-                self._flush()
+        for strip in self._strips.add(rows):
+            self._put(strip)
         self.rows_written += rows.shape[0]
 
-    def _flush(self) -> None:
-        if self._buffered:
-            strip = np.concatenate(self._buf, axis=0) if len(self._buf) > 1 else self._buf[0].copy()
-            self._buf, self._buffered = [], 0
-            self._put(strip)
-
     def close(self) -> None:
-        self._flush()
+        rest = self._strips.rest()
+        if rest is not None:
+            self._put(rest)
         if self.rows_written != self.height:
             self.abort()
             raise RuntimeError(f"TIFF has {self.rows_written} of {self.height} rows")

@@ -13,6 +13,7 @@ import numpy as np
 
 from ..errors import CisrError
 from ..imageio import ImageMetadata
+from .strips import Strips
 
 
 _ASCII, _SHORT, _LONG, _RATIONAL, _UNDEFINED, _LONG8 = 2, 3, 4, 5, 7, 16
@@ -62,8 +63,7 @@ class TiffStreamWriter:
         self.offsets: list[int] = []
         self.counts: list[int] = []
         self.rows_written = 0
-        self._buf: list[np.ndarray] = []
-        self._buffered = 0
+        self._strips = Strips(self.rows_per_strip)
         if self.bigtiff:
             f.write(b"II+\x00" + struct.pack("<HHQ", 8, 0, 0))
         else:
@@ -71,27 +71,17 @@ class TiffStreamWriter:
 
     def write_rows(self, rows: np.ndarray) -> None:
         """``rows``: ``(n, width, channels)`` uint8 (uint16 for 16-bit files)."""
-        i = 0
-        while i < rows.shape[0]:
-            take = min(rows.shape[0] - i, self.rows_per_strip - self._buffered)
-            self._buf.append(rows[i:i + take])
-            self._buffered += take
-            i += take
-            if self._buffered == self.rows_per_strip:
-                self._flush_strip()
+        for strip in self._strips.add(rows):
+            self._write_strip(strip)
         self.rows_written += rows.shape[0]
 
-    def _flush_strip(self) -> None:
-        if not self._buffered:
-            return
-        strip = np.concatenate(self._buf, axis=0) if len(self._buf) > 1 else self._buf[0]
+    def _write_strip(self, strip: np.ndarray) -> None:
         d = strip.copy()
         d[:, 1:] -= strip[:, :-1]             # predictor 2: difference to the pixel on the left
         data = zlib.compress(d.astype("<u2").tobytes() if self.bits == 16 else d.tobytes(), self.level)
         self.offsets.append(self.f.tell())
         self.counts.append(len(data))
         self.f.write(data)
-        self._buf, self._buffered = [], 0
 
     def _entries(self, off_type: int) -> list:
         spp = self.channels
@@ -122,7 +112,9 @@ class TiffStreamWriter:
         return sorted(entries, key=lambda e: e[0])
 
     def close(self) -> None:
-        self._flush_strip()
+        rest = self._strips.rest()
+        if rest is not None:
+            self._write_strip(rest)
         if self.rows_written != self.height:
             raise RuntimeError(f"TIFF has {self.rows_written} of {self.height} rows")
         f = self.f
