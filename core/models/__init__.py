@@ -5,7 +5,8 @@ Importing this package registers: ``edsr-baseline``, ``rdn``, ``mlp``, ``liif``,
 
 from . import edsr, liif, lmf, mlp, rdn  # noqa: F401  (registration side effects)
 from . import discriminator  # noqa: F401  (registers vgg-discriminator)
-from .liif import LIIF, Features, liif_spec
+from .ensemble import Features
+from .liif import LIIF, liif_spec
 from .lmf import LMF, lmf_spec
 from .decoder import GridDecoder, ImplicitDecoder, ModelDescriptor
 from .registry import generator_spec, generator_types, make, register, register_generator, registered

@@ -9,9 +9,9 @@ plus the cell) and outputs *modulations*, a scale and a shift per hidden layer o
 then costs only the render MLP, evaluated like LIIF with the 4-neighbour local ensemble:
 input ``[latent or feature of the neighbour, rel (2), cell (2)]`` in LR-pixel units, hidden
 layer ``k`` output ``(W_k x + b_k) * (1 + scale_k) + shift_k`` (before its ReLU), member outputs
-blended with LIIF's area weights (:func:`.liif.ensemble_output`).
+blended with LIIF's area weights (:func:`.ensemble.ensemble_output`).
 
-Conventions are LIIF's (:mod:`cisr_zoom.core.coords`, :mod:`.liif`): coordinates ``(y, x)`` in
+Conventions are LIIF's (:mod:`cisr_zoom.core.coords`, :mod:`.ensemble`): coordinates ``(y, x)`` in
 ``[-1, 1]``, cells in the same units, RGB in ``[0, 1]`` normalised by ``(x - 0.5) / 0.5``.
 
 Modulation channels per LR pixel, as in the official checkpoints: ``[scales of layers 0..d-1
@@ -42,8 +42,9 @@ from torch import nn
 
 from . import registry
 from .decoder import ModelDescriptor, display_name
-from .liif import (ENCODER_LABELS, AxisNeighbours, Features, LIIFGridAxis, cell_input, encode_image, encoder_spec,
-                   ensemble_members, ensemble_neighbours, ensemble_output, grid_decoder_setup, skip_at_points, skip_on_grid, unfold_features)
+from .ensemble import (ENCODER_LABELS, AxisNeighbours, Features, LIIFGridAxis, cell_input, encode_image, encoder_spec,
+                       ensemble_members, ensemble_neighbours, ensemble_output, grid_decoder_setup, skip_at_points,
+                       skip_on_grid, unfold_features)
 
 #: precisions the grid decoder renders in (int8 gains nothing on 16-wide layers)
 LMF_PRECISIONS = ("float32", "bfloat16", "float16")

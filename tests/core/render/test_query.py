@@ -9,7 +9,7 @@ import torch.nn.functional as F
 
 from cisr_zoom.core.coords import make_coord
 from cisr_zoom.core.errors import CisrError
-from cisr_zoom.core.models.liif import ENSEMBLE_EPS, axis_neighbours
+from cisr_zoom.core.models.ensemble import ENSEMBLE_EPS, axis_neighbours
 from cisr_zoom.core.precision import resolve_precision
 from cisr_zoom.core.render.session import RenderSession
 
