@@ -1,8 +1,11 @@
 """The viewport renderer: only the visible pixels, cancellable, in bounded memory.
 
 * :mod:`.session` -- :class:`~.session.RenderSession` (one image + model + device + precision):
-  ``render(region, out_size, should_stop)``, ``render_alpha``, ``prefetch``, ``encode_step``;
-  :class:`~.session.RenderCancelled`.
+  ``render(region, out_size, should_stop)``, ``render_alpha``, ``prefetch``, ``encode_step``.
+* :mod:`.fixed` -- :class:`~.fixed.FixedScaleSession`: a fixed-scale model of another project at its
+  native scale, in cached LR tiles, resampled.
+* :mod:`.stopping` -- :class:`~.stopping.RenderCancelled` and the stop plumbing every source shares
+  (:class:`~.stopping.Stoppable`).
 * :mod:`.sources` -- the :class:`~.sources.RenderSource` protocol (what export, the CLI and the
   app render from), :class:`~.sources.BicubicSession`, and :class:`~.sources.SessionPool` (the
   sources of the current image, render thread only).
@@ -12,9 +15,10 @@
 * :mod:`.planner` -- :class:`~.planner.RequestPlanner`: what each view asks the worker for.
 * :mod:`.worker` -- :class:`~.worker.RenderWorker`, the one render thread (no Qt): bounded steps,
   nearest the focus first, views before exports.
-* :mod:`.export` -- ``export_image`` / ``export_steps``: streaming PNG / TIFF / BigTIFF, JPEG up
-  to a limit, atomic, in bounded chunks.
-* :mod:`.estimate` -- export time estimates from stored timings and the export's own speed.
+* :mod:`.export` -- ``export_image`` / ``export_steps``: bands of rows rendered in bounded chunks
+  and handed to a writer of :mod:`cisr_zoom.core.imagewrite`, atomic.
+* :mod:`.estimate` -- the :class:`~.estimate.SpeedBook` (render speed per model, device and
+  precision) and export time estimates.
 * :mod:`.benchmark` -- the measurements behind ``cisr bench``.
 
 The model is used only through :class:`cisr_zoom.core.models.decoder.ImplicitDecoder` and its

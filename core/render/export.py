@@ -35,7 +35,8 @@ from ..imagewrite.formats import OutputStyle, check_size, format_for, output_sty
 from ..imagewrite.writers import open_writer
 from .estimate import RenderCost
 from .resample import reduction_source
-from .session import STEP_ENCODE_BOX, RenderCancelled
+from .session import STEP_ENCODE_BOX
+from .stopping import RenderCancelled
 from .sources import RenderSource
 
 #: largest output rendered without ``force``: 500 megapixels (1.5 GB of pixels, hours of CPU

@@ -14,9 +14,7 @@ after an antialiased reduction where it is sparser (a zoomed-out view).
 
 from __future__ import annotations
 
-import threading
-from contextlib import contextmanager
-from typing import Callable, Iterator, Optional, Tuple
+from typing import Optional, Tuple
 
 import numpy as np
 import torch
@@ -24,9 +22,7 @@ import torch.nn.functional as F
 
 from ..coords import lr_pixels_under, make_coord, sub_region
 from .features import FeatureTiles
-from .session import RenderCancelled
-
-StopFn = Optional[Callable[[], bool]]
+from .stopping import StopFn, Stoppable, stop_if_asked
 
 #: LR pixels of context on every side of a computed box
 HALO = 16
@@ -37,13 +33,14 @@ MAX_BOX = 192
 CHUNK_PIXELS = 512 * 512
 
 
-class FixedScaleSession:
+class FixedScaleSession(Stoppable):
     """One image and one fixed-scale model on a device (a :class:`~.sources.RenderSource`)."""
 
     precision = "float32"
 
     def __init__(self, fixed, image, device="cpu", cache_bytes: int = 512 * 2**20,
                  tile: int = TILE, halo: int = HALO, max_box: int = MAX_BOX):
+        super().__init__()
         rgb = getattr(image, "rgb", image)
         self.alpha: Optional[np.ndarray] = getattr(image, "alpha", None)
         self.lr_size: Tuple[int, int] = (int(rgb.shape[0]), int(rgb.shape[1]))
@@ -57,25 +54,8 @@ class FixedScaleSession:
         s = self.scale
         self.tiles = FeatureTiles(self._compute, self.lr_size, tile=tile, budget_bytes=cache_bytes,
                                   max_box=max_box, bytes_per_pixel=3 * s * s * 4)
-        self._lock = threading.RLock()
-        self._stop: StopFn = None
 
     # -- the model ---------------------------------------------------------------------------
-    @contextmanager
-    def _stopping(self, should_stop: StopFn) -> Iterator[None]:
-        """Under the lock: ``should_stop`` is what the model's boxes check, for this call."""
-        with self._lock:
-            prev, self._stop = self._stop, should_stop
-            try:
-                self._check_stop()
-                yield
-            finally:
-                self._stop = prev
-
-    def _check_stop(self) -> None:
-        if self._stop is not None and self._stop():
-            raise RenderCancelled()
-
     def _compute(self, y0: int, y1: int, x0: int, x1: int) -> torch.Tensor:
         """SR pixels of LR pixels ``[y0,y1) x [x0,x1)``: ``(y1-y0, x1-x0, 3 s^2)`` on the CPU."""
         self._check_stop()
@@ -127,8 +107,7 @@ class FixedScaleSession:
         out = np.empty((H, W, 3), dtype=np.float32)
         rows = max(1, CHUNK_PIXELS // max(W, 1))
         for a in range(0, H, rows):
-            if should_stop is not None and should_stop():
-                raise RenderCancelled()
+            stop_if_asked(should_stop)
             b = min(H, a + rows)
             sub = sub_region((y0, x0, y1, x1), (H, W), a, 0, b - a, W)
             grid = make_coord((b - a, W), sub, flatten=False)          # (y, x) image coordinates

@@ -18,9 +18,7 @@ from __future__ import annotations
 
 import copy
 import math
-import threading
-from contextlib import contextmanager
-from typing import Callable, Iterator, List, Optional, Tuple
+from typing import List, Optional, Tuple
 
 import numpy as np
 import torch
@@ -31,8 +29,9 @@ from ..devices import pick_device
 from ..errors import is_out_of_memory
 from ..precision import resolve_precision
 from .features import FeatureTiles
+from .stopping import RenderCancelled, StopFn, Stoppable
 
-StopFn = Optional[Callable[[], bool]]
+__all__ = ["RenderCancelled", "RenderSession", "StopFn", "STEP_ENCODE_BOX"]
 
 #: output pixels per INN chunk, by device type (a CUDA OOM halves it for the session)
 DEFAULT_CHUNK = {"cpu": 8192, "cuda": 262144, "mps": 65536}
@@ -41,10 +40,6 @@ MIN_CHUNK = 256
 #: of the render thread (3x3 feature tiles; 144 + 2 halos of 34 = 212 input pixels a side,
 #: about a second of EDSR-baseline on one CPU core), against 192 for one-go prefetches
 STEP_ENCODE_BOX = 144
-
-
-class RenderCancelled(Exception):
-    """Raised inside a render when its ``should_stop()`` returned True."""
 
 
 def _free_device_memory(device: torch.device) -> None:
@@ -99,7 +94,7 @@ def split_blocks(H: int, W: int, chunk: int) -> List[Tuple[int, int, int, int]]:
     return [(r, min(H, r + bh), c, min(W, c + bw)) for r in range(0, H, bh) for c in range(0, W, bw)]
 
 
-class RenderSession:
+class RenderSession(Stoppable):
     """See the module docstring. ``model``: an :class:`~cisr_zoom.core.models.decoder.ImplicitDecoder`
     (a copy is moved to ``device``, in eval mode); ``image``: ``(h, w, 3)`` float32 in ``[0, 1]``
     or a :class:`~cisr_zoom.core.imageio.LoadedImage` (its alpha, if any, is kept for
@@ -112,6 +107,7 @@ class RenderSession:
     def __init__(self, model, image, device="cpu", precision: str = "float32",
                  feature_cache_bytes: int = 512 * 2**20, lr_tile: int = 48,
                  chunk_size: Optional[int] = None, max_encode_box: int = 192):
+        super().__init__()
         self.device = pick_device(device) if isinstance(device, str) and device.lower() == "auto" \
             else torch.device(device)
         self.descriptor = model.describe()
@@ -129,9 +125,6 @@ class RenderSession:
             p.requires_grad_(False)
         self.fast_path = self.descriptor.fast_path
         self.chunk_size = int(chunk_size or DEFAULT_CHUNK.get(self.device.type, 4096))
-        self._lock = threading.RLock()
-        self._stop: StopFn = None
-        self._owner: Optional[int] = None
         self._install_stop_hooks()
 
         #: input pixels added around every encoded box; None: the image is encoded whole
@@ -151,20 +144,6 @@ class RenderSession:
         for m in self.model.modules():
             if next(m.children(), None) is None:  # leaf layers: conv, relu, ...
                 m.register_forward_pre_hook(hook)
-
-    def _check_stop(self) -> None:
-        stop = self._stop
-        if stop is not None and self._owner == threading.get_ident() and stop():
-            raise RenderCancelled()
-
-    @contextmanager
-    def _stopping(self, should_stop: StopFn) -> Iterator[None]:
-        prev, prev_owner = self._stop, self._owner
-        self._stop, self._owner = should_stop, threading.get_ident()
-        try:
-            yield
-        finally:
-            self._stop, self._owner = prev, prev_owner
 
     # -- features ----------------------------------------------------------------------------
     def _encode_crop(self, y0: int, y1: int, x0: int, x1: int) -> Tuple[torch.Tensor, int, int]:
@@ -208,8 +187,7 @@ class RenderSession:
         """Encode the features under ``region`` in large boxes (fewer halos than tile by tile),
         unless they would fill more than ``max_fraction`` of the cache. True if done."""
         r0, r1, c0, c1 = self.lr_range(region)
-        with self._lock, self._stopping(should_stop):
-            self._check_stop()
+        with self._stopping(should_stop):
             return self.tiles.prefetch(r0, r1, c0, c1, max_fraction)
 
     def uncached_pixels(self, region) -> int:
@@ -228,8 +206,7 @@ class RenderSession:
         so one call is a bounded piece of work. False when nothing was missing."""
         r0, r1, c0, c1 = self.lr_range(region)
         w = self.lr_range(within) if within is not None else (r0, r1, c0, c1)
-        with self._lock, self._stopping(should_stop), torch.no_grad():
-            self._check_stop()
+        with self._stopping(should_stop), torch.no_grad():
             return self.tiles.encode_box(r0, r1, c0, c1, w, max_box=STEP_ENCODE_BOX)
 
     # -- rendering ---------------------------------------------------------------------------
@@ -238,8 +215,7 @@ class RenderSession:
         H, W = output_size(out_size)
         y0, x0, y1, x1 = _check_region(region)
         out = np.empty((H, W, 3), dtype=np.float32)
-        with self._lock, self._stopping(should_stop), torch.no_grad():
-            self._check_stop()
+        with self._stopping(should_stop), torch.no_grad():
             h, w = self.lr_size
             rows = self.decoder.plan_axis(pixel_centers(H, y0, y1, dtype=torch.float32), h)
             cols = self.decoder.plan_axis(pixel_centers(W, x0, x1, dtype=torch.float32), w)

@@ -19,7 +19,7 @@ precision) and the loaded models; it belongs to the render thread and is touched
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Callable, Dict, Optional, Protocol, Tuple, runtime_checkable
+from typing import Dict, Optional, Protocol, Tuple, runtime_checkable
 
 import numpy as np
 import torch
@@ -31,7 +31,8 @@ from ..fixed_scale import is_fixed_scale, load_model
 from ..twins import render_path
 from .fixed import FixedScaleSession
 from .resample import NothingToEncode
-from .session import RenderCancelled, RenderSession
+from .session import RenderSession
+from .stopping import RenderCancelled, StopFn, stop_if_asked
 
 #: Source id of classical bicubic interpolation (every other id names a model).
 BICUBIC = "bicubic"
@@ -39,7 +40,6 @@ BICUBIC = "bicubic"
 #: Output pixels per bicubic chunk (bounds memory; cancellation is checked between chunks).
 BICUBIC_CHUNK_PIXELS = 512 * 512
 
-StopFn = Optional[Callable[[], bool]]
 
 
 @runtime_checkable
@@ -95,8 +95,7 @@ class BicubicSession(NothingToEncode):
         rows = max(1, BICUBIC_CHUNK_PIXELS // max(W, 1))
         y0, x0, y1, x1 = region
         for r0 in range(0, H, rows):
-            if should_stop is not None and should_stop():
-                raise RenderCancelled()
+            stop_if_asked(should_stop)
             r1 = min(H, r0 + rows)
             sub = sub_region(region, (H, W), r0, 0, r1 - r0, W)
             grid = make_coord((r1 - r0, W), sub, flatten=False, device=self.device).flip(-1)[None]  # (x, y)
