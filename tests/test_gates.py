@@ -93,3 +93,22 @@ def test_ruff_rules_catch_a_real_error(tmp_path):
                           capture_output=True, text=True, timeout=60)
     assert bad.returncode == 1 and "F821" in bad.stdout and "F401" in bad.stdout
     assert good.returncode == 0, good.stdout
+
+
+def test_ruff_complexity_bounds_catch_a_tangled_function(tmp_path):
+    """C901 and PLR0915 are selected with the project's bounds: a function of 11 branches and
+    51 statements breaks both; one under them passes."""
+    cfg = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["ruff"]["lint"]
+    select = ",".join(cfg["select"])
+    bounds = ["--config", f"lint.mccabe.max-complexity = {cfg['mccabe']['max-complexity']}",
+              "--config", f"lint.pylint.max-statements = {cfg['pylint']['max-statements']}"]
+    tangled = "def f(x):\n" + "".join(f"    if x == {i}:\n        x += {i}\n" for i in range(11)) \
+        + "".join(f"    x += {i}\n" for i in range(30)) + "    return x\n"
+    (tmp_path / "tangled.py").write_text(tangled)
+    (tmp_path / "plain.py").write_text("def f(x):\n    if x:\n        return 1\n    return 2\n")
+    ruff = _tool("ruff")
+    runs = {name: subprocess.run([ruff, "check", "--isolated", "--select", select, *bounds, name], cwd=tmp_path,
+                                 capture_output=True, text=True, timeout=60) for name in ("tangled.py", "plain.py")}
+    assert runs["tangled.py"].returncode == 1
+    assert "C901" in runs["tangled.py"].stdout and "PLR0915" in runs["tangled.py"].stdout
+    assert runs["plain.py"].returncode == 0, runs["plain.py"].stdout
