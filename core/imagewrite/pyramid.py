@@ -147,7 +147,7 @@ class PyramidTiffWriter:
         self.sizes = pyramid_sizes(height, width, tile)
         self.folder = folder         # where the reduced levels wait (default: the system's temp folder)
         self.rows_written = 0
-        self._strips = Strips(tile)
+        self._gather = Strips(tile)
         self._queue: queue.Queue = queue.Queue(maxsize=1)
         self._error: Optional[BaseException] = None
         self._thread = threading.Thread(target=self._run, name="cisr-tiff-writer", daemon=True)
@@ -168,12 +168,12 @@ class PyramidTiffWriter:
 
     def write_rows(self, rows: np.ndarray) -> None:
         """``rows``: ``(n, width, channels)`` uint8/uint16, any ``n``."""
-        for strip in self._strips.add(rows):
+        for strip in self._gather.add(rows):
             self._put(strip)
         self.rows_written += rows.shape[0]
 
     def close(self) -> None:
-        rest = self._strips.rest()
+        rest = self._gather.rest()
         if rest is not None:
             self._put(rest)
         if self.rows_written != self.height:

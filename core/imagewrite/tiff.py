@@ -63,7 +63,7 @@ class TiffStreamWriter:
         self.offsets: list[int] = []
         self.counts: list[int] = []
         self.rows_written = 0
-        self._strips = Strips(self.rows_per_strip)
+        self._gather = Strips(self.rows_per_strip)
         if self.bigtiff:
             f.write(b"II+\x00" + struct.pack("<HHQ", 8, 0, 0))
         else:
@@ -71,7 +71,7 @@ class TiffStreamWriter:
 
     def write_rows(self, rows: np.ndarray) -> None:
         """``rows``: ``(n, width, channels)`` uint8 (uint16 for 16-bit files)."""
-        for strip in self._strips.add(rows):
+        for strip in self._gather.add(rows):
             self._write_strip(strip)
         self.rows_written += rows.shape[0]
 
@@ -112,7 +112,7 @@ class TiffStreamWriter:
         return sorted(entries, key=lambda e: e[0])
 
     def close(self) -> None:
-        rest = self._strips.rest()
+        rest = self._gather.rest()
         if rest is not None:
             self._write_strip(rest)
         if self.rows_written != self.height:
