@@ -19,7 +19,6 @@ Saving and checking the results is :mod:`.imagenet_weights`' job.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import os
 import pickle

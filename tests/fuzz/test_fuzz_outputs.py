@@ -196,7 +196,6 @@ def test_sigkill_mid_write_leaves_a_temp_that_the_next_write_removes(tmp_path, a
 
 def _big_checkpoint(folder):
     """A LIIF checkpoint of about 1.3 MB (float32), so a small disk fills in mid-file."""
-    import torch
 
     from cisr_zoom.core import models
     from cisr_zoom.core.checkpoint import save_checkpoint
