@@ -80,8 +80,7 @@ def main(argv=None) -> int:
         for _ in range(20):
             app.processEvents()       # the grid's views get their sizes
         win.view.set_physical_zoom(args.zoom)
-        win.view.vp.centre_on(*args.at)
-        win.view._view_changed()
+        win.view.group.centre_on(*args.at)       # through the group: every view of it follows
         if args.cursor:
             from PySide6.QtCore import QPointF, Qt
             from PySide6.QtGui import QCursor, QMouseEvent
