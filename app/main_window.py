@@ -587,7 +587,7 @@ class MainWindow(QMainWindow):
         session = self.scene.session(self.main_source) if self.scene.image is not None else None
         if session is not None:
             self.device_label.setText(f"Device: {self.bridge.device_text} "
-                                      f"({session.precision})")
+                                      f"({session.compute_label})")
 
     def _on_device_failed(self, message: str) -> None:
         self._check_device_action(self.bridge.device_name)

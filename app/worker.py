@@ -225,6 +225,7 @@ class RenderBridge(QObject):
         def work():
             loaded = load_image(path)
             pyramid = build_pyramid(to_uint8(loaded.rgb))
+            self._worker.cancel_ahead()      # the previous image's sources are dropped
             pool.set_image(loaded, epoch)
             return ImageData(epoch, Path(path), loaded.size, pyramid, loaded.alpha is not None, loaded.bit_depth)
         return await self.run(work)
@@ -269,6 +270,7 @@ class RenderBridge(QObject):
                     pool.set_device("cpu")
                     fell_back.append(1)
                 raise
+            self._worker.cancel_ahead()
             pool.set_device(dev, exact_decoder=exact_dec)
             return dev
         try:
@@ -298,6 +300,9 @@ class RenderBridge(QObject):
             self._to_gui(self._end_stream, stream, error or None, bool(cancelled))
 
         self._worker.submit(session, request, lambda tile: self._to_gui(stream._put, tile), on_done)
+        # then, whenever the thread has nothing else to do, the rest of the image's features,
+        # nearest where this view renders first (cancelled when the image or device changes)
+        self._worker.encode_ahead(session, key=("ahead", id(session)), restart=False)
         return stream
 
     def _end_stream(self, stream: TileStream, error: Optional[str], cancelled: bool) -> None:

@@ -17,6 +17,13 @@ whole-image values therefore agree up to float rounding (measured in tests and b
 
 Missing tiles that one request needs are encoded together, in boxes of at most
 ``max_box x max_box`` LR pixels, so the halo is paid per box, not per tile.
+
+**Eviction by distance.** While a *focus* is set (the LR pixel the user looks at: the centre
+of the view being rendered, or of the encode-ahead), a full cache drops the tiles farthest
+from it first; without one, the least recently used. :meth:`FeatureTiles.ahead_step` encodes
+the missing tiles nearest the focus, one bounded box per call, and stops once the budget holds
+only tiles nearer than every missing one (so encoding ahead never evicts what it would need
+again first).
 """
 
 from __future__ import annotations
@@ -55,6 +62,8 @@ class FeatureTiles:
         self._tiles: "OrderedDict[TileKey, torch.Tensor]" = OrderedDict()
         self._bytes = 0
         self._lock = threading.RLock()
+        #: ``(y, x)`` LR pixel eviction measures distances from (None: least recently used first)
+        self.focus: Optional[Tuple[float, float]] = None
         self.encode_calls = 0     # encoder runs (boxes), for statistics
         self.encode_seconds = 0.0  # wall-clock seconds spent in ``compute``, for statistics
 
@@ -93,15 +102,30 @@ class FeatureTiles:
         self._tiles[key] = value
         self._bytes += value.numel() * value.element_size()
 
+    def _distance(self, key: TileKey, focus: Tuple[float, float]) -> float:
+        """Squared distance (LR pixels) from ``focus`` to the centre of tile ``key``."""
+        y0, y1, x0, x1 = self.tile_bounds(key)
+        dy, dx = (y0 + y1) / 2.0 - focus[0], (x0 + x1) / 2.0 - focus[1]
+        return dy * dy + dx * dx
+
     def _evict(self) -> None:
-        while self._bytes > self.budget_bytes and self._tiles:
-            _, v = self._tiles.popitem(last=False)
+        if self._bytes <= self.budget_bytes:
+            return
+        focus = self.focus
+        if focus is None:
+            order = list(self._tiles)                                       # least recently used first
+        else:
+            order = sorted(self._tiles, key=lambda k: -self._distance(k, focus))   # farthest first
+        for key in order:
+            if self._bytes <= self.budget_bytes:
+                break
+            v = self._tiles.pop(key)
             self._bytes -= v.numel() * v.element_size()
 
     # -- computing -------------------------------------------------------------------------
-    def _boxes(self, missing: Iterable[TileKey]) -> List[Tuple[int, int, int, int]]:
+    def _boxes(self, missing: Iterable[TileKey], max_box: Optional[int] = None) -> List[Tuple[int, int, int, int]]:
         """Group missing tiles into boxes (tile units ``ty0, ty1, tx0, tx1``) of at most
-        ``max_box`` LR pixels a side, each holding at least one missing tile."""
+        ``max_box`` (default :attr:`max_box`) LR pixels a side, each holding a missing tile."""
         missing = set(missing)
         if not missing:
             return []
@@ -109,7 +133,7 @@ class FeatureTiles:
         ty1 = max(k[0] for k in missing) + 1
         tx0 = min(k[1] for k in missing)
         tx1 = max(k[1] for k in missing) + 1
-        step = max(1, self.max_box // self.tile)
+        step = max(1, (max_box or self.max_box) // self.tile)
         out = []
         for by in range(ty0, ty1, step):
             for bx in range(tx0, tx1, step):
@@ -118,8 +142,9 @@ class FeatureTiles:
                     out.append(box)
         return out
 
-    def ensure(self, keys: Iterable[TileKey]) -> Dict[TileKey, torch.Tensor]:
-        """Return the tiles ``keys``, computing the missing ones (grouped in boxes)."""
+    def ensure(self, keys: Iterable[TileKey], max_box: Optional[int] = None) -> Dict[TileKey, torch.Tensor]:
+        """Return the tiles ``keys``, computing the missing ones (grouped in boxes of at most
+        ``max_box`` LR pixels a side, default :attr:`max_box`)."""
         keys = list(keys)
         with self._lock:
             got: Dict[TileKey, torch.Tensor] = {}
@@ -132,7 +157,7 @@ class FeatureTiles:
                     self._tiles.move_to_end(k)
                     got[k] = v
             want = set(missing)
-            for ty0, ty1, tx0, tx1 in self._boxes(missing):
+            for ty0, ty1, tx0, tx1 in self._boxes(missing, max_box):
                 y0, _, x0, _ = self.tile_bounds((ty0, tx0))
                 _, y1, _, x1 = self.tile_bounds((ty1 - 1, tx1 - 1))
                 t0 = time.perf_counter()
@@ -192,9 +217,33 @@ class FeatureTiles:
             kx0 = min(k[1] for k in first)
             cols = span(kx0, min(max(k[1] for k in first), kx0 + step - 1), lo_x, hi_x)
             box = [(ty, tx) for ty in rows for tx in cols if (ty, tx) not in self._tiles]
-            self.ensure(box)
+            self.ensure(box, step * t)
             self._evict()
             return True
+
+    def ahead_step(self, max_box: Optional[int] = None) -> bool:
+        """Encode ahead of need: one box (at most ``max_box`` LR pixels a side) around the
+        missing tile nearest :attr:`focus` (the image centre when none), grown within the
+        image. False, with no work done, when every tile is cached or the budget is full of
+        tiles nearer the focus than any missing one."""
+        with self._lock:
+            focus = self.focus if self.focus is not None else (self.h / 2.0, self.w / 2.0)
+            missing = [(ty, tx) for ty in range(self.n_rows) for tx in range(self.n_cols)
+                       if (ty, tx) not in self._tiles]
+            if not missing:
+                return False
+            nearest = min(missing, key=lambda k: self._distance(k, focus))
+            y0, y1, x0, x1 = self.tile_bounds(nearest)
+            need = (y1 - y0) * (x1 - x0) * (self.bytes_per_pixel or self._bytes_per_pixel())
+            if self._tiles and self._bytes + need > self.budget_bytes:
+                farthest = max(self._distance(k, focus) for k in self._tiles)
+                if self._distance(nearest, focus) >= farthest:
+                    return False
+            prev, self.focus = self.focus, focus
+            try:
+                return self.encode_box(y0, y1, x0, x1, (0, self.h, 0, self.w), max_box=max_box)
+            finally:
+                self.focus = prev
 
     def window(self, y0: int, y1: int, x0: int, x1: int) -> Tuple[torch.Tensor, int, int]:
         """Features of LR pixels covering ``[y0, y1) x [x0, x1)`` as ``(tensor, r0, c0)``: an

@@ -144,3 +144,16 @@ class FixedScaleSession(Stoppable):
     def uncached_pixels(self, region) -> int:
         """LR pixels the model would still have to run on for a render of ``region``."""
         return self.tiles.missing_pixels(*self.lr_range(region))
+
+    def encode_ahead(self, focus=None, should_stop: StopFn = None) -> bool:
+        """Run the model on one box of the tiles nearest ``focus`` (``(y, x)`` input pixels)
+        not cached yet, within the cache budget; False when nothing is left worth running."""
+        from .session import STEP_ENCODE_BOX
+        with self._stopping(should_stop), torch.no_grad():
+            if focus is not None:
+                self.tiles.focus = (float(focus[0]), float(focus[1]))
+            return self.tiles.ahead_step(max_box=STEP_ENCODE_BOX)
+
+    @property
+    def compute_label(self) -> str:
+        return self.precision

@@ -27,7 +27,9 @@ import torch.nn.functional as F
 from ..coords import Region, lr_pixels_under, make_cell, make_coord, output_size, pixel_centers
 from ..devices import pick_device
 from ..errors import is_out_of_memory
+from ..models.liif import encode_image
 from ..precision import resolve_precision
+from .encoder import EncoderPlan, apply_threads, choose_encoder, planned_encoder
 from .features import FeatureTiles
 from .stopping import RenderCancelled, StopFn, Stoppable
 
@@ -36,9 +38,10 @@ __all__ = ["RenderCancelled", "RenderSession", "StopFn", "STEP_ENCODE_BOX"]
 #: output pixels per INN chunk, by device type (a CUDA OOM halves it for the session)
 DEFAULT_CHUNK = {"cpu": 8192, "cuda": 262144, "mps": 65536}
 MIN_CHUNK = 256
-#: side (LR pixels) of the encoder boxes of :meth:`RenderSession.encode_step`: one bounded step
-#: of the render thread (3x3 feature tiles; 144 + 2 halos of 34 = 212 input pixels a side,
-#: about a second of EDSR-baseline on one CPU core), against 192 for one-go prefetches
+#: side (LR pixels) of the encoder boxes of :meth:`RenderSession.encode_step` with a float32
+#: encoder: one bounded step of the render thread (3x3 feature tiles; 144 + 2 halos of 34 = 212
+#: input pixels a side, about a second of EDSR-baseline on one CPU core), against 192 for
+#: one-go prefetches; a faster encoder takes larger steps (:attr:`.encoder.EncoderPlan.step_box`)
 STEP_ENCODE_BOX = 144
 
 
@@ -123,6 +126,12 @@ class RenderSession(Stoppable):
         self.model = copy.deepcopy(model).float().eval().to(self.device)
         for p in self.model.parameters():
             p.requires_grad_(False)
+        #: how the encoder runs here (chosen per CPU kind, see :mod:`.encoder`)
+        threads = apply_threads() if self.device.type == "cpu" else 0
+        self.encoder_plan: EncoderPlan = choose_encoder(self.device, self.precision, threads=threads)
+        self._encoder = planned_encoder(self.model, self.encoder_plan)
+        if self._encoder is None:
+            self.encoder_plan = EncoderPlan()
         self.fast_path = self.descriptor.fast_path
         self.chunk_size = int(chunk_size or DEFAULT_CHUNK.get(self.device.type, 4096))
         self._install_stop_hooks()
@@ -141,7 +150,8 @@ class RenderSession(Stoppable):
     def _install_stop_hooks(self) -> None:
         def hook(module, inputs):
             self._check_stop()
-        for m in self.model.modules():
+        modules = list(self.model.modules()) + (list(self._encoder.modules()) if self._encoder is not None else [])
+        for m in modules:
             if next(m.children(), None) is None:  # leaf layers: conv, relu, ...
                 m.register_forward_pre_hook(hook)
 
@@ -153,7 +163,7 @@ class RenderSession(Stoppable):
         cy0, cx0 = max(0, y0 - halo), max(0, x0 - halo)
         cy1, cx1 = min(h, y1 + halo), min(w, x1 + halo)
         crop = self._image[:, cy0:cy1, cx0:cx1].unsqueeze(0).to(self.device)
-        feat = self.model.encode(crop).feat
+        feat = (self.model.encode(crop) if self._encoder is None else encode_image(self._encoder, crop)).feat
         return feat, y0 - cy0, x0 - cx0
 
     def _compute_precomputed(self, y0: int, y1: int, x0: int, x1: int) -> torch.Tensor:
@@ -199,15 +209,44 @@ class RenderSession(Stoppable):
         """Seconds spent in the encoder so far (all calls; for instrumentation)."""
         return self.tiles.encode_seconds
 
+    @property
+    def encoder_module(self) -> torch.nn.Module:
+        """The encoder module the session actually runs (the planned copy, or the model's own)."""
+        return self._encoder if self._encoder is not None else self.model.encoder
+
+    @property
+    def step_box(self) -> int:
+        """Side (LR pixels) of the encoder box of one bounded step: :data:`STEP_ENCODE_BOX`, or
+        the encoder plan's (larger for a faster encoder)."""
+        return self.encoder_plan.step_box if self.encoder_plan.kind != "default" else STEP_ENCODE_BOX
+
+    @property
+    def compute_label(self) -> str:
+        """The precision and the encoder's plan in words (status bar, ``cisr bench``)."""
+        return f"{self.precision}, {self.encoder_plan.label}"
+
     def encode_step(self, region, within=None, should_stop: StopFn = None) -> bool:
         """Encode one box of the features a render of ``region`` needs and lacks, grown
-        within the region ``within`` (default ``region``): at most :data:`STEP_ENCODE_BOX` LR
+        within the region ``within`` (default ``region``): at most :attr:`step_box` LR
         pixels a side,
         so one call is a bounded piece of work. False when nothing was missing."""
         r0, r1, c0, c1 = self.lr_range(region)
         w = self.lr_range(within) if within is not None else (r0, r1, c0, c1)
         with self._stopping(should_stop), torch.no_grad():
-            return self.tiles.encode_box(r0, r1, c0, c1, w, max_box=STEP_ENCODE_BOX)
+            self._check_stop()
+            self.tiles.focus = ((w[0] + w[1]) / 2.0, (w[2] + w[3]) / 2.0)   # the view: evict far from it
+            return self.tiles.encode_box(r0, r1, c0, c1, w, max_box=self.step_box)
+
+    def encode_ahead(self, focus: Optional[Tuple[float, float]] = None, should_stop: StopFn = None) -> bool:
+        """Encode ahead of need: one bounded box of the missing features nearest ``focus``
+        (``(y, x)`` in input pixels; default: where the views last rendered, else the image
+        centre), within the feature budget (farthest tiles evicted first). False, with no work
+        done, when there is nothing left worth encoding (see :meth:`.features.FeatureTiles.ahead_step`)."""
+        with self._stopping(should_stop), torch.no_grad():
+            self._check_stop()
+            if focus is not None:
+                self.tiles.focus = (float(focus[0]), float(focus[1]))
+            return self.tiles.ahead_step(max_box=self.step_box)
 
     # -- rendering ---------------------------------------------------------------------------
     def render(self, region, out_size, should_stop: StopFn = None) -> np.ndarray:

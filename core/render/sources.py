@@ -48,13 +48,15 @@ class RenderSource(Protocol):
 
     ``lr_size`` is the image's ``(h, w)`` in input pixels; ``alpha`` its ``(h, w)`` alpha in
     ``[0, 1]`` or None; ``precision`` the compute precision actually used (``float32``...);
-    ``encode_seconds`` the time spent preparing features so far (instrumentation).
+    ``encode_seconds`` the time spent preparing features so far (instrumentation);
+    ``compute_label`` how it computes, in words (precision and encoder plan; the status bar).
     """
 
     lr_size: Tuple[int, int]
     alpha: Optional[np.ndarray]
     precision: str
     encode_seconds: float
+    compute_label: str
 
     def render(self, region, out_size, should_stop: StopFn = None) -> np.ndarray:
         """``(H, W, 3)`` float32 RGB in ``[0, 1]``; raises :class:`RenderCancelled` once
@@ -72,6 +74,10 @@ class RenderSource(Protocol):
 
     def uncached_pixels(self, region) -> int:
         """Input pixels a render of ``region`` would still have to encode (for estimates)."""
+
+    def encode_ahead(self, focus=None, should_stop: StopFn = None) -> bool:
+        """Do one bounded piece of preparation ahead of need, nearest ``focus`` (``(y, x)``
+        input pixels); False when nothing is left worth doing (no work was done)."""
 
 
 class BicubicSession(NothingToEncode):
@@ -111,6 +117,14 @@ class BicubicSession(NothingToEncode):
         a = F.grid_sample(self._alpha, grid, mode="bilinear", padding_mode="border", align_corners=False)
         return a[0, 0].clamp_(0, 1).cpu().numpy()
 
+
+    def encode_ahead(self, focus=None, should_stop: StopFn = None) -> bool:
+        """Nothing to encode."""
+        return False
+
+    @property
+    def compute_label(self) -> str:
+        return "bicubic"
 
 
 class SessionPool:

@@ -14,6 +14,9 @@ thread) only enqueue work and return at once:
 * :meth:`RenderWorker.run_job` runs any function on the thread (model loading, image decoding...);
   :meth:`RenderWorker.run_steps` runs a generator one step at a time (an export: one chunk per
   step), at a lower priority than the views.
+* :meth:`RenderWorker.encode_ahead` encodes a source's features ahead of need at :data:`IDLE`
+  priority, nearest a focus first (:meth:`RenderWorker.refocus_ahead` moves it), until the
+  source says nothing is left worth encoding.
 
 **Scheduling.** All work is cut into *steps* of bounded length: rendering one tile, encoding
 one box of features (at most ``max_box`` LR pixels a side) that the next tile needs, one export
@@ -27,7 +30,9 @@ the worker keeps the seconds the other work ran while the export waited, less th
 export ran (:attr:`RenderWorker.export_credit`), and steps the export whenever that credit is
 positive. So an export at most doubles in time however long the user keeps zooming (plus one
 step of the other work), the view's first tile still comes first (the credit starts at zero),
-and the view waits at most about one of its own steps' time for the export's catch-up. Distances are in output pixels of the requests' level, so tiles of different requests of
+and the view waits at most about one of its own steps' time for the export's catch-up. :data:`IDLE` steps (encoding ahead) run only when nothing else is queued, and an idle step is
+*preempted*: its stop check is true as soon as any other work is queued, so it gives the
+thread up within one encoder layer and is retried later. Distances are in output pixels of the requests' level, so tiles of different requests of
 one view interleave nearest first. Callbacks run on the worker thread; an exception in a
 callback is logged and does not stop the worker.
 
@@ -66,6 +71,7 @@ BACKGROUND = 3    # exports
 #: the share of the render thread's time a :data:`BACKGROUND` job (an export) gets while other
 #: work competes: one half, so an export never takes more than twice its own time
 FAIR_SHARE = 0.5
+IDLE = 4          # encoding ahead: only when nothing else is queued, preempted by any other work
 
 #: environment variable: set to ``1`` (stderr) or a file path to log every step
 RENDER_LOG_ENV = "CISR_ZOOM_RENDER_LOG"
@@ -340,6 +346,65 @@ class _RenderJob(_Job):
             _safe(self.on_done, self.request.generation, error, cancelled)
 
 
+class _AheadJob(_Job):
+    """Encodes ``source``'s features ahead of need at :data:`IDLE` priority, one box per step,
+    nearest ``focus`` first; ``busy()`` (the worker has other work queued) preempts a step."""
+
+    priority = IDLE
+
+    def __init__(self, source: RenderSource, key: Any, focus: Optional[Tuple[float, float]],
+                 busy: Callable[[], bool], on_done: Optional[Callable[[bool], None]] = None):
+        super().__init__(key)
+        self.source, self.busy, self.on_done = source, busy, on_done
+        self._focus_lock = threading.Lock()
+        self._focus = focus
+        self.steps = 0          # boxes encoded
+        self.preempted = 0      # steps given up for other work
+        self._finished = False
+
+    def refocus(self, focus: Tuple[float, float]) -> None:
+        with self._focus_lock:
+            self._focus = (float(focus[0]), float(focus[1]))
+
+    def step(self) -> bool:
+        if self.cancelled.is_set():
+            self._done(False)
+            return True
+        with self._focus_lock:
+            focus = self._focus
+        stop = lambda: self.cancelled.is_set() or self.busy()   # noqa: E731
+        try:
+            t0 = time.perf_counter()
+            worked = self.source.encode_ahead(focus, should_stop=stop)
+        except RenderCancelled:
+            if self.cancelled.is_set():
+                self._done(False)
+                return True
+            self.preempted += 1
+            log.debug("ahead   job %s preempted", self.key)
+            return False
+        except BaseException:  # noqa: BLE001 - encoding ahead is optional: log and stop
+            log.exception("encoding ahead failed")
+            self._done(False)
+            return True
+        if not worked:
+            self._done(True)
+            return True
+        self.steps += 1
+        log.debug("ahead   job %s box %.3f s", self.key, time.perf_counter() - t0)
+        return False
+
+    def abandon(self) -> None:
+        self._done(False)
+
+    def _done(self, complete: bool) -> None:
+        if self._finished:
+            return
+        self._finished = True
+        if self.on_done is not None:
+            _safe(self.on_done, complete)
+
+
 def _tile_distance(spec: TileSpec, focus: Tuple[float, float]) -> float:
     """Squared distance (output pixels) from ``focus`` to the centre of ``spec`` (the measure
     :func:`.tiles.plan_tiles` orders by)."""
@@ -413,6 +478,50 @@ class RenderWorker:
         for j in jobs:
             j.refocus(focus)
         return bool(jobs)
+
+    def encode_ahead(self, source: RenderSource, key: Any = "ahead", focus: Optional[Tuple[float, float]] = None,
+                     on_done: Optional[Callable[[bool], None]] = None, restart: bool = True) -> _Job:
+        """Encode ``source``'s features ahead of need at :data:`IDLE` priority (one bounded
+        box per step, nearest ``focus`` = ``(y, x)`` input pixels first, default where the
+        source last rendered; within its feature budget), superseding an earlier such job with
+        the same ``key`` (``restart=False``: keep a live one instead and return it).
+        ``on_done(complete)`` after: True when nothing was left worth encoding, False when
+        cancelled or failed."""
+        job = _AheadJob(source, key, focus, self._busy, on_done)
+        with self._cv:
+            old = self._ahead_jobs_locked(key)
+            if not restart:
+                live = [j for j in old if not j.cancelled.is_set() and j.source is source]
+                if live:
+                    return live[0]
+            for j in old:
+                j.cancelled.set()
+            self._enqueue_locked(job)
+        return job
+
+    def refocus_ahead(self, key: Any, focus: Tuple[float, float]) -> bool:
+        """Move the focus of the encode-ahead job ``key`` (``(y, x)`` input pixels); False if none is live."""
+        with self._cv:
+            jobs = [j for j in self._ahead_jobs_locked(key) if not j.cancelled.is_set()]
+        for j in jobs:
+            j.refocus(focus)
+        return bool(jobs)
+
+    def cancel_ahead(self, key: Any = None) -> None:
+        """Stop encoding ahead for ``key`` (all when None)."""
+        with self._cv:
+            jobs = self._ahead_jobs_locked(key)
+        for j in jobs:
+            j.cancel()
+
+    def _ahead_jobs_locked(self, key: Any) -> list:
+        jobs = list(self._queue) + ([self._current] if self._current is not None else [])
+        return [j for j in jobs if isinstance(j, _AheadJob) and (key is None or j.key == key)]
+
+    def _busy(self) -> bool:
+        """Whether work other than encoding ahead is queued (read without the lock: a stale
+        answer costs one layer of delay at most)."""
+        return any(j.priority < IDLE for j in list(self._queue))
 
     def run_job(self, fn: Callable[[], Any], on_result: Optional[Callable[[Any], None]] = None,
                 on_error: Optional[Callable[[str], None]] = None) -> _Job:

@@ -711,7 +711,8 @@ def test_status_bar_names_the_precision_that_ran_and_exact_is_one_click(make_win
     monkeypatch.setattr(precision, "cpu_has_native_bf16", lambda: True)   # as on AVX512-BF16 / AMX CPUs
     w = make_window(test_image)
     assert not w.act_exact.isChecked() and w.act_exact in w.toolbar.actions()
-    qtbot.waitUntil(lambda: "(bfloat16)" in w.device_label.text(), timeout=20000)
+    qtbot.waitUntil(lambda: "(bfloat16, encoder " in w.device_label.text(), timeout=20000)
+    assert "channels-last" in w.device_label.text()                         # the encoder's plan is named
     w.act_exact.trigger()                                                   # one click
-    qtbot.waitUntil(lambda: "(float32)" in w.device_label.text(), timeout=20000)
+    qtbot.waitUntil(lambda: "(float32, encoder float32" in w.device_label.text(), timeout=20000)
     assert w.settings["exact_float32"] is True and w.bridge.exact_float32 is True

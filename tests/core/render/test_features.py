@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from cisr_zoom.core.render.encoder import EncoderPlan
 from cisr_zoom.core.render.session import RenderSession
 
 
@@ -71,3 +72,59 @@ def test_only_needed_tiles_are_encoded(liif_factory, image):
     s = RenderSession(liif_factory(), image, lr_tile=8)
     s.render((-1, -1, -0.8, -0.8), (16, 16))    # the top-left corner
     assert set(s.tiles._tiles) <= {(0, 0), (0, 1), (1, 0), (1, 1)}
+
+
+
+def _ahead_all(s, focus=None):
+    steps = 0
+    while s.encode_ahead(focus):
+        steps += 1
+        assert steps < 1000
+    return steps
+
+
+def test_encode_ahead_goes_nearest_the_focus_first(liif_factory, image):
+    """Each step encodes one box around the missing tile nearest the focus: with one-tile
+    boxes the tiles appear in order of distance, and in the end every tile is cached."""
+    s = RenderSession(liif_factory(), image, lr_tile=8)
+    s.encoder_plan = EncoderPlan(torch.float32, False, 8, "avx2")   # one tile per step
+    focus = (30.0, 45.0)                          # near the bottom-right corner of the 37x53 image
+    order = []
+    while True:
+        before = set(s.tiles._tiles)
+        if not s.encode_ahead(focus):
+            break
+        new = set(s.tiles._tiles) - before
+        assert len(new) == 1
+        order.append(new.pop())
+    assert len(order) == 5 * 7 and order[0] == (3, 5)
+    dist = [s.tiles._distance(k, focus) for k in order]
+    assert dist == sorted(dist)
+
+
+def test_encode_ahead_stays_within_the_budget_and_evicts_the_farthest(liif_factory, image):
+    budget = 6 * 8 * 8 * 16 * 4                 # six 8x8 tiles of 16 float32 channels
+    s = RenderSession(liif_factory(), image, lr_tile=8, feature_cache_bytes=budget)
+    assert s.decoder.channels == 16
+    s.encoder_plan = EncoderPlan(torch.float32, False, 16, "avx2")  # 2x2 tiles per step
+    _ahead_all(s, (0.0, 0.0))
+    assert s.tiles.nbytes <= budget
+    kept = set(s.tiles._tiles)
+    assert (0, 0) in kept and (4, 6) not in kept
+    far = max(s.tiles._distance(k, (0.0, 0.0)) for k in kept)
+    missing = [(a, b) for a in range(5) for b in range(7) if (a, b) not in kept]
+    assert all(s.tiles._distance(k, (0.0, 0.0)) >= far for k in missing)   # only nearer tiles kept
+    # the user moves to the other corner: the far tiles go first, those nearest the new focus come in
+    _ahead_all(s, (36.0, 52.0))
+    kept = set(s.tiles._tiles)
+    assert (4, 6) in kept and (0, 0) not in kept and s.tiles.nbytes <= budget
+
+
+def test_a_view_render_reuses_features_encoded_ahead(liif_factory, image):
+    s = RenderSession(liif_factory(), image, lr_tile=8)
+    _ahead_all(s)
+    calls = s.tiles.encode_calls
+    out = s.render((-1, -1, 1, 1), (74, 106))
+    assert s.tiles.encode_calls == calls       # the decoder only
+    fresh = RenderSession(liif_factory(), image, lr_tile=8)
+    assert np.abs(out - fresh.render((-1, -1, 1, 1), (74, 106))).max() < 1e-5

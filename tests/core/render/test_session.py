@@ -57,12 +57,12 @@ def test_cancel_stops_within_one_chunk(liif_factory, image):
 def test_cancel_interrupts_the_encoder(liif_factory, image):
     s = RenderSession(liif_factory(), image, max_encode_box=64)
     convs = []
-    for m in s.model.encoder.modules():
+    for m in s.encoder_module.modules():        # the encoder as this CPU runs it
         if isinstance(m, torch.nn.Conv2d):
             m.register_forward_hook(lambda *a: convs.append(1))
     with pytest.raises(RenderCancelled):
         s.render((-1, -1, 1, 1), (50, 50), should_stop=lambda: len(convs) >= 2)
-    n_convs = sum(isinstance(m, torch.nn.Conv2d) for m in s.model.encoder.modules())
+    n_convs = sum(isinstance(m, torch.nn.Conv2d) for m in s.encoder_module.modules())
     assert len(convs) == 2 < n_convs
     assert len(s.tiles) == 0
     # the session stays usable, and a later stop function of another thread is not confused

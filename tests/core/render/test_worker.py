@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from cisr_zoom.core.render.session import RenderCancelled, RenderSession
-from cisr_zoom.core.render.worker import BACKGROUND, FAIR_SHARE, OTHER_VIEW, PREFETCH, RenderRequest, RenderWorker
+from cisr_zoom.core.render.worker import BACKGROUND, FAIR_SHARE, OTHER_VIEW, IDLE, PREFETCH, RenderRequest, RenderWorker
 
 TIMEOUT = 20.0
 
@@ -465,3 +465,89 @@ def test_tiles_report_where_their_time_went(worker, liif_factory, image):
     queued = [t.timing.queued for t in tiles]
     assert queued == sorted(queued)
     assert sum(t.timing.encode for t in tiles) == pytest.approx(s.encode_seconds, rel=0.05, abs=1e-3)
+
+
+class AheadSource(SlowSession):
+    """A source whose encode-ahead has ``boxes`` boxes to do; the first box runs until its
+    ``should_stop`` turns true (as a long encoder box would, layer by layer), once."""
+
+    def __init__(self, rec, boxes=3, block_first=True):
+        super().__init__(delay=0, chunks=1)
+        self.rec, self.left, self.block_first = rec, boxes, block_first
+        self.started = threading.Event()
+        self.focuses = []
+
+    def encode_ahead(self, focus=None, should_stop=None):
+        self.focuses.append(focus)
+        if self.block_first:
+            self.block_first = False
+            self.started.set()
+            deadline = time.monotonic() + TIMEOUT
+            while not should_stop():
+                assert time.monotonic() < deadline, "the idle step was never told to stop"
+                time.sleep(0.001)
+            self.rec.mark("ahead preempted")
+            raise RenderCancelled()
+        if self.left == 0:
+            return False
+        self.left -= 1
+        self.rec.mark("ahead box")
+        return True
+
+
+def test_a_visible_request_preempts_encoding_ahead(worker):
+    """The encode-ahead step in progress gives the thread up as soon as a view request is
+    queued; the view's tiles come first, then the idle job resumes and finishes its boxes."""
+    rec = Recorder()
+    src = AheadSource(rec, boxes=3)
+    done = []
+    job = worker.encode_ahead(src, key="a", focus=(5.0, 6.0), on_done=done.append)
+    assert src.started.wait(TIMEOUT)
+    worker.submit(SlowSession(delay=0, chunks=1), RenderRequest(1, "view", (-1, -1, 1, 1), (32, 32), 16),
+                  rec.on_tile, rec.on_done)
+    rec.wait(lambda r: 1 in r.done and sum(1 for e in r.events if e == ("mark", "ahead box")) == 3)
+    kinds = [e[0] if e[0] != "mark" else e[1] for e in rec.events]
+    assert kinds[0] == "ahead preempted"
+    assert kinds.index("ahead box") > max(i for i, k in enumerate(kinds) if k == "tile")   # after every tile
+    assert job.preempted == 1 and job.steps == 3
+    deadline = time.monotonic() + TIMEOUT
+    while not done and time.monotonic() < deadline:
+        time.sleep(0.005)
+    assert done == [True] and src.focuses[0] == (5.0, 6.0)
+
+
+def test_encoding_ahead_waits_for_exports_and_gets_no_fair_share(worker):
+    """An idle job runs only when nothing else is queued: an export (background) takes every
+    step before it, unlike the view/export fair share."""
+    rec = Recorder()
+    gate = _held(worker)
+    src = AheadSource(rec, boxes=2, block_first=False)
+    worker.encode_ahead(src, key="a")
+
+    def export(stop):
+        for i in range(10):
+            rec.mark("export")
+            yield i
+    worker.run_steps(export, BACKGROUND)
+    gate.set()
+    rec.wait(lambda r: sum(1 for e in r.events if e == ("mark", "ahead box")) == 2)
+    marks = [e[1] for e in rec.events if e[0] == "mark"]
+    assert marks == ["export"] * 10 + ["ahead box"] * 2
+    assert IDLE > BACKGROUND
+
+
+def test_encode_ahead_supersedes_by_key_and_refocuses(worker):
+    rec = Recorder()
+    gate = _held(worker)
+    a, b = AheadSource(rec, boxes=1, block_first=False), AheadSource(rec, boxes=1, block_first=False)
+    first = worker.encode_ahead(a, key="k")
+    assert worker.encode_ahead(a, key="k", restart=False) is first       # kept while live
+    worker.encode_ahead(b, key="k")                                      # a new source supersedes
+    assert worker.refocus_ahead("k", (1.0, 2.0)) and not worker.refocus_ahead("other", (0.0, 0.0))
+    gate.set()
+    rec.wait(lambda r: ("mark", "ahead box") in r.events)
+    worker.run_job(lambda: None)
+    deadline = time.monotonic() + TIMEOUT
+    while len(b.focuses) < 2 and time.monotonic() < deadline:
+        time.sleep(0.005)
+    assert a.focuses == [] and b.focuses[0] == (1.0, 2.0)
