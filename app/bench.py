@@ -8,6 +8,9 @@ Prints JSON with, measured in one run on this machine:
   arriving on the GUI thread, the arrival order against the distance from the view centre
   (Kendall's tau; the cursor is outside the view), and per tile where the render thread's time
   went (queue wait, encode, decode: ``RenderedTile.timing``);
+* **warm zoom** (``warm_zoom``): the same view zoomed from ``--view-zoom`` to twice that once
+  the encode-ahead has encoded the whole image's features (as after the user looked a while):
+  the time until every visible pixel is super-resolved, paying the decoder only;
 * **export** (``export``): two identical whole-image exports at ``--export-scale`` through the
   export dialog: the first estimate, the second one (from the first's stored timing), the
   real durations, the longest gap between progress events, and, while the second runs, how
@@ -162,6 +165,39 @@ def full_view_test(args, view, scene, bridge, source, complete, wait_until, log,
     return out
 
 
+def warm_zoom_test(args, view, scene, bridge, source, complete, wait_until, log) -> dict:
+    """Zoom the view from ``args.view_zoom`` to twice that with every feature encoded ahead
+    (as after the user looked a while): the time to a fully super-resolved view at the new
+    zoom (decoder only), and the encoder's time meanwhile."""
+    import time as _time
+    view.resize(VIEW_W, VIEW_H)
+    view.set_sources([source])
+    session = scene.session(source)
+
+    def ahead_all():
+        n = 0
+        while session.encode_ahead():
+            n += 1
+        return n
+    t0 = _time.perf_counter()
+    done = bridge.run(ahead_all)          # a function job: runs before the view's tiles
+    view.set_physical_zoom(args.view_zoom)
+    wait_until(done.done, timeout=3600.0)
+    ahead_s = _time.perf_counter() - t0
+    wait_until(complete, timeout=3600.0)
+    log(f"warm zoom: features encoded ahead ({done.result()} boxes, {ahead_s:.1f} s), view at "
+        f"{args.view_zoom * 100:.0f} % complete; zooming to {2 * args.view_zoom * 100:.0f} %")
+    e0 = session.encode_seconds
+    t0 = _time.perf_counter()
+    view.set_physical_zoom(2 * args.view_zoom)
+    wait_until(complete, timeout=3600.0)
+    out = {"from_to": [args.view_zoom, 2 * args.view_zoom], "seconds_to_full_view": round(_time.perf_counter() - t0, 2),
+           "encoder_seconds_during_zoom": round(session.encode_seconds - e0, 3),
+           "encode_ahead_boxes": done.result(), "encode_ahead_s": round(ahead_s, 2)}
+    log(f"warm zoom: full view in {out['seconds_to_full_view']} s")
+    return out
+
+
 def export_test(args, view, scene, bridge, source, wait_until, log, tmp: Path) -> dict:
     """Three identical exports of the whole image at ``args.export_scale`` through the export
     dialog (the app's code path): the first estimate, the second one (learned from the first),
@@ -234,8 +270,8 @@ def main(argv=None) -> int:
     ap.add_argument("--frames", type=int, default=60)
     ap.add_argument("--bursts", type=int, default=5, help="wheel bursts to time (default 5; 0 skips the wheel test)")
     ap.add_argument("--settle-ms", type=int, default=80)
-    ap.add_argument("--only", default="full_view,export,pan,wheel",
-                    help="comma-separated tests to run: full_view, export, pan, wheel (default: all)")
+    ap.add_argument("--only", default="full_view,warm_zoom,export,pan,wheel",
+                    help="comma-separated tests to run: full_view, warm_zoom, export, pan, wheel (default: all)")
     ap.add_argument("--export-scale", type=float, default=2.0,
                     help="scale of the export test's two whole-image exports (default 2)")
     ap.add_argument("--render-log", metavar="FILE", default=None,
@@ -343,6 +379,8 @@ def main(argv=None) -> int:
         result = {}
         if "full_view" in tests:
             result["full_view"] = full_view_test(args, view, scene, bridge, source, complete, wait_until, log, stats)
+        if "warm_zoom" in tests:
+            result["warm_zoom"] = warm_zoom_test(args, view, scene, bridge, source, complete, wait_until, log)
         if "export" in tests:
             result["export"] = export_test(args, view, scene, bridge, source, wait_until, log, tmp)
 
@@ -504,7 +542,9 @@ def main(argv=None) -> int:
                         "date": time.strftime("%Y-%m-%d"),
                         "load_average_1_5_15": [round(x, 2) for x in os.getloadavg()]},
             "model": model_desc, "device": bridge.device_text,
-            "precision": scene.session(source).precision, "image": f"{image.name} {scene.image.size[1]}x{scene.image.size[0]}",
+            "precision": scene.session(source).precision,
+            "compute": scene.session(source).compute_label,
+            "load_average_end": [round(x, 2) for x in os.getloadavg()], "image": f"{image.name} {scene.image.size[1]}x{scene.image.size[0]}",
             **result}
         print(json.dumps(result, indent=2))
         return 0

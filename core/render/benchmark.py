@@ -41,7 +41,8 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 import numpy as np
 import torch
 
-from ..devices import cpu_name
+from ..devices import cpu_name, speed_flags
+from .encoder import choose_encoder, cpu_kind
 from ..coords import make_cell, make_coord, region_of_rect
 from ..models.liif import liif_spec
 from ..precision import PRECISIONS, cpu_has_native_bf16, int8_available, resolve_precision
@@ -82,6 +83,8 @@ def machine_info(device: torch.device) -> Dict[str, Any]:
             "torch_threads": torch.get_num_threads(),
             "cpu_capability": getattr(torch.backends.cpu, "get_cpu_capability", lambda: "?")(),
             "cpu_native_bf16": cpu_has_native_bf16(), "int8_kernels": int8_available(),
+            "cpu_kind": cpu_kind(), "speed_flags": speed_flags(),
+            "encoder_plan": choose_encoder(device, resolve_precision("auto", device), threads=torch.get_num_threads()).label,
             "device": str(device)}
     if device.type == "cuda":
         info["gpu"] = torch.cuda.get_device_name(device)

@@ -7,20 +7,22 @@ the per-kind results measured in BENCHMARKS.md ("Encoder options per CPU kind"):
 
 * **channels-last** (NHWC) float32 convolutions: oneDNN's direct NHWC kernels, faster than
   NCHW on every CPU kind measured; the same values up to float rounding (about 1e-6).
-* **bfloat16 weights and activations** where bf16 convolutions run in hardware *and* were
-  measured faster: with AMX (``amx_bf16``: oneDNN's ``brg_conv_fwd:..._amx`` kernels) and on
-  AVX512-BF16 CPUs. Only when the session renders in a reduced precision (``auto`` on those
-  CPUs); "Exact (float32)" keeps a float32 encoder. The error this adds is bounded in
-  ``tests/core/render/test_encoder.py`` and measured on the sample photo in BENCHMARKS.md.
+* **bfloat16 weights and activations** where bf16 convolutions were measured faster than
+  float32 channels-last: with AMX (``amx_bf16``: oneDNN's ``brg_conv_fwd:..._amx`` kernels),
+  not with AVX512-BF16 alone. Only when the session renders in a reduced precision (``auto``
+  there); "Exact (float32)" keeps a float32 encoder. The error this adds (63.7 dB PSNR against
+  float32 on the sample photo with the bundled LIIF, at most 2 8-bit levels) is bounded in
+  ``tests/core/render/test_encoder.py`` and measured in BENCHMARKS.md.
 * **torch threads** (:func:`choose_threads`): every core the machine leaves free, by the
   1-minute load average when the session is made (the render thread is the only one that
   computes; the GUI thread only paints). ``CISR_ZOOM_THREADS`` or ``OMP_NUM_THREADS`` fix it.
 * the size of the encoder boxes of one render-thread step (:attr:`EncoderPlan.step_box`): a
   faster encoder affords larger boxes in the same time, which pay relatively less halo.
 
-Not kept (measured, see BENCHMARKS.md): static int8 quantisation (faster, but its feature
-error is several times bf16's), ONNX Runtime (float32 only here; slower than bf16 on AMX and
-within a few percent of torch channels-last elsewhere), bf16 autocast on NCHW tensors.
+Not kept (measured, see BENCHMARKS.md): static int8 quantisation (x86 backend; 46.7 dB and up
+to 25 8-bit levels off float32 on the sample photo), ONNX Runtime (float32 only; slower than
+bf16 on AMX; 1.3x torch channels-last without AMX, but one ORT run cannot be cancelled between
+layers, so it is not wired in), bf16 autocast on NCHW tensors (1.4x, against 4.1x channels-last).
 
 Other devices (CUDA, MPS) and models whose encoder is not a plain ``encoder`` module run as
 the model says, unchanged.
@@ -45,8 +47,9 @@ STEP_BOX_BF16 = 240
 
 #: CPU kinds, fastest bf16 first; see :func:`cpu_kind`
 CPU_KINDS = ("amx", "avx512_bf16", "avx512", "avx2", "other")
-#: CPU kinds whose bf16 encoder was measured faster than float32 channels-last (BENCHMARKS.md)
-BF16_FASTER_KINDS = ("amx", "avx512_bf16")
+#: CPU kinds whose bf16 encoder was measured faster than float32 channels-last (BENCHMARKS.md):
+#: with AMX 2.6x; with AVX512-BF16 alone (oneDNN capped below AMX) bf16 was 0.82x, so not there
+BF16_FASTER_KINDS = ("amx",)
 
 
 def _onednn_bf16() -> bool:
