@@ -43,7 +43,9 @@ def test_a_finished_export_teaches_the_next_estimate(make_window, test_image, qt
     _session_ready(qtbot, win, win.main_source)
     qtbot.waitUntil(win.view.is_complete, timeout=60000)
     # a cold start for the first export: the view may or may not have encoded every feature by
-    # now (it depends on the machine's load), and the first export must encode to learn that rate
+    # now (it depends on the machine's load), and the first export must encode to learn that rate;
+    # the encode-ahead is stopped first so that it does not fill the cache again meanwhile
+    win.bridge.worker.cancel_ahead()
     win.scene.session(win.main_source).tiles.clear()
     d = win.open_export_dialog()
     d.set_output_size(300, 200, keep_aspect=False)
