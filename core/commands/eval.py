@@ -142,6 +142,12 @@ def run(args) -> int:
         raise CisrError("--data and --no-reference are separate runs: give one of them")
     if args.degrade and args.no_reference:
         raise CisrError("--degrade makes LR inputs from ground truth; --no-reference photos are the inputs")
+    if args.data:   # options of the no-reference run only: refused rather than silently ignored
+        given = [o for o, v in (("--crop", args.crop), ("--figures", args.figures),
+                                ("--figure-crop", args.figure_crop != 96)) if v]
+        if given:
+            raise CisrError(f"{' and '.join(given)} {'works' if len(given) == 1 else 'work'} only with "
+                            f"--no-reference (photos without ground truth)")
     if args.out and Path(args.out).suffix.lower() not in (".json", ".md", ".csv"):
         raise CisrError(f"cannot save results as '{Path(args.out).name}': use a .json, .md or .csv file name")
     if args.out:

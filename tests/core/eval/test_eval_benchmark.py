@@ -277,3 +277,12 @@ def test_no_reference_errors_are_one_line(tmp_path, tiny_set, capsys):
     err = [ln for ln in capsys.readouterr().err.splitlines() if ln.strip()]
     assert len(err) == len(runs) and all(e.startswith("cisr eval: error:") for e in err)
     assert "ground truth" in err[0] and not (tmp_path / "x.json").exists()
+
+
+def test_no_reference_options_with_data_are_refused_not_ignored(tmp_path, tiny_set, capsys):
+    for extra, named in ((["--crop", "32"], "--crop"), (["--figures", str(tmp_path / "f")], "--figures"),
+                         (["--figure-crop", "40"], "--figure-crop")):
+        assert cli.main(["eval", "-q", "--data", str(tiny_set), "--scales", "2"] + extra) == 1
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("cisr eval: error:") and named in err and "--no-reference" in err
+    assert not (tmp_path / "f").exists()
