@@ -128,14 +128,9 @@ def fit_niqe(dirs, out, allow_test_sets: bool, quiet: bool) -> int:
     return 0
 
 
-def run(args) -> int:
-    from ..atomic import probe_writable
-    from ..devices import pick_device
+def _check_sources(args) -> None:
+    """One of --data / --no-reference, and only the options that belong to it (a one-line error)."""
     from ..errors import CisrError
-    from ..eval import benchmark as B
-
-    if args.fit_niqe:
-        return fit_niqe(args.fit_niqe, args.out, args.allow_test_sets, args.quiet)
     if not args.data and not args.no_reference:
         raise CisrError("give --data DIR (a folder of HR images or one containing HR/) or --no-reference DIR")
     if args.data and args.no_reference:
@@ -148,6 +143,17 @@ def run(args) -> int:
         if given:
             raise CisrError(f"{' and '.join(given)} {'works' if len(given) == 1 else 'work'} only with "
                             f"--no-reference (photos without ground truth)")
+
+
+def run(args) -> int:
+    from ..atomic import probe_writable
+    from ..devices import pick_device
+    from ..errors import CisrError
+    from ..eval import benchmark as B
+
+    if args.fit_niqe:
+        return fit_niqe(args.fit_niqe, args.out, args.allow_test_sets, args.quiet)
+    _check_sources(args)
     if args.out and Path(args.out).suffix.lower() not in (".json", ".md", ".csv"):
         raise CisrError(f"cannot save results as '{Path(args.out).name}': use a .json, .md or .csv file name")
     if args.out:
