@@ -1,9 +1,11 @@
 """Reproducible screenshot of the main window for the README:
 ``python -m cisr_zoom.app.screenshot OUT.png [--image IMG] [--zoom Z] [--at X Y] [--model CKPT]
-[--cursor SX SY] [--layout 1|2|4] [--no-panel]``.
+[--main M] [--second M] [--split] [--cursor SX SY] [--layout 1|2|4] [--no-panel]``.
 
 Opens the real main window (comparison panel shown unless ``--no-panel``) with the installed
-models (plus ``--model`` files), zooms to physical zoom ``Z`` centred on image point ``(X, Y)``,
+models (plus ``--model`` files), shows ``--main`` in the main view and ``--second`` in the
+split's right half (a bundled name such as ``cisrgan-edsr-baseline``, ``bicubic``, or a checkpoint
+file; default: the app's own choice), zooms to physical zoom ``Z`` centred on image point ``(X, Y)``,
 rests the cursor at ``(SX, SY)`` (fractions of the main view; the loupes centre on the image
 point under it) if asked, waits until every shown view has all its super-resolved tiles, and
 saves a grab of the window (PNG, or JPEG by the suffix). Uses a temporary settings folder, so the user's settings are untouched.
@@ -30,6 +32,8 @@ def main(argv=None) -> int:
     ap.add_argument("--size", default="1600x1000", help="window size (default 1600x1000)")
     ap.add_argument("--model", action="append", default=[], help="extra checkpoint (repeatable)")
     ap.add_argument("--split", action="store_true", help="split the main view (main model | second model)")
+    ap.add_argument("--main", metavar="M", help="main view's model: bundled name, 'bicubic' or a checkpoint file")
+    ap.add_argument("--second", metavar="M", help="second model (the split's right half), as --main")
     ap.add_argument("--cursor", type=float, nargs=2, metavar=("SX", "SY"),
                     help="rest the cursor here (fractions of the main view's width and height)")
     ap.add_argument("--layout", type=int, choices=(1, 2, 4), default=1, help="views in the central area")
@@ -55,7 +59,9 @@ def main(argv=None) -> int:
     w_px, h_px = (int(v) for v in args.size.lower().split("x"))
     settings = Settings.load()
     settings["compare_visible"] = not args.no_panel
-    win = MainWindow(settings, catalog=ModelCatalog(user_paths=args.model))
+    catalog = ModelCatalog(user_paths=args.model)
+    chosen = [_source_id(catalog, m) for m in (args.main, args.second)]
+    win = MainWindow(settings, catalog=catalog)
     win.resize(w_px, h_px)
     win.show()
 
@@ -74,6 +80,10 @@ def main(argv=None) -> int:
         if win.scene.image is None:
             print(win.last_message_box.text(), file=sys.stderr)
             return 1
+        if chosen[0] is not None:
+            win.set_main_source(chosen[0])
+        if chosen[1] is not None:
+            win.set_split_source(chosen[1])
         if args.split:
             win.set_split(True)
         win.set_layout(args.layout)
@@ -115,6 +125,16 @@ def main(argv=None) -> int:
         return 0
     finally:
         win.close()
+
+
+def _source_id(catalog, name):
+    """The catalog id for ``--main``/``--second``: ``None`` stays ``None``; ``bicubic``; a bundled
+    model's name; else a checkpoint file, added to the catalog."""
+    if name is None or name in catalog:
+        return name
+    if f"bundled:{name}" in catalog:
+        return f"bundled:{name}"
+    return catalog.add_user(name).id
 
 
 if __name__ == "__main__":
