@@ -145,3 +145,18 @@ def test_export_keeps_model_card_and_drops_training_state(stage1, tmp_path):
     for k, v in lm.model.state_dict().items():
         assert torch.allclose(v, full[k], atol=1e-3, rtol=1e-3)
     assert (tmp_path / "small.pth").stat().st_size < (out / "full" / "last.pth").stat().st_size / 2
+
+
+def test_validation_with_real_photos_runs_and_logs_the_cell_ratio(train_images, tmp_path, make_config):
+    """A run whose validation includes ``photos`` (entries without PSNR) validates, logs and goes on."""
+    cfg = make_config("liif", datasets={"train": {"dirs": [str(train_images)]}},
+                      train={"max_iters": 10, "checkpoint_every": 10, "log_every": 5, "threads": 1, "bf16": False},
+                      validation={"holdout": 1, "every": 5, "scales": [2], "crop": 32, "lpips": False,
+                                  "photos": str(train_images), "photo_scales": [4], "photo_crop": 32})
+    lines = []
+    res = Trainer(cfg, tmp_path / "run", log=lines.append).run()
+    assert res.iteration == 10
+    vals = [json.loads(x)["val"] for x in (tmp_path / "run" / "log.jsonl").read_text().splitlines() if '"val"' in x]
+    assert len(vals) == 2 and all(v["photo_x4"]["cell_to_bicubic"] > 0 and "psnr_y" in v["x2"] for v in vals)
+    said = [s for s in lines if "validation at iteration" in s]
+    assert len(said) == 2 and "photo_x4 cell/bicubic" in said[0] and " dB" in said[0]
