@@ -4,8 +4,8 @@ A *source* is what a view renders with: a model id from this catalog, or :data:`
 Ids are stable strings: ``bundled:<stem>`` or ``file:<absolute path>``. No weights are loaded
 here (loading happens on the render worker): a file's family and display name come from its
 checkpoint's description (``meta`` and spec, read with the tensors memory-mapped), never from
-its name. A plain state dict of another project's fixed-scale model (ESRGAN, SwinIR, ...; the
-optional spandrel extra) is family :data:`FIXED_FAMILY`, labelled with its architecture and
+its name. A plain state dict of another project's fixed-scale model (Real-ESRGAN natively; ESRGAN,
+SwinIR, ... through the optional spandrel extra) is family :data:`FIXED_FAMILY`, labelled with its architecture and
 scale (``4x-model (ESRGAN x4)``), described on torch's meta device. Bundled LM twins are not
 listed: they render their teachers (:mod:`cisr_zoom.core.twins`), they are not a choice of their
 own. This is bookkeeping on the GUI thread.
@@ -21,29 +21,33 @@ from typing import Dict, Iterable, List, Optional
 from cisr_zoom.core.checkpoint import CHECKPOINT_SUFFIXES, bundled_models
 from cisr_zoom.core.defaults import DEFAULT_MODEL
 from cisr_zoom.core.errors import CisrError
-from cisr_zoom.core.fixed_scale import describe_any
-from cisr_zoom.core.render.sources import BICUBIC
+from cisr_zoom.core.render.sources import BICUBIC, FIXED_SCALE, NO_IMAGES_FAMILY, describe_file
 from cisr_zoom.core.twins import is_twin
 
 BICUBIC_LABEL = "Bicubic"
-#: the family of a file that cannot be described (it fails later, when a view loads it)
-UNKNOWN_FAMILY = "other"
-#: the family of fixed-scale models of other projects (through spandrel)
-FIXED_FAMILY = "fixed-scale"
+#: the family of a file that cannot be described (it fails later, when a view loads it) or
+#: makes no images
+UNKNOWN_FAMILY = NO_IMAGES_FAMILY
+#: the family of fixed-scale models of other projects (native Real-ESRGAN or through spandrel)
+FIXED_FAMILY = FIXED_SCALE
 
 
 def _entry(model_id: str, path: Path, bundled: bool) -> "ModelEntry":
     """Bundled models are labelled by their descriptor's display name, user files by their
-    file name (what the user chose); both get the descriptor's family."""
+    file name (what the user chose); a model at one native scale by its file name and its
+    architecture and scale. All get the descriptor's family
+    (:func:`cisr_zoom.core.render.sources.describe_file`, the same for every kind)."""
     try:
-        d, fixed = describe_any(path)
+        d = describe_file(path)
     except CisrError:
-        d, fixed = None, None
-    if fixed is not None:
-        return ModelEntry(model_id, f"{path.stem} ({fixed.display_name})", path, bundled, FIXED_FAMILY)
-    family = d.family if d is not None else UNKNOWN_FAMILY
-    label = d.display_name if (bundled and d is not None) else path.stem
-    return ModelEntry(model_id, label, path, bundled, family)
+        return ModelEntry(model_id, path.stem, path, bundled, UNKNOWN_FAMILY)
+    if not d.renders:
+        label = path.stem
+    elif d.native_scale is not None:
+        label = f"{path.stem} ({d.display_name})"
+    else:
+        label = d.display_name if bundled else path.stem
+    return ModelEntry(model_id, label, path, bundled, d.family)
 
 
 @dataclass(frozen=True)

@@ -8,8 +8,10 @@ shapes. The file is always read here, safely (``torch.load(weights_only=True)`` 
 never by spandrel's own loader; spandrel only builds the network from the tensors.
 
 * :func:`load_model`: a :class:`~.checkpoint.LoadedModel` (an INN checkpoint) or a
-  :class:`FixedScaleModel`; the one entry point of the renderer's pool, ``cisr upscale`` and
-  ``cisr eval``.
+  :class:`FixedScaleModel`; the one entry point of the renderer's pool, ``cisr upscale``,
+  ``cisr eval`` and ``cisr info``, which never ask which of the two they hold: each kind is
+  described and opened through one table, :mod:`cisr_zoom.core.render.sources`
+  (``describe_source``, ``open_source``).
 * :func:`describe_fixed_scale`: architecture and scale without allocating weights (the network
   is built on torch's ``meta`` device where the architecture allows, else on the CPU).
 * Rendering: :class:`cisr_zoom.core.render.fixed.FixedScaleSession`.
@@ -73,6 +75,7 @@ class FixedScaleModel:
     name: str = ""                    # file stem
     path: Optional[Path] = None
     meta: Dict[str, Any] = field(default_factory=dict)
+    runner: str = "spandrel"          # what builds and runs it: "spandrel", or "native" (:mod:`.models.realesrgan`)
 
     @property
     def scale(self) -> int:
@@ -231,7 +234,7 @@ def load_fixed_scale(path: str | os.PathLike, device: torch.device | str = "cpu"
         _check_finite(native[0], p)
         d = _build_native(*native, p).to(torch.device(device))
         d.model.eval()
-        return FixedScaleModel(descriptor=d, info=_info(d), name=p.stem, path=p)
+        return FixedScaleModel(descriptor=d, info=_info(d), name=p.stem, path=p, runner="native")
     sd = _tensors(obj, p, original)
     _check_finite(sd, p)
     d = _build({k: v.float() if v.is_floating_point() else v for k, v in sd.items()}, p,
@@ -280,17 +283,6 @@ def load_model(path: str | os.PathLike, device: torch.device | str = "cpu"):
             raise CheckpointError(f"{e}; if it is a fixed-scale model (ESRGAN, SwinIR, ...), "
                                   f"{str(missing).split(': ', 1)[-1]}") from None
         return load_fixed_scale(p, device, obj=e.obj, original=str(e))
-
-
-def is_fixed_scale(model) -> bool:
-    return isinstance(model, FixedScaleModel)
-
-
-def require_image_model(lm) -> None:
-    """Refuse a loaded model that cannot make images (e.g. an encoder or a discriminator
-    without a decoder): the one message ``upscale`` and ``info`` give."""
-    if not is_fixed_scale(lm) and lm.descriptor is None:
-        raise CheckpointError(f"model '{lm.name}' is not an image decoder (LIIF-style); cannot upscale with it")
 
 
 def describe_any(path: str | os.PathLike):

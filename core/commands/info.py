@@ -30,27 +30,13 @@ def add_parser(sub) -> None:
 def run(args) -> int:
     from ..checkpoint import bundled_models, describe_checkpoint
     from ..devices import available_devices, cuda_devices
-    from ..fixed_scale import is_fixed_scale, load_model, require_image_model
+    from ..fixed_scale import load_model
+    from ..render.sources import describe_source
     if args.model:
         lm = load_model(args.model)
-        require_image_model(lm)          # an encoder or discriminator alone: upscale's words, status 1
-        if is_fixed_scale(lm):
-            n = sum(p.numel() for p in lm.descriptor.model.parameters())
-            runner = "spandrel" if lm.descriptor.__class__.__module__.startswith("spandrel") else "native"
-            card = {"name": lm.name, "path": str(lm.path), "kind": f"fixed-scale ({runner})",
-                    "architecture": lm.info.architecture, "scale": lm.scale, "purpose": lm.info.purpose,
-                    "tags": list(lm.info.tags), "parameters": n}
-            if args.json:
-                print(json.dumps(card, indent=2))
-            else:
-                print(f"{lm.name}: {lm.info.display_name} (a fixed-scale model, "
-                      f"{'loaded through spandrel' if runner == 'spandrel' else 'run natively'})")
-                for k, v in (("file", lm.path), ("architecture", f"{lm.info.architecture}"
-                                                 f"{' (' + ', '.join(lm.info.tags) + ')' if lm.info.tags else ''}; "
-                                                 f"{n:,} parameters"),
-                             ("scale", f"x{lm.scale} only; other scales are resampled from it"),
-                             ("purpose", lm.info.purpose), ("training", "not recorded (the file is a bare state dict)")):
-                    print(f"  {k + ':':<13} {v}")
+        desc = describe_source(lm, must_render=True)   # an encoder or discriminator alone: upscale's words, status 1
+        if desc.native_scale is not None:
+            print_fixed_card(desc, args.json)
             return 0
         n = sum(p.numel() for p in lm.model.parameters())
         if args.json:
@@ -73,6 +59,27 @@ def run(args) -> int:
             names.append(d)
     print("devices: " + ", ".join(names))
     return 0
+
+
+def print_fixed_card(desc, as_json: bool) -> None:
+    """The card of a model that runs at one native scale (a
+    :class:`~cisr_zoom.core.render.sources.SourceDescriptor` with ``native_scale``)."""
+    f = desc.facts
+    tags = list(f.get("tags") or ())
+    runner = f.get("runner", "spandrel")
+    card = {"name": desc.name, "path": str(desc.path), "kind": f"{desc.kind} ({runner})",
+            "architecture": desc.architecture, "scale": desc.native_scale, "purpose": f.get("purpose"),
+            "tags": tags, "parameters": f.get("parameters")}
+    if as_json:
+        print(json.dumps(card, indent=2))
+        return
+    print(f"{desc.name}: {desc.display_name} (a fixed-scale model, "
+          f"{'loaded through spandrel' if runner == 'spandrel' else 'run natively'})")
+    for k, v in (("file", desc.path), ("architecture", f"{desc.architecture}"
+                                       f"{' (' + ', '.join(tags) + ')' if tags else ''}; {f.get('parameters'):,} parameters"),
+                 ("scale", f"x{desc.native_scale} only; other scales are resampled from it"),
+                 ("purpose", f.get("purpose")), ("training", "not recorded (the file is a bare state dict)")):
+        print(f"  {k + ':':<13} {v}")
 
 
 def raise_usage(message: str) -> None:

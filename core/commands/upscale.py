@@ -226,6 +226,7 @@ class Upscaler:
         self.extensions = {f.name: f.suffixes[0] for f in EXPORT_FORMATS}
         self.lm = None
         self.twin_note = ""     # " (through its LM twin NAME)" when the model renders through one
+        self.descriptor = None  # the model's SourceDescriptor, once loaded
         self.device = None
         self.outcome = Outcome()
         self.targets = {}            # output path -> input it was written from, this run
@@ -236,9 +237,10 @@ class Upscaler:
     def model(self):
         from ..checkpoint import bundled_models, resolve_model_path
         from ..devices import pick_device
-        from ..fixed_scale import load_model, require_image_model
-        from ..twins import render_path
         from ..errors import CisrError
+        from ..fixed_scale import load_model
+        from ..render.sources import describe_source
+        from ..twins import render_path
         if self.lm is None:
             name = self.args.model
             if name is None:
@@ -253,7 +255,7 @@ class Upscaler:
             if renders != chosen:
                 self.twin_note = f" (through its LM twin {renders.stem})"
                 lm.name = chosen.stem
-            require_image_model(lm)
+            self.descriptor = describe_source(lm, must_render=True)
             self.lm = lm
         return self.lm
 
@@ -331,23 +333,18 @@ class Upscaler:
         self.outcome.written += 1
 
     def render(self, source: str, image, out: Optional[Path], fmt: str, out_size, label: str) -> None:
-        from ..fixed_scale import is_fixed_scale
         from ..render.export import export_image
         from ..coords import FULL_REGION
-        from ..render.fixed import FixedScaleSession
         from ..render.resample import reduction_source
-        from ..render.session import RenderSession
+        from ..render.sources import open_source
         args = self.args
         lm = self.model()
         chunk = args.tile * args.tile if args.tile else None
         reduced = reduction_source(image, FULL_REGION, out_size, image.size)
         if reduced is not None:      # at or below 1x: resampled, no model (nor its copy of the image)
             session = reduced
-        elif is_fixed_scale(lm):     # runs at its native scale, resampled to the output size
-            lm.descriptor.to(self.device)
-            session = FixedScaleSession(lm, image, device=self.device)
-        else:
-            session = RenderSession(lm.model, image, device=self.device, precision=args.precision, chunk_size=chunk)
+        else:                        # a fixed-scale model runs at its native scale, resampled to the output size
+            session = open_source(lm, image, self.device, args.precision, chunk_size=chunk)
         H, W = out_size
         t0 = time.perf_counter()
         bar = progress_bar(label, H * W, args.quiet)
@@ -370,7 +367,8 @@ class Upscaler:
         kind = f"{W}x{H}, {style.bits}-bit {'grey' if style.grey else 'RGB'}{' with alpha' if style.alpha else ''}"
         kept = [n for n, v in (("ICC", style.metadata.icc_profile), ("EXIF", style.metadata.exif),
                                ("dpi", style.metadata.dpi)) if v]
-        fixed = f" ({lm.info.display_name}, resampled from x{lm.scale})" if is_fixed_scale(lm) else ""
+        native = self.descriptor.native_scale
+        fixed = f" ({self.descriptor.display_name}, resampled from x{native})" if native else ""
         how = (f"with model {self.lm.name}{fixed}{self.twin_note} on {self.device.type} ({session.precision})"
                if reduced is None
                else "resampled (antialiased bicubic), no model: the output is not larger than the input")

@@ -171,11 +171,9 @@ def super_resolve(model: torch.nn.Module, lr: np.ndarray, size: Tuple[int, int],
     device = torch.device(device)
     x = lr.astype(np.float32) / 255.0 if lr.dtype == np.uint8 else lr.astype(np.float32)
     if model.describe().fast_path:
-        # the renderer's float32 fast path (same values as model.query within 1e-4, much faster);
-        # one encoder tile covering the whole image, so features equal whole-image encoding exactly
-        side = max(x.shape[:2])
-        session = RenderSession(model, x, device, "float32", feature_cache_bytes=2**62, lr_tile=side,
-                                max_encode_box=side, chunk_size=chunk_size)
+        # the renderer's float32 fast path (same values as model.query within 1e-4, much faster),
+        # features of the whole image encoded in one piece
+        session = RenderSession.whole_image(model, x, device, "float32", chunk_size=chunk_size)
         return session.render(FULL_REGION, (int(size[0]), int(size[1])))
     inp = torch.from_numpy(np.ascontiguousarray(x.transpose(2, 0, 1)))[None].to(device)
     h, w = int(size[0]), int(size[1])
@@ -202,25 +200,19 @@ def bicubic_method() -> Method:
 
 def model_method(name_or_path: str, device: torch.device | str = "cpu", chunk_size: int = DEFAULT_CHUNK) -> Method:
     """A bundled model name or a checkpoint path, loaded with :func:`core.fixed_scale.load_model`
-    (an INN checkpoint, or a fixed-scale model through spandrel: run at its native scale on the
-    whole LR image, resampled to the HR size like a view)."""
-    from ..fixed_scale import is_fixed_scale, load_model
+    and rendered through :func:`core.render.sources.open_source` on the whole LR image at the HR
+    size (an INN checkpoint from features of the whole image, as :func:`super_resolve`; a
+    fixed-scale model at its native scale, resampled like a view)."""
+    from ..fixed_scale import load_model
+    from ..render.sources import describe_source, open_source
     lm = load_model(name_or_path, device=device)
-    if is_fixed_scale(lm):
-        from ..render.fixed import FixedScaleSession
-
-        def up_fixed(lr: np.ndarray, size: Tuple[int, int]) -> np.ndarray:
-            rgb = lr.astype(np.float32) / 255.0 if lr.dtype == np.uint8 else lr.astype(np.float32)
-            return to_uint8(FixedScaleSession(lm, rgb, device=device).render((-1.0, -1.0, 1.0, 1.0), size))
-        return Method(lm.name, up_fixed, {"kind": "fixed-scale", "path": str(lm.path),
-                                          "architecture": lm.info.architecture, "scale": lm.scale})
-    model = lm.model.eval()
+    desc = describe_source(lm)
 
     def up(lr: np.ndarray, size: Tuple[int, int]) -> np.ndarray:
-        return to_uint8(super_resolve(model, lr, size, device, chunk_size))
-
-    return Method(lm.name, up, {"kind": "model", "path": str(lm.path), "spec": lm.spec,
-                                "official_liif": lm.official})
+        rgb = lr.astype(np.float32) / 255.0 if lr.dtype == np.uint8 else lr.astype(np.float32)
+        source = open_source(lm, rgb, device, "float32", chunk_size=chunk_size, whole=True)
+        return to_uint8(source.render(FULL_REGION, (int(size[0]), int(size[1]))))
+    return Method(lm.name, up, {"kind": desc.kind, "path": str(lm.path), **desc.facts})
 
 
 def make_method(spec: str, device: torch.device | str = "cpu", chunk_size: int = DEFAULT_CHUNK) -> Method:

@@ -8,6 +8,14 @@ interpolation, the comparison baseline); exports at or below the input's size us
 :class:`~.resample.ResampledSource` (antialiased resampling, no model). All satisfy the protocol fully, so callers never probe
 for optional methods.
 
+Every kind of loaded model (:func:`~cisr_zoom.core.fixed_scale.load_model`: a LIIF-family
+:class:`~cisr_zoom.core.checkpoint.LoadedModel` or a
+:class:`~cisr_zoom.core.fixed_scale.FixedScaleModel`) is described by one
+:class:`SourceDescriptor` (:func:`describe_source`) and opened on an image by one
+:func:`open_source`, as spandrel's ``ModelDescriptor`` describes every architecture once; the
+kinds stand in one table (``_KINDS``), so a new kind is one row there and callers never ask
+which kind they hold.
+
 Coordinates follow :mod:`cisr_zoom.core.coords`: ``region = (y0, x0, y1, x1)`` in ``[-1, 1]``
 (edges of the image), ``out_size = (H, W)`` output pixels whose centres lie at
 ``y0 + (y1 - y0)(2i + 1)/(2H)`` (``grid_sample``'s ``align_corners=False`` convention).
@@ -18,16 +26,19 @@ precision) and the loaded models; it belongs to the render thread and is touched
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, Optional, Protocol, Tuple, runtime_checkable
+from typing import Any, Callable, Dict, Optional, Protocol, Tuple, runtime_checkable
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..checkpoint import LoadedModel
 from ..coords import make_coord, sub_region
-from ..errors import CisrError
-from ..fixed_scale import is_fixed_scale, load_model
+from ..errors import CheckpointError, CisrError
+from ..fixed_scale import FixedScaleInfo, FixedScaleModel, describe_any, load_model
+from ..models.decoder import ModelDescriptor
 from ..twins import render_path
 from .fixed import FixedScaleSession
 from .resample import NothingToEncode
@@ -127,6 +138,143 @@ class BicubicSession(NothingToEncode):
         return "bicubic"
 
 
+#: the kinds of loaded model (:attr:`SourceDescriptor.kind`)
+IMPLICIT, FIXED_SCALE = "implicit", "fixed-scale"
+#: the family of a file that makes no images (a discriminator, an encoder alone)
+NO_IMAGES_FAMILY = "other"
+
+
+@dataclass(frozen=True)
+class SourceDescriptor:
+    """What a model renders, the same for every kind: ``kind`` (:data:`IMPLICIT`: a
+    LIIF-family decoder, any scale; :data:`FIXED_SCALE`: another project's model at its one
+    ``native_scale``, resampled to the output), ``name`` (the file's stem), ``path``,
+    ``display_name`` (e.g. ``LIIF (EDSR-baseline)``, ``RealESRGAN x4``), ``architecture``,
+    ``family`` (an implicit model's training family from its card, ``liif``, ``cisrgan``...; a
+    fixed-scale model's is its kind), ``renders`` (False: a checkpoint that is no image decoder,
+    e.g. a discriminator) and ``facts``: what the kind records about the model in reports (an
+    implicit model's spec and whether it is the official LIIF; a fixed-scale model's
+    architecture, scale, purpose, tags, parameter count and ``runner``: ``spandrel`` or
+    ``native``). Of a file described without loading it (:func:`describe_file`) the facts that
+    need the weights are absent."""
+
+    kind: str
+    name: str
+    path: Optional[Path]
+    display_name: str
+    architecture: str
+    family: str
+    native_scale: Optional[int] = None      # None: renders any scale itself
+    renders: bool = True
+    facts: Dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class _Kind:
+    loaded: type                                            # what load_model returns for it
+    info: type                                              # what describe_any tells of its file
+    describe: Callable[[Any], SourceDescriptor]             # a loaded model
+    describe_file: Callable[[Path, Any], SourceDescriptor]  # a file, from its info (no weights)
+    open: Callable[..., RenderSource]
+
+
+def _implicit(name: str, path: Optional[Path], d: Optional[ModelDescriptor], spec: Dict[str, Any],
+              facts: Dict[str, Any]) -> SourceDescriptor:
+    if d is None:
+        return SourceDescriptor(IMPLICIT, name, path, "not an image decoder", str(spec.get("name", "?")),
+                                NO_IMAGES_FAMILY, renders=False, facts=facts)
+    return SourceDescriptor(IMPLICIT, name, path, d.display_name, d.architecture, d.family, facts=facts)
+
+
+def _describe_implicit(lm: LoadedModel) -> SourceDescriptor:
+    return _implicit(lm.name, lm.path, lm.descriptor, lm.spec, {"spec": lm.spec, "official_liif": lm.official})
+
+
+def _describe_implicit_file(path: Path, d: Optional[ModelDescriptor]) -> SourceDescriptor:
+    return _implicit(path.stem, path, d, {}, {})
+
+
+def _open_implicit(lm: LoadedModel, image, device, precision: str, cache_bytes: int, chunk_size: Optional[int],
+                   whole: bool) -> RenderSource:
+    if whole:
+        return RenderSession.whole_image(lm.model, image, device, precision, chunk_size=chunk_size)
+    return RenderSession(lm.model, image, device=device, precision=precision, feature_cache_bytes=cache_bytes,
+                         chunk_size=chunk_size)
+
+
+def _fixed(name: str, path: Optional[Path], info: FixedScaleInfo, facts: Dict[str, Any]) -> SourceDescriptor:
+    return SourceDescriptor(FIXED_SCALE, name, path, info.display_name, info.architecture, FIXED_SCALE, info.scale,
+                            facts={"architecture": info.architecture, "scale": info.scale, "purpose": info.purpose,
+                                   "tags": list(info.tags), **facts})
+
+
+def _describe_fixed(fm: FixedScaleModel) -> SourceDescriptor:
+    return _fixed(fm.name, fm.path, fm.info, {"runner": fm.runner,
+                                               "parameters": sum(p.numel() for p in fm.descriptor.model.parameters())})
+
+
+def _describe_fixed_file(path: Path, info: FixedScaleInfo) -> SourceDescriptor:
+    return _fixed(path.stem, path, info, {})
+
+
+def _open_fixed(fm: FixedScaleModel, image, device, precision: str, cache_bytes: int, chunk_size: Optional[int],
+                whole: bool) -> RenderSource:
+    fm.descriptor.to(torch.device(device))      # runs at its native scale in float32, in overlapping tiles
+    return FixedScaleSession(fm, image, device=device, cache_bytes=cache_bytes)
+
+
+#: every kind of model, once: a new kind is one row here
+_KINDS: Tuple[_Kind, ...] = (
+    _Kind(LoadedModel, ModelDescriptor, _describe_implicit, _describe_implicit_file, _open_implicit),
+    _Kind(FixedScaleModel, FixedScaleInfo, _describe_fixed, _describe_fixed_file, _open_fixed),
+)
+
+
+def _kind_of(obj) -> _Kind:
+    """The row of a loaded model (or of what :func:`describe_any` says of a file)."""
+    for kind in _KINDS:
+        if isinstance(obj, (kind.loaded, kind.info)):
+            return kind
+    raise TypeError(f"not a loaded model: {type(obj).__name__}")
+
+
+def describe_source(loaded, *, must_render: bool = False) -> SourceDescriptor:
+    """The :class:`SourceDescriptor` of a loaded model of any kind; ``must_render``: refuse
+    (:class:`~cisr_zoom.core.errors.CheckpointError`, one line) one that makes no images, e.g.
+    an encoder or a discriminator alone (the words ``cisr upscale`` and ``cisr info`` give)."""
+    return _checked(_kind_of(loaded).describe(loaded), must_render)
+
+
+def describe_file(path) -> SourceDescriptor:
+    """The :class:`SourceDescriptor` of a model file of any kind without loading its weights
+    (:func:`~cisr_zoom.core.fixed_scale.describe_any`); raises
+    :class:`~cisr_zoom.core.errors.CheckpointError` (one line) when it is no model."""
+    p = Path(path)
+    d, fixed = describe_any(p)
+    info = fixed if fixed is not None else d
+    kind = _kind_of(info) if info is not None else _KINDS[0]     # None: a checkpoint that makes no images
+    return kind.describe_file(p, info)
+
+
+def _checked(desc: SourceDescriptor, must_render: bool) -> SourceDescriptor:
+    if must_render and not desc.renders:
+        raise CheckpointError(f"model '{desc.name}' is not an image decoder (LIIF-style); cannot upscale with it")
+    return desc
+
+
+def open_source(loaded, image, device="cpu", precision: str = "float32", *, cache_bytes: int = 512 * 2**20,
+                chunk_size: Optional[int] = None, whole: bool = False) -> RenderSource:
+    """``loaded`` (any kind) rendering ``image`` (a :class:`~cisr_zoom.core.imageio.LoadedImage`
+    or ``(h, w, 3)`` float RGB) on ``device``. ``precision``: an implicit model's (a fixed-scale
+    one runs in float32); ``cache_bytes`` bounds its cached features (or tiles); ``chunk_size``:
+    output pixels per decoder chunk; ``whole``: encode the image in one piece
+    (:meth:`~.session.RenderSession.whole_image`, evaluation: features then equal whole-image
+    encoding exactly; a fixed-scale model's tiles overlap by a halo either way). Refuses a model
+    that makes no images, as :func:`describe_source` with ``must_render``."""
+    describe_source(loaded, must_render=True)
+    return _kind_of(loaded).open(loaded, image, device, precision, int(cache_bytes), chunk_size, whole)
+
+
 class SessionPool:
     """The render sources of the current image, made on demand and kept until the image,
     device or set of models changes. Render thread only.
@@ -184,10 +332,6 @@ class SessionPool:
             if loaded is None:
                 loaded = load_model(path, device)
                 self._models[mkey] = loaded
-            if is_fixed_scale(loaded):
-                s = FixedScaleSession(loaded, self.image, device=device, cache_bytes=self.feature_cache_bytes)
-            else:
-                s = RenderSession(loaded.model, self.image, device=device, precision=precision,
-                                  feature_cache_bytes=self.feature_cache_bytes)
+            s = open_source(loaded, self.image, device, precision, cache_bytes=self.feature_cache_bytes)
         self._sources[key] = s
         return s

@@ -10,10 +10,11 @@ import pytest
 import torch
 
 from cisr_zoom.core.errors import CheckpointError
-from cisr_zoom.core.fixed_scale import describe_any, is_fixed_scale, load_model, spandrel_available
+from cisr_zoom.core.fixed_scale import describe_any, load_model, spandrel_available
 from cisr_zoom.core.imageio import LoadedImage
 from cisr_zoom.core.render.fixed import FixedScaleSession
 from cisr_zoom.core.render.session import RenderCancelled
+from cisr_zoom.core.render.sources import describe_source
 
 pytestmark = pytest.mark.skipif(not spandrel_available(), reason="the spandrel extra is not installed")
 
@@ -55,7 +56,8 @@ def test_two_architectures_are_recognised(esrgan_file, compact_file):
         assert d is None and (info.architecture, info.scale) == (arch, scale)
         assert info.display_name == f"{arch} x{scale}"
         m = load_model(path)
-        assert is_fixed_scale(m) and m.scale == scale and m.info == info and m.name == path.stem
+        assert describe_source(m).kind == "fixed-scale" and describe_source(m).native_scale == scale
+        assert m.scale == scale and m.info == info and m.name == path.stem
 
 
 @pytest.mark.parametrize("which, halo", [("compact", 16), ("esrgan", 24)])
@@ -171,3 +173,16 @@ def test_info_describes_a_fixed_scale_model(esrgan_file, capsys):
     assert main(["info", str(esrgan_file), "--json"]) == 0
     card = json.loads(capsys.readouterr().out)
     assert (card["architecture"], card["scale"]) == ("ESRGAN", 2) and card["parameters"] > 0
+
+
+def test_info_names_what_runs_a_fixed_scale_model(esrgan_file, compact_file, capsys):
+    """The runner comes from the loaded model (the source descriptor), not from probing its class."""
+    import json
+    from cisr_zoom.core.cli import main
+    for path, runner, words in ((esrgan_file, "spandrel", "loaded through spandrel"),
+                                (compact_file, "native", "run natively")):
+        assert describe_source(load_model(path)).facts["runner"] == runner
+        assert main(["info", str(path)]) == 0
+        assert words in capsys.readouterr().out
+        assert main(["info", str(path), "--json"]) == 0
+        assert json.loads(capsys.readouterr().out)["kind"] == f"fixed-scale ({runner})"
