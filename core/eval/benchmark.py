@@ -6,9 +6,12 @@ For each HR image and scale ``s`` (a whole number):
 2. the LR input is MATLAB bicubic ``imresize(HR, 1/s)`` on the 8-bit image (antialiased,
    8-bit result), as the standard benchmark LR sets were made;
 3. the SR output at the HR size is, for ``bicubic``, MATLAB bicubic ``imresize(LR, s)`` of the
-   8-bit LR (8-bit result); for a model, ``model.query(model.encode(LR), coords, cells)`` at
-   every HR pixel centre (cell = one HR pixel), clamped to ``[0, 1]`` and **quantised to 8 bits**
-   (``round(255 x) / 255``) like a saved PNG, as in standard practice;
+   8-bit LR (8-bit result); for a LIIF-family model, ``model.query(model.encode(LR), coords,
+   cells)`` at every HR pixel centre (cell = one HR pixel; computed by the renderer from the
+   features of the whole LR image, :func:`super_resolve`), for a fixed-scale model its output at
+   its native scale resampled to the HR size (both through
+   :func:`cisr_zoom.core.render.sources.open_source`), clamped to ``[0, 1]`` and **quantised
+   to 8 bits** (``round(255 x) / 255``) like a saved PNG, as in standard practice;
 4. metrics (:mod:`.metrics`): PSNR on ``Y`` with ``s`` pixels shaved for benchmark sets (on the
    grey level for grey-scale files, as the MATLAB scripts behind the published tables do), on
    RGB with ``s + 6`` shaved for DIV2K (LIIF's conventions); SSIM on ``Y`` with the same shave;

@@ -7,8 +7,12 @@
 * :mod:`.stopping` -- :class:`~.stopping.RenderCancelled` and the stop plumbing every source shares
   (:class:`~.stopping.Stoppable`).
 * :mod:`.sources` -- the :class:`~.sources.RenderSource` protocol (what export, the CLI and the
-  app render from), :class:`~.sources.BicubicSession`, and :class:`~.sources.SessionPool` (the
-  sources of the current image, render thread only).
+  app render from), :class:`~.sources.BicubicSession`, the one
+  :class:`~.sources.SourceDescriptor` and :func:`~.sources.open_source` for every kind of model
+  (the kinds in one table), and :class:`~.sources.SessionPool` (the sources of the current
+  image, render thread only).
+* :mod:`.resample` -- :class:`~.resample.ResampledSource`: outputs at or below the input's size,
+  antialiased, no model.
 * :mod:`.features` -- the model's per-LR-pixel precompute per LR tile with a halo, LRU cache
   bounded in bytes.
 * :mod:`.tiles` -- tile plans, nearest a focus point (the cursor) first.
