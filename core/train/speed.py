@@ -64,22 +64,24 @@ def speed_test(cfg: Dict[str, Any], iters: int = 6, device: str = "auto",
     cfg["validation"]["holdout"] = 0
     with tempfile.TemporaryDirectory(prefix="cisr-speed-") as tmp:
         trainer = Trainer(cfg, tmp, device=device, data_dirs=data_dirs, log=lambda s: None)
-    state_g = copy.deepcopy(trainer.net_g.state_dict())
-    state_opt = copy.deepcopy(trainer.opt_g.state_dict())
-    state_d = copy.deepcopy(trainer.net_d.state_dict()) if trainer.net_d is not None else None
-    state_opt_d = copy.deepcopy(trainer.opt_d.state_dict()) if trainer.opt_d is not None else None
+    model = trainer.model
+    state_g = copy.deepcopy(model.net_g.state_dict())
+    state_opt = copy.deepcopy(model.opt_g.state_dict())
+    net_d, opt_d = getattr(model, "net_d", None), getattr(model, "opt_d", None)
+    state_d = copy.deepcopy(net_d.state_dict()) if net_d is not None else None
+    state_opt_d = copy.deepcopy(opt_d.state_dict()) if opt_d is not None else None
     rows: List[Dict[str, Any]] = []
     for name, opt in options:
-        trainer.net_g.load_state_dict(state_g)
-        trainer.opt_g.load_state_dict(state_opt)
+        model.net_g.load_state_dict(state_g)
+        model.opt_g.load_state_dict(state_opt)
         if state_d is not None:
-            trainer.net_d.load_state_dict(state_d)
-            trainer.opt_d.load_state_dict(state_opt_d)
-        trainer.bf16 = bool(opt["bf16"])
+            net_d.load_state_dict(state_d)
+            opt_d.load_state_dict(state_opt_d)
+        model.bf16 = bool(opt["bf16"])
         fmt = torch.channels_last if opt["channels_last"] else torch.contiguous_format
-        trainer.net_g.to(memory_format=fmt)
-        trainer.forward_g = trainer.ddp_g = TrainForward(trainer.net_g, fast=bool(cfg["train"]["fast_query"]),
-                                                         channels_last=bool(opt["channels_last"]))
+        model.net_g.to(memory_format=fmt)
+        model.forward_g = model.ddp_g = TrainForward(model.net_g, fast=bool(cfg["train"]["fast_query"]),
+                                                     channels_last=bool(opt["channels_last"]))
         _timed(trainer, 1, 2, opt["prefetch"])
         secs = _timed(trainer, 3, iters, opt["prefetch"])
         rows.append({"option": name, "it_per_s": iters / secs, **opt})

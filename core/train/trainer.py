@@ -1,13 +1,13 @@
-"""The trainer of every stage: LIIF (stage 1), CiSRGAN (stage 2) and the LM twins' distillation
-(``distill``, :mod:`.distill`), single process or DDP.
+"""The training loop of every stage, single process or DDP.
 
-Stage ``liif``: generator only, ``pixel_opt.weight * L1`` (+ an optional perceptual term on
-patches). Stage ``cisrgan``: generator initialised from a stage-1 checkpoint, loss
-``pixel * L1 + gan * RaGAN_G + perceptual * P`` (+ ``period * LR-period``, optional); discriminator loss ``RaGAN_D``; one generator
-step then one discriminator step per iteration (alternating), Adam for both. Stage ``distill``:
-an LM-LIIF twin of the ``train.init_g`` teacher (its encoder copied and frozen, features and the
-teacher's outputs cached before the first step), loss ``distill.teacher_weight * L1(twin,
-teacher) + pixel * L1(twin, HR)``; only the decoder is optimised.
+What is trained, and how, is the stage's model (BasicSR's split, :mod:`.stages`): stage ``liif``
+(:class:`.stage_sr.SRModel`: the generator on ``pixel_opt.weight * L1`` plus the optional
+period, LDL and perceptual terms), stage ``cisrgan`` (:class:`.stage_gan.GANModel`, built on
+it: a discriminator, the RaGAN term, one generator step then one discriminator step per
+iteration) and stage ``distill`` (:class:`.stage_distill.DistillModel`: an LM-LIIF twin of the
+``train.init_g`` teacher on cached features). Each loss term is built from its ``*_opt`` table
+(:mod:`.loss_terms`). The :class:`Trainer` keeps the loop: data, the lr schedule, logging,
+validation, checkpoints and snapshots, stop signals and limits.
 
 Outputs in ``out_dir`` (written by rank 0 only): ``last.pth`` (atomic; model, optimizer and
 counters, resumable; its ``meta`` is the model card), optional ``iter_NNNNNNN.pth`` snapshots,
@@ -38,61 +38,30 @@ from typing import Any, Callable, Dict, List, Optional
 
 import torch
 import torch.distributed as dist
-from torch import nn
 
-from .. import models
 from ..atomic import append_text, atomic_write_text, make_dirs, remove_empty_dirs
 from ..checkpoint import read_checkpoint, save_checkpoint
 from ..model_check import check_entry
 from ..signals import STOP_SIGNALS
-from ..devices import cpu_has_native_bf16, cpu_name, pick_device, speed_flags
-from ..errors import CisrError
-from .config import TrainConfigError
-from .data import ImageBank, PairSampler, iteration_rng, to_image
+from ..devices import cpu_name, pick_device, speed_flags
+from .data import ImageBank, PairSampler, iteration_rng
 from .degrade import DegradeSpec
-from .distill import DistillBatch, FeatureCache, adopt_encoder, load_teacher, teacher_card, twin_outputs
-from .forward import TrainForward
-from .ema import EMA
-from .losses import (PerceptualTerm, l1_loss, ldl_loss, lr_period_loss, make_perceptual_term, ragan_d_loss,
-                     ragan_g_loss)
 from .schedule import LRSchedule
+from .stage_gan import discriminator_spec
+from .stage_sr import TrainError, generator_spec, resolve_bf16, same_generator
+from .stages import model_class
 from .tb_log import ScalarLog
 from .validation import ValidationSpec, Validator, describe as describe_validation, split_holdout
+
+#: the stage helpers' names, importable from here as before the split
+__all__ = ["Trainer", "TrainResult", "TrainError", "train", "generator_spec", "same_generator",
+           "discriminator_spec", "resolve_bf16", "LAST", "LOG", "VGG19_FILENAME", "VGG19_URL"]
 
 LAST = "last.pth"
 LOG = "log.jsonl"
 
 VGG19_FILENAME = "vgg19-dcbbb7d3.pth"
 VGG19_URL = "https://download.pytorch.org/models/vgg19-dcbbb7d3.pth"
-
-
-class TrainError(CisrError):
-    """Training cannot start or continue (missing checkpoint to resume, mismatched init...)."""
-
-
-def generator_spec(cfg: Dict[str, Any]) -> Dict[str, Any]:
-    g = cfg["network_g"]
-    return models.generator_spec(g["type"], encoder=g["encoder"], hidden=int(g["hidden"]),
-                                 n_hidden=int(g["n_hidden"]), image_skip=bool(g["image_skip"]),
-                                 encoder_args=dict(g["encoder_args"]), **dict(g["args"]))
-
-
-def same_generator(a: Dict[str, Any], b: Dict[str, Any]) -> bool:
-    """Whether two generator specs build the same network (``image_skip: false`` is the default:
-    older checkpoints wrote it, the official ones and today's specs leave it out)."""
-    def key(spec):
-        args = {k: v for k, v in (spec.get("args") or {}).items() if not (k == "image_skip" and v is False)}
-        return spec["name"], args
-    return key(a) == key(b)
-
-
-def discriminator_spec(cfg: Dict[str, Any]) -> Dict[str, Any]:
-    d = cfg["network_d"]
-    if d["type"] == "unet-sn":
-        return {"name": "unet-discriminator-sn", "args": {"num_in_ch": 3, "num_feat": int(d["num_feat"])}}
-    return {"name": "vgg-discriminator", "args": {"num_in_ch": 3, "num_feat": int(d["num_feat"]),
-                                                  "input_size": int(d["input_size"]),
-                                                  "num_down": int(d["num_down"])}}
 
 
 @dataclass
@@ -145,18 +114,6 @@ def _cpu_model() -> str:
     return cpu_name()
 
 
-def resolve_bf16(setting: Any, device: torch.device) -> bool:
-    """``train.bf16`` -> on/off: ``"auto"`` is on for CUDA with bf16 support and for CPUs with
-    native bf16 (AVX512-BF16/AMX), off elsewhere (MPS, and CPUs that emulate it slower)."""
-    if setting != "auto":
-        return bool(setting)
-    if device.type == "cuda":
-        return bool(torch.cuda.is_bf16_supported())
-    if device.type == "cpu":
-        return cpu_has_native_bf16()
-    return False
-
-
 @dataclass
 class TrainResult:
     out_dir: Path
@@ -169,7 +126,11 @@ class TrainResult:
 
 
 class Trainer:
-    """Set up from a validated config dict (:func:`~.config.load_config`); :meth:`run` trains."""
+    """Set up from a validated config dict (:func:`~.config.load_config`); :meth:`run` trains.
+
+    The stage's model (:func:`.stages.model_class`: networks, loss terms, optimizers, EMA, the
+    step) is ``self.model``; the trainer keeps the loop around it: data, lr schedule, logging,
+    validation, checkpoints and snapshots, stop signals and limits."""
 
     def __init__(self, cfg: Dict[str, Any], out_dir: str | os.PathLike, *, resume: bool = False,
                  max_iters: Optional[int] = None, max_minutes: Optional[float] = None,
@@ -190,37 +151,14 @@ class Trainer:
         tcfg = cfg["train"]
         if tcfg["threads"]:
             torch.set_num_threads(int(tcfg["threads"]))
-        dcfg = cfg["datasets"]["train"]
         if data_dirs:
             cfg["datasets"]["train"]["dirs"] = [str(d) for d in data_dirs]
 
-        # perceptual weights are checked before anything slow happens
-        self.perceptual = self._make_perceptual(vgg_weights).to(self.device)
-
-        torch.manual_seed(int(cfg["seed"]))
-        self.spec_g = generator_spec(cfg)
-        self.net_g = models.make(self.spec_g).to(self.device)
-        self.teacher = None               # stage distill: the model whose decoder the twin learns
-        if self.stage == "distill":
-            if not tcfg["init_g"]:
-                raise TrainConfigError("stage 'distill' needs the teacher: set train.init_g (or --init) to a "
-                                       "LIIF-family checkpoint or bundled model name")
-            self.teacher = load_teacher(tcfg["init_g"], self.spec_g, self.device)
-            adopt_encoder(self.net_g, self.teacher.model)
-        self.opt_g = torch.optim.Adam([p for p in self.net_g.parameters() if p.requires_grad],
-                                      lr=float(tcfg["lr_g"]), betas=tuple(tcfg["betas"]))
-        self.bf16 = resolve_bf16(tcfg["bf16"], self.device)
+        # the networks, loss terms and optimizers (a VGG term's weights are checked first)
+        self.model = model_class(self.stage)(cfg, self.device, self.dist, vgg_weights=vgg_weights, log=self.log)
         self.schedule = LRSchedule.from_config(tcfg)
         self.schedule_origin = 0          # iteration at which this lr schedule started
         self.schedule_minutes = 0.0       # training minutes since the origin, before this session
-        self.net_d = self.opt_d = None
-        self.spec_d = None
-        if self.stage == "cisrgan":
-            self.spec_d = discriminator_spec(cfg)
-            self.net_d = models.make(self.spec_d).to(self.device)
-            self.opt_d = torch.optim.Adam(self.net_d.parameters(), lr=float(tcfg["lr_d"]),
-                                          betas=tuple(tcfg["betas"]))
-        self.base_lrs = [float(tcfg["lr_g"])] + ([float(tcfg["lr_d"])] if self.opt_d is not None else [])
         self.iteration = 0
         self._start_iteration = 0
         self.wall_time_before = 0.0
@@ -228,42 +166,25 @@ class Trainer:
         self.init_from: Optional[str] = None
         self.init_iterations = 0          # iterations the init_g checkpoint had seen (campaign total)
         self.resumed_from: Optional[str] = None
-        self._ema_state: Optional[Dict[str, torch.Tensor]] = None  # EMA weights read on resume
         if resume and (self.out_dir / LAST).is_file():
             self._load_resume(self.out_dir / LAST, new_schedule=new_schedule)
         elif resume:
             raise TrainError(f"cannot resume: no checkpoint '{self.out_dir / LAST}' (run without --resume to start)")
-        elif self.teacher is not None:
-            self.init_from = str(tcfg["init_g"])   # the encoder's weights (the decoder starts from the seed)
-        elif tcfg["init_g"]:
-            self._init_generator(tcfg["init_g"])
-        elif self.stage == "cisrgan":
-            raise TrainConfigError("stage 'cisrgan' starts from a stage-1 LIIF: set train.init_g to its checkpoint")
+        else:
+            self.init_from, self.init_iterations = self.model.initialise(tcfg["init_g"])
+        self.model.prepare()
+        self._setup_data(allow_benchmark_data)
+        self._stop_reason: Optional[str] = None
+        self._stop_signum: Optional[int] = None
+        self.tb = ScalarLog()  # replaced in run() on the main process
 
-        if tcfg["channels_last"]:
-            self.net_g.to(memory_format=torch.channels_last)
-        self.forward_g = TrainForward(self.net_g, fast=bool(tcfg["fast_query"]),
-                                      channels_last=bool(tcfg["channels_last"]))
-        self.ema: Optional[EMA] = None    # the EMA generator: validated, snapshotted and shipped
-        self.forward_ema: Optional[TrainForward] = None
-        if float(tcfg["ema_decay"]):
-            self.ema = EMA(self.net_g, float(tcfg["ema_decay"]))
-            if self._ema_state is not None:
-                self.ema.net.load_state_dict(self._ema_state)
-            self.forward_ema = TrainForward(self.ema.net, fast=bool(tcfg["fast_query"]),
-                                            channels_last=bool(tcfg["channels_last"]))
-        self._ema_state = None
-        self.ddp_g: nn.Module = self.forward_g
-        self.ddp_d: Optional[nn.Module] = self.net_d
-        if self.dist.enabled:
-            from torch.nn.parallel import DistributedDataParallel as DDP
-            ids = [self.device.index] if self.device.type == "cuda" else None
-            self.ddp_g = DDP(self.forward_g, device_ids=ids)
-            if self.net_d is not None:
-                self.ddp_d = DDP(self.net_d, device_ids=ids)
-
+    # -- set-up helpers ------------------------------------------------------------------
+    def _setup_data(self, allow_benchmark_data: bool) -> None:
+        """The training images (less the held-out ones), the pair sampler, and the stage's source
+        of batches (the sampler, or stage distill's feature cache)."""
+        dcfg = self.cfg["datasets"]["train"]
         bank = ImageBank.from_dirs(dcfg["dirs"], allow_benchmark=allow_benchmark_data)
-        self.val_spec = ValidationSpec.from_config(cfg["validation"])
+        self.val_spec = ValidationSpec.from_config(self.cfg["validation"])
         self.bank, held = split_holdout(bank, self.val_spec.holdout)
         self.validator = Validator(self.val_spec, held, self.device) \
             if self.val_spec.enabled and self.dist.is_main else None
@@ -274,56 +195,16 @@ class Trainer:
                                    n_points=int(dcfg["n_points"]), patch_size=int(dcfg["patch_size"]),
                                    augment=bool(dcfg["augment"]), degradation=dcfg["degradation"],
                                    quantize_lr=bool(dcfg["quantize_lr"]), degrade=self.degrade)
-        self.cache: Optional[FeatureCache] = None
-        if self.teacher is not None:
-            d = cfg["distill"]
-            t = time.monotonic()
-            self.cache = FeatureCache.build(self.sampler, self.teacher.model, int(d["crops"]), int(d["query_points"]),
-                                            float(d["query_scale_max"]), int(cfg["seed"]) + self.dist.rank,
-                                            self.device, int(d["cache_batch"]), say=self.log if self.dist.is_main else None)
-            self.cache_seconds = time.monotonic() - t
-        self._stop_reason: Optional[str] = None
-        self._stop_signum: Optional[int] = None
-        self.tb = ScalarLog()  # replaced in run() on the main process
-
-    # -- set-up helpers ------------------------------------------------------------------
-    def _make_perceptual(self, vgg_weights: Optional[str]) -> PerceptualTerm:
-        p = self.cfg["perceptual_opt"]
-        return make_perceptual_term(p["type"], p["weight"], p["layer"], vgg_weights, say=self.log)
-
-    def _init_generator(self, path: str) -> None:
-        obj = read_checkpoint(path)
-        entry = obj["model"]
-        got = {"name": entry["name"], "args": entry.get("args") or {}}
-        if not same_generator(got, self.spec_g):
-            raise TrainError(f"train.init_g '{path}' holds a different generator ({json.dumps(got)[:200]}) than "
-                             f"network_g describes")
-        sd = check_entry(entry, f"train.init_g '{path}'")
-        self.net_g.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in sd.items()})
-        self.init_from = str(path)
-        meta = obj.get("meta") if isinstance(obj.get("meta"), dict) else {}
-        total = meta.get("total_iterations", meta.get("iterations", 0))
-        self.init_iterations = int(total) if isinstance(total, (int, float)) and total >= 0 else 0
+        self.source = self.model.batch_source(self.sampler)
 
     def _load_resume(self, path: Path, new_schedule: bool = False) -> None:
         obj = read_checkpoint(path)
         entry, train = obj["model"], obj.get("train")
         if not isinstance(train, dict) or "iteration" not in train:
             raise TrainError(f"cannot resume from '{path}': it has no training state")
-        if not same_generator({"name": entry["name"], "args": entry.get("args") or {}}, self.spec_g):
+        if not same_generator({"name": entry["name"], "args": entry.get("args") or {}}, self.model.spec_g):
             raise TrainError(f"cannot resume from '{path}': its generator differs from the config's network_g")
-        shipped = check_entry(entry, f"'{path}'")
-        if "model_g_raw" in train:  # an EMA run: the model entry is the EMA, the raw weights are here
-            self.net_g.load_state_dict(train["model_g_raw"])
-            self._ema_state = shipped
-        else:
-            self.net_g.load_state_dict(shipped)
-        self.opt_g.load_state_dict(train["optimizer_g"])
-        if self.net_d is not None:
-            if "model_d" not in train:
-                raise TrainError(f"cannot resume stage 2 from '{path}': it has no discriminator")
-            self.net_d.load_state_dict(train["model_d"]["sd"])
-            self.opt_d.load_state_dict(train["optimizer_d"])
+        self.model.load_training_state(train, check_entry(entry, f"'{path}'"), path)
         self.iteration = int(train["iteration"])
         self.wall_time_before = float(train.get("wall_time_s", 0.0))
         sched = train.get("schedule") if isinstance(train.get("schedule"), dict) else {}
@@ -339,128 +220,28 @@ class Trainer:
         self.resumed_from = str(path)
 
     # -- one iteration -------------------------------------------------------------------
-    def _autocast(self):
-        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16)
-
     def set_lr(self, it: int, minutes: float) -> float:
         """Apply the schedule for iteration ``it`` (``minutes`` of training since the origin)."""
         f = self.schedule.factor(it - 1 - self.schedule_origin, minutes)
-        opts = [self.opt_g] + ([self.opt_d] if self.opt_d is not None else [])
-        for opt, base in zip(opts, self.base_lrs):
+        for opt, base in self.model.optimizers():
             for g in opt.param_groups:
                 g["lr"] = base * f
         return f
 
     def next_batch(self, it: int):
         """This rank's batch for iteration ``it`` (reproducible: see :func:`.data.iteration_rng`)."""
-        source = self.cache if self.cache is not None else self.sampler
-        return source.batch(iteration_rng(self.cfg["seed"], it, self.dist.rank),
-                            int(self.cfg["datasets"]["train"]["batch_size"]))
-
-    def distill_step(self, batch: DistillBatch) -> Dict[str, float]:
-        """One twin update on cached features (see :mod:`.distill`)."""
-        self.net_g.train()
-        w_pix, w_t = float(self.cfg["pixel_opt"]["weight"]), float(self.cfg["distill"]["teacher_weight"])
-        with self._autocast():
-            pred, q_pred = twin_outputs(self.net_g, batch)
-        pred, q_pred = pred.float(), q_pred.float()
-        l_teacher = 0.5 * (l1_loss(pred, batch.target) + l1_loss(q_pred, batch.q_target))
-        l_pix = l1_loss(pred, batch.gt)
-        loss = w_t * l_teacher + w_pix * l_pix
-        self.opt_g.zero_grad(set_to_none=True)
-        loss.backward()
-        self.opt_g.step()
-        if self.ema is not None:
-            self.ema.update(self.net_g)
-        return {"l_teacher": l_teacher.item(), "l_pix": l_pix.item(), "loss_g": loss.item()}
+        return self.source.batch(iteration_rng(self.cfg["seed"], it, self.dist.rank),
+                                 int(self.cfg["datasets"]["train"]["batch_size"]))
 
     def step(self, it: int, batch=None) -> Dict[str, float]:
-        """Draw iteration ``it``'s batch and update the networks; returns the loss values."""
-        lcfg = self.cfg
-        batch = (batch if batch is not None else self.next_batch(it)).to(self.device, non_blocking=True)
-        if self.cache is not None:
-            return self.distill_step(batch)
-        self.ddp_g.train()
-        w_pix = float(lcfg["pixel_opt"]["weight"])
-        w_per = float(lcfg["perceptual_opt"]["weight"]) if self.perceptual.kind != "none" else 0.0
-        w_gan = float(lcfg["gan_opt"]["weight"]) if self.net_d is not None else 0.0
-        out: Dict[str, float] = {}
-
-        with self._autocast():
-            pred = self.ddp_g(batch.lr, batch.coords, batch.cells)
-        pred = pred.float()
-        l_pix = l1_loss(pred, batch.gt)
-        loss = w_pix * l_pix
-        out["l_pix"] = l_pix.item()
-        w_period = float(lcfg["period_opt"]["weight"])
-        if w_period:
-            l_period = lr_period_loss(pred, batch.gt, batch.coords, tuple(batch.lr.shape[-2:]),
-                                      int(lcfg["period_opt"]["bins"]), bool(lcfg["period_opt"]["debias"]))
-            loss = loss + w_period * l_period
-            out["l_period"] = l_period.item()
-        w_ldl = float(lcfg["ldl_opt"]["weight"])
-        if w_per or w_gan or w_ldl:
-            pred_img, gt_img = to_image(pred, batch.patch), batch.gt_image()
-        if w_ldl:
-            with torch.no_grad(), self._autocast():
-                ema_img = to_image(self.forward_ema(batch.lr, batch.coords, batch.cells).float(), batch.patch)
-            l_ldl = ldl_loss(gt_img, pred_img, ema_img, int(lcfg["ldl_opt"]["kernel"]))
-            loss = loss + w_ldl * l_ldl
-            out["l_ldl"] = l_ldl.item()
-        if w_per:
-            l_per = self.perceptual(pred_img, gt_img)
-            loss = loss + w_per * l_per
-            out["l_percep"] = l_per.item()
-        if w_gan:
-            d = self.net_d  # the G step does not update D: call the bare module (no DDP sync)
-            for p in d.parameters():
-                p.requires_grad_(False)
-            logits = d(torch.cat([gt_img, pred_img], 0))
-            real, fake = logits.chunk(2, 0)
-            l_g = ragan_g_loss(real.detach(), fake)
-            loss = loss + w_gan * l_g
-            out["l_g_gan"] = l_g.item()
-        self.opt_g.zero_grad(set_to_none=True)
-        loss.backward()
-        self.opt_g.step()
-        if self.ema is not None:
-            self.ema.update(self.net_g)
-        out["loss_g"] = loss.item()
-
-        if w_gan:
-            for p in self.net_d.parameters():
-                p.requires_grad_(True)
-            self.ddp_d.train()
-            logits = self.ddp_d(torch.cat([gt_img, pred_img.detach()], 0))
-            real, fake = logits.chunk(2, 0)
-            l_d = ragan_d_loss(real, fake)
-            self.opt_d.zero_grad(set_to_none=True)
-            l_d.backward()
-            self.opt_d.step()
-            out["l_d"] = l_d.item()
-            out["d_real"] = real.mean().item()
-            out["d_fake"] = fake.mean().item()
-        return out
+        """Draw iteration ``it``'s batch (unless given) and update the networks; returns the loss values."""
+        batch = batch if batch is not None else self.next_batch(it)
+        return self.model.step(batch.to(self.device, non_blocking=True))
 
     # -- checkpoints and logs ------------------------------------------------------------
     def meta(self, wall: float, last: Dict[str, float]) -> Dict[str, Any]:
-        c = self.cfg
-        losses = {"pixel": {"type": "l1", "weight": float(c["pixel_opt"]["weight"])}}
-        per = self.perceptual.kind
-        if per != "none":
-            losses["perceptual"] = {"type": per, "weight": float(c["perceptual_opt"]["weight"])}
-            if self.perceptual.layer:
-                losses["perceptual"]["layer"] = self.perceptual.layer
-        if self.net_d is not None:
-            losses["gan"] = {"type": "ragan", "weight": float(c["gan_opt"]["weight"]),
-                             "discriminator": self.spec_d["name"]}
-        if float(c["period_opt"]["weight"]):
-            losses["lr_period"] = {"type": "lr-period", "weight": float(c["period_opt"]["weight"]),
-                                   "bins": int(c["period_opt"]["bins"]), "debias": bool(c["period_opt"]["debias"])}
-        if float(c["ldl_opt"]["weight"]):
-            losses["ldl"] = {"type": "ldl", "weight": float(c["ldl_opt"]["weight"]),
-                             "kernel": int(c["ldl_opt"]["kernel"])}
-        per_desc = self.perceptual.description
+        """The checkpoint's model card: the run, its data and sessions, and the stage's terms."""
+        c, model = self.cfg, self.model
         dcfg = c["datasets"]["train"]
         data = self.bank.describe()
         data.update({"degradation": f"{dcfg['degradation']} (antialiased) downsampling of random HR crops, "
@@ -474,29 +255,22 @@ class Trainer:
             data["held_out_for_validation"] = self.validator.names()
         card = {"stage": self.stage, "name": c["name"], "training_data": data, "iterations": self.iteration,
                 "wall_time_s": round(wall, 1), "hardware": hardware_description(self.device, self.dist.world_size),
-                "losses": losses, "perceptual_term": per_desc, "optimizer": {"type": "adam", "lr_g": c["train"]["lr_g"],
-                "lr_d": c["train"]["lr_d"] if self.net_d is not None else None, "betas": c["train"]["betas"]},
+                "losses": model.losses_card(), "perceptual_term": model.perceptual_description,
+                "optimizer": model.optimizer_card(),
                 "image_skip": bool(c["network_g"]["image_skip"]), "seed": c["seed"],
-                "weights": f"EMA of the generator, decay {self.ema.decay}" if self.ema is not None else "generator",
+                "weights": f"EMA of the generator, decay {model.ema.decay}" if model.ema is not None else "generator",
                 "initialised_from": self.init_from, "initialised_from_iterations": self.init_iterations,
                 "total_iterations": self.init_iterations + self.iteration, "last_losses": last,
                 "schedule": dict(self.schedule.describe(), origin_iteration=self.schedule_origin),
                 "speed": self.speed_settings(), "validation": self.validation_card(),
                 "sessions": self.sessions + [self.session_record(wall)], "config": c}
-        if self.teacher is not None:   # a twin: named after its teacher's family, the teacher on its card
-            losses["teacher"] = {"type": "l1", "weight": float(c["distill"]["teacher_weight"]),
-                                 "what": "the teacher's RGB on the cached crops (HR points and random points)"}
-            card.update({"stage": self.teacher.descriptor.family, "training_stage": "distill",
-                         "twin_of": self.teacher.name, "teacher": teacher_card(self.teacher),
-                         **({"inputs": self.teacher.meta["inputs"]} if "inputs" in self.teacher.meta else {}),
-                         "distillation": dict(self.cache.describe(), seconds_to_build=round(self.cache_seconds, 1),
-                                              encoder="the teacher's, copied and frozen")})
+        card.update(model.card_extras(card))
         return card
 
     def speed_settings(self) -> Dict[str, Any]:
         """How this run was made fast (model card): chosen settings and the CPU flags they depend on."""
         t = self.cfg["train"]
-        return {"bf16": self.bf16, "bf16_setting": t["bf16"], "channels_last": bool(t["channels_last"]),
+        return {"bf16": self.model.bf16, "bf16_setting": t["bf16"], "channels_last": bool(t["channels_last"]),
                 "fast_query": bool(t["fast_query"]), "prefetch": bool(t["prefetch"]),
                 "cpu_flags": speed_flags(), "cpu_threads": torch.get_num_threads()}
 
@@ -509,7 +283,7 @@ class Trainer:
                "it_per_s": round(done / secs, 4) if secs > 0 else None,
                "device": self.device.type, "processes": self.dist.world_size,
                "cpu_threads": torch.get_num_threads(), "cpu": _cpu_model(), "cpu_flags": speed_flags(),
-               "bf16": self.bf16, "torch": str(torch.__version__)}
+               "bf16": self.model.bf16, "torch": str(torch.__version__)}
         if self.device.type == "cuda":
             rec["gpu"] = torch.cuda.get_device_name(self.device)
         if self.last_validation:
@@ -526,18 +300,14 @@ class Trainer:
         return d
 
     def save(self, path: Path, wall: float, last: Dict[str, float]) -> None:
+        """A checkpoint: the stage's shipped network (the EMA when there is one) as its model, the
+        counters, schedule and the stage's training state (optimizers, raw generator,
+        discriminator) in ``train``; the model card in ``meta``."""
         minutes = self.schedule_minutes + (wall - self.wall_time_before) / 60.0
-        train = {"iteration": self.iteration, "wall_time_s": wall, "optimizer_g": self.opt_g.state_dict(),
+        shipped, state = self.model.checkpoint_parts()
+        train = {"iteration": self.iteration, "wall_time_s": wall, **state,
                  "schedule": {"origin_iteration": self.schedule_origin, "minutes": minutes}}
-        shipped = self.net_g
-        if self.ema is not None:  # the EMA is the checkpoint's model; the raw weights resume training
-            shipped = self.ema.net
-            train["model_g_raw"] = {k: v.detach().cpu() for k, v in self.net_g.state_dict().items()}
-        if self.net_d is not None:
-            train["model_d"] = {"name": self.spec_d["name"], "args": self.spec_d["args"],
-                                "sd": {k: v.detach().cpu() for k, v in self.net_d.state_dict().items()}}
-            train["optimizer_d"] = self.opt_d.state_dict()
-        save_checkpoint(path, shipped, self.spec_g, meta=self.meta(wall, last), train=train)
+        save_checkpoint(path, shipped, self.model.spec_g, meta=self.meta(wall, last), train=train)
 
     def _prepare_log(self) -> None:
         """Keep only log lines up to the resumed iteration (later ones were never checkpointed)."""
@@ -671,7 +441,7 @@ class Trainer:
                            self._stop_signum if stopped_by == "signal" else None)
 
     def _validate(self, it: int) -> None:
-        val = self.validator.run(self.ema.net if self.ema is not None else self.net_g)
+        val = self.validator.run(self.model.shipped_net)
         self.last_validation = {"iter": it, **val}
         self._append_log({"iter": it, "val": val})
         self.tb.add(it, {f"val/{s}/{k}": v for s, r in val.items() for k, v in r.items()})
@@ -684,7 +454,7 @@ class Trainer:
 
     def _log_line(self, it: int, elapsed: float, rate: float, losses: Dict[str, float]) -> None:
         rec = {"iter": it, "time_s": round(self.wall_time_before + elapsed, 2), "it_per_s": round(rate, 5),
-               "lr_g": self.opt_g.param_groups[0]["lr"], **{k: round(v, 6) for k, v in losses.items()}}
+               "lr_g": self.model.opt_g.param_groups[0]["lr"], **{k: round(v, 6) for k, v in losses.items()}}
         self._append_log(rec)
         self.tb.add(it, {"train/" + k: v for k, v in losses.items()} | {"train/lr_g": rec["lr_g"],
                                                                           "train/it_per_s": rate})

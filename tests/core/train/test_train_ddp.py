@@ -71,8 +71,8 @@ lr_g = 1e-3
     ref = _BothRanks(load_config(cfg_file), tmp_path / "ref", log=lambda s: None)
     ref.run()
     got = ck["model"]["sd"]
-    exp = ref.net_g.state_dict()
-    init = Trainer(load_config(cfg_file), tmp_path / "init", log=lambda s: None).net_g.state_dict()
+    exp = ref.model.net_g.state_dict()
+    init = Trainer(load_config(cfg_file), tmp_path / "init", log=lambda s: None).model.net_g.state_dict()
     moved = max((exp[k] - init[k]).abs().max().item() for k in exp)
     diff = max((got[k] - exp[k]).abs().max().item() for k in exp)
     assert moved > 1e-3 and diff < 1e-5, (diff, moved)  # measured: diff ~1e-8, moved ~4e-3

@@ -60,19 +60,19 @@ def test_distill_resumes_with_the_same_cache_and_encoder(train_images, tmp_path,
     t1 = Trainer(cfg, tmp_path / "run", data_dirs=[str(train_images)])
     t1.run()
     t2 = Trainer(cfg, tmp_path / "run", data_dirs=[str(train_images)], resume=True, max_iters=14)
-    assert torch.equal(t1.cache.feat, t2.cache.feat) and torch.equal(t1.cache.q_target, t2.cache.q_target)
+    assert torch.equal(t1.model.cache.feat, t2.model.cache.feat) and torch.equal(t1.model.cache.q_target, t2.model.cache.q_target)
     assert t2.run().iteration == 14
-    assert all(not p.requires_grad for p in t2.net_g.encoder.parameters())
-    assert all(p.requires_grad for p in t2.net_g.hypernet.parameters())
+    assert all(not p.requires_grad for p in t2.model.net_g.encoder.parameters())
+    assert all(p.requires_grad for p in t2.model.net_g.hypernet.parameters())
 
 
 def test_cached_targets_are_the_teachers_outputs_on_the_cached_features(train_images, tmp_path, make_config):
     from cisr_zoom.core.models.liif import Features, normalise
     teacher = _teacher(tmp_path / "teacher.pth")
     t = Trainer(_config(make_config, teacher, max_iters=0), tmp_path / "run", data_dirs=[str(train_images)])
-    c = t.cache
+    c = t.model.cache
     feat, lr = c.feat[:2].float(), c.lr[:2].float()
-    ref = t.teacher.model.query(Features(feat, normalise(lr)), c.q_coords[:2], c.q_cells[:2].expand(-1, 64, -1))
+    ref = t.model.teacher.model.query(Features(feat, normalise(lr)), c.q_coords[:2], c.q_cells[:2].expand(-1, 64, -1))
     assert torch.allclose(ref, c.q_target[:2], atol=1e-5)
     q = c.q_cells[:, 0, 0] * feat.shape[-1] / 2          # 1 / scale
     assert float((1 / q).min()) >= 1.0 and float((1 / q).max()) <= 30.0 + 1e-3

@@ -69,8 +69,8 @@ def test_stage2_with_ema_and_ldl_ships_the_ema_and_resumes_exactly(train_images,
     assert "l_ldl" in res.last_losses
     ck = read_checkpoint(tmp_path / "full" / "last.pth")
     ema_sd, raw_sd = ck["model"]["sd"], ck["train"]["model_g_raw"]
-    assert all(torch.equal(ema_sd[k], v) for k, v in t.ema.net.state_dict().items())
-    assert all(torch.equal(raw_sd[k], v) for k, v in t.net_g.state_dict().items())
+    assert all(torch.equal(ema_sd[k], v) for k, v in t.model.ema.net.state_dict().items())
+    assert all(torch.equal(raw_sd[k], v) for k, v in t.model.net_g.state_dict().items())
     assert any(not torch.equal(ema_sd[k], raw_sd[k]) for k in ema_sd)       # the model entry is the EMA
     assert ck["meta"]["weights"].startswith("EMA") and ck["meta"]["losses"]["ldl"]["kernel"] == 5
     Trainer(cfg, tmp_path / "split", max_iters=3, log=lambda s: None).run()

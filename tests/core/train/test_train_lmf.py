@@ -13,7 +13,7 @@ LMF_G = {"type": "lmf", "hidden": 8, "n_hidden": 3, "args": {"latent_hidden": [2
 
 def _l1(trainer, n=3, fft=False):
     """Mean L1 (plus, with ``fft``, stage 2's pixel + Fourier-amplitude loss) on fixed draws."""
-    net = trainer.forward_g.eval()
+    net = trainer.model.forward_g.eval()
     with torch.no_grad():
         vals = []
         for i in range(n):
@@ -34,7 +34,7 @@ def test_lmf_stage1_and_stage2_train_and_resume(train_images, tmp_path, make_con
     cfg = make_config("liif", network_g=LMF_G, datasets={"train": {"dirs": [str(train_images)]}})
     before = _l1(Trainer(cfg, tmp_path / "probe", log=lambda s: None))
     t = Trainer(cfg, tmp_path / "s1", log=lambda s: None)
-    assert t.spec_g["name"] == "lmliif"
+    assert t.model.spec_g["name"] == "lmliif"
     t.run()
     assert _l1(t) < 0.8 * before
     lm = load_checkpoint(tmp_path / "s1" / "last.pth")
@@ -48,7 +48,7 @@ def test_lmf_stage1_and_stage2_train_and_resume(train_images, tmp_path, make_con
     cfg2 = make_config("cisrgan", network_g=LMF_G, datasets={"train": {"dirs": [str(train_images)]}},
                        train={"init_g": str(tmp_path / "s1" / "last.pth")})
     probe = Trainer(cfg2, tmp_path / "probe2", log=lambda s: None)
-    assert all(torch.equal(a[k], v) for k, v in probe.net_g.state_dict().items())
+    assert all(torch.equal(a[k], v) for k, v in probe.model.net_g.state_dict().items())
     loss_before = _l1(probe, fft=True)
     t2 = Trainer(cfg2, tmp_path / "s2", log=lambda s: None)
     res = t2.run()

@@ -13,7 +13,7 @@ from cisr_zoom.core.train.trainer import Trainer, TrainError
 
 def _fixed_batch_losses(trainer, n=3):
     """Mean L1 and FFT-amplitude loss of the generator on fixed held-out draws (seed 999)."""
-    net = trainer.forward_g.eval()
+    net = trainer.model.forward_g.eval()
     l1, fft = [], []
     with torch.no_grad():
         for i in range(n):
@@ -87,7 +87,7 @@ def test_stage2_from_stage1_lowers_loss_and_resumes(stage1, train_images, tmp_pa
     probe = Trainer(cfg, tmp_path / "probe", log=lambda s: None)
     # initialised from stage 1
     s1 = _sd(out1 / "full" / "last.pth")
-    assert all(torch.equal(s1[k], v) for k, v in probe.net_g.state_dict().items())
+    assert all(torch.equal(s1[k], v) for k, v in probe.model.net_g.state_dict().items())
     l1_b, fft_b = _fixed_batch_losses(probe)
     loss_b = 1e-2 * l1_b + fft_b
     t, res = _train(cfg, tmp_path / "full")

@@ -37,12 +37,12 @@ def test_each_term_alone_moves_the_generator(term, discriminator, stage1, train_
     cfg = make_config("cisrgan", datasets={"train": {"dirs": [str(train_images)]}}, train=train,
                       network_d={"type": discriminator}, **sections)
     t = Trainer(cfg, tmp_path / "run", log=lambda s: None)
-    before = {k: v.clone() for k, v in t.net_g.state_dict().items()}
+    before = {k: v.clone() for k, v in t.model.net_g.state_dict().items()}
     losses = t.step(1)
     terms = {k for k in losses if k in TERMS} - {"l_pix"}   # the L1 value is always logged
     assert terms == {term} - {"l_pix"}, losses
     assert losses[term] > 0
-    moved = [k for k, v in t.net_g.state_dict().items() if not torch.equal(v, before[k])]
+    moved = [k for k, v in t.model.net_g.state_dict().items() if not torch.equal(v, before[k])]
     assert moved, f"{term} alone did not change the generator"
     if discriminator == "unet-sn" and term == "l_g_gan":
-        assert t.spec_d["name"] == "unet-discriminator-sn" and "l_d" in losses
+        assert t.model.spec_d["name"] == "unet-discriminator-sn" and "l_d" in losses

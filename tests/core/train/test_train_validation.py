@@ -73,7 +73,7 @@ def test_plot_refuses_a_folder_without_a_log(tmp_path):
 
 
 def test_bf16_auto_follows_the_cpu(monkeypatch):
-    from cisr_zoom.core.train import trainer
+    from cisr_zoom.core.train import stage_sr as trainer
     cpu = torch.device("cpu")
     monkeypatch.setattr(trainer, "cpu_has_native_bf16", lambda: True)
     assert trainer.resolve_bf16("auto", cpu) is True
