@@ -125,6 +125,20 @@ class TrainResult:
     signum: Optional[int] = None        # the stop signal, when stopped_by == "signal"
 
 
+@dataclass
+class _Loop:
+    """What the loop carries from one iteration to the next."""
+
+    t0: float                           # monotonic start of this session
+    window_t: float                     # start of the current rate window (time, iteration)
+    window_i: int
+    saved_at: int                       # iteration of the last last.pth
+    validated_at: int = -1
+    rate: float = 0.0                   # iterations per second over the last window
+    last: Dict[str, float] = field(default_factory=dict)   # the last step's loss values
+    pending: Any = None                 # the prefetched next batch (a future)
+
+
 class Trainer:
     """Set up from a validated config dict (:func:`~.config.load_config`); :meth:`run` trains.
 
@@ -350,95 +364,110 @@ class Trainer:
         return reason
 
     def run(self) -> TrainResult:
-        tcfg = self.cfg["train"]
+        """Train until ``max_iters``, ``max_minutes`` or a stop signal; rank 0 writes the log, the
+        checkpoints and snapshots, and a last checkpoint at the end (never after a failure)."""
         main = self.dist.is_main
-        created: List[Path] = []
-        if main:
-            created = make_dirs(self.out_dir)
-            self.tb = ScalarLog(self.out_dir / "tb")
-            if self.resumed_from:
-                self._prepare_log()
-            elif (self.out_dir / LOG).exists():
-                (self.out_dir / LOG).unlink()
-            what = f"resuming at iteration {self.iteration}" if self.resumed_from else "starting"
-            self.log(f"[{self.cfg['name']}] {what}; stage {self.stage}; {len(self.bank.images)} training images; "
-                     f"device {self.device}, {self.dist.world_size} process(es), {torch.get_num_threads()} threads; "
-                     f"output {self.out_dir}")
+        created = self._open_output() if main else []
         old_handler = self._install_signal_handlers()
         t0 = time.monotonic()
         self._start_iteration = self.iteration
-        window_t, window_i = t0, self.iteration
-        last: Dict[str, float] = {}
-        stopped_by = "max_iters"
-        rate = 0.0
-        ck_every, snap_every, log_every = int(tcfg["checkpoint_every"]), int(tcfg["snapshot_every"]), \
-            max(1, int(tcfg["log_every"]))
-        saved_at = self.iteration
+        loop = _Loop(t0, t0, self.iteration, saved_at=self.iteration)
         # the next batch is drawn in a second thread while this step computes (CPU: on the other core)
         prefetch = ThreadPoolExecutor(1, thread_name_prefix="prefetch") \
-            if (self.device.type == "cuda" or tcfg["prefetch"]) else None
-        pending = None
-        val_every = self.val_spec.every if self.validator is not None else 0
-        validated_at = -1
+            if (self.device.type == "cuda" or self.cfg["train"]["prefetch"]) else None
+        clean = False
         try:
-            while self.iteration < self.max_iters:
-                reason = self._should_stop(t0)
-                if reason:
-                    stopped_by = reason
-                    break
-                it = self.iteration + 1
-                batch = None
-                if prefetch is not None:
-                    batch = pending.result() if pending is not None else None
-                    pending = prefetch.submit(self.next_batch, it + 1) if it < self.max_iters else None
-                self.set_lr(it, self.schedule_minutes + (time.monotonic() - t0) / 60.0)
-                last = self.step(it, batch)
-                self.iteration = it
-                if not all(math.isfinite(v) for v in last.values()):
-                    raise TrainError(f"loss became non-finite at iteration {it} ({last}); lower the learning rate "
-                                     f"or resume from the last checkpoint")
-                if it % log_every == 0 or it == self.max_iters:
-                    now = time.monotonic()
-                    rate = (it - window_i) / max(now - window_t, 1e-9)
-                    window_t, window_i = now, it
-                    if main:
-                        self._log_line(it, now - t0, rate, last)
-                if val_every and it % val_every == 0:
-                    self._validate(it)
-                    validated_at = it
-                if main and ((ck_every and it % ck_every == 0) or (snap_every and it % snap_every == 0)):
-                    wall = self.wall_time_before + time.monotonic() - t0
-                    if ck_every and it % ck_every == 0:
-                        self.save(self.out_dir / LAST, wall, last)
-                        saved_at = it
-                    if snap_every and it % snap_every == 0:
-                        self.save(self.out_dir / f"iter_{it:07d}.pth", wall, last)
-            if self.validator is not None and validated_at != self.iteration and self.iteration > self._start_iteration:
+            stopped_by = self._iterate(loop, prefetch)
+            if self.validator is not None and loop.validated_at != self.iteration \
+                    and self.iteration > self._start_iteration:
                 self._validate(self.iteration)  # the final state is always scored
             clean = True
         except KeyboardInterrupt:
             clean = True  # the state after a finished iteration is consistent: keep it
             raise
         except BaseException:
-            clean = False  # e.g. non-finite loss: never overwrite the last good checkpoint
+            # e.g. non-finite loss: never overwrite the last good checkpoint
             remove_empty_dirs(created)  # a run that failed before writing anything leaves no folder
             raise
         finally:
-            if main and clean and self.iteration != saved_at:
-                self.save(self.out_dir / LAST, self.wall_time_before + time.monotonic() - t0, last)
-                self.log(f"[{self.cfg['name']}] checkpoint at iteration {self.iteration}: {self.out_dir / LAST}")
-            if prefetch is not None:
-                prefetch.shutdown(wait=True, cancel_futures=True)
-            self.tb.close()
-            if old_handler is not None:
-                for s, h in old_handler.items():
-                    signal.signal(s, h)
+            self._close(loop, clean, prefetch, old_handler)
         elapsed = time.monotonic() - t0
         if main:
             self.log(f"[{self.cfg['name']}] stopped ({stopped_by}) at iteration {self.iteration} after "
                      f"{elapsed / 60:.1f} min")
-        return TrainResult(self.out_dir, self.iteration, stopped_by, last, rate * 3600, main,
+        return TrainResult(self.out_dir, self.iteration, stopped_by, loop.last, loop.rate * 3600, main,
                            self._stop_signum if stopped_by == "signal" else None)
+
+    def _open_output(self) -> List[Path]:
+        """Rank 0, before the first iteration: the output folder (the folders it made are
+        returned), the TensorBoard log, the log file cut to the resumed iteration; the start line."""
+        created = make_dirs(self.out_dir)
+        self.tb = ScalarLog(self.out_dir / "tb")
+        if self.resumed_from:
+            self._prepare_log()
+        elif (self.out_dir / LOG).exists():
+            (self.out_dir / LOG).unlink()
+        what = f"resuming at iteration {self.iteration}" if self.resumed_from else "starting"
+        self.log(f"[{self.cfg['name']}] {what}; stage {self.stage}; {len(self.bank.images)} training images; "
+                 f"device {self.device}, {self.dist.world_size} process(es), {torch.get_num_threads()} threads; "
+                 f"output {self.out_dir}")
+        return created
+
+    def _iterate(self, loop: "_Loop", prefetch: Optional[ThreadPoolExecutor]) -> str:
+        """The iterations; returns why they stopped (``max_iters``, ``max_minutes`` or ``signal``)."""
+        while self.iteration < self.max_iters:
+            reason = self._should_stop(loop.t0)
+            if reason:
+                return reason
+            it = self.iteration + 1
+            batch = None
+            if prefetch is not None:
+                batch = loop.pending.result() if loop.pending is not None else None
+                loop.pending = prefetch.submit(self.next_batch, it + 1) if it < self.max_iters else None
+            self.set_lr(it, self.schedule_minutes + (time.monotonic() - loop.t0) / 60.0)
+            loop.last = self.step(it, batch)
+            self.iteration = it
+            if not all(math.isfinite(v) for v in loop.last.values()):
+                raise TrainError(f"loss became non-finite at iteration {it} ({loop.last}); lower the learning rate "
+                                 f"or resume from the last checkpoint")
+            self._after_step(it, loop)
+        return "max_iters"
+
+    def _after_step(self, it: int, loop: "_Loop") -> None:
+        """Iteration ``it`` done: its log line, validation, checkpoint and snapshot when due."""
+        tcfg = self.cfg["train"]
+        ck_every, snap_every = int(tcfg["checkpoint_every"]), int(tcfg["snapshot_every"])
+        main = self.dist.is_main
+        if it % max(1, int(tcfg["log_every"])) == 0 or it == self.max_iters:
+            now = time.monotonic()
+            loop.rate = (it - loop.window_i) / max(now - loop.window_t, 1e-9)
+            loop.window_t, loop.window_i = now, it
+            if main:
+                self._log_line(it, now - loop.t0, loop.rate, loop.last)
+        if self.validator is not None and self.val_spec.every and it % self.val_spec.every == 0:
+            self._validate(it)
+            loop.validated_at = it
+        checkpoint, snapshot = bool(ck_every and it % ck_every == 0), bool(snap_every and it % snap_every == 0)
+        if main and (checkpoint or snapshot):
+            wall = self.wall_time_before + time.monotonic() - loop.t0
+            if checkpoint:
+                self.save(self.out_dir / LAST, wall, loop.last)
+                loop.saved_at = it
+            if snapshot:
+                self.save(self.out_dir / f"iter_{it:07d}.pth", wall, loop.last)
+
+    def _close(self, loop: "_Loop", clean: bool, prefetch: Optional[ThreadPoolExecutor], old_handler) -> None:
+        """After the loop, however it ended: the last checkpoint (rank 0, unless the loop failed or
+        it is already saved), the prefetch thread, the TensorBoard log, the signal handlers."""
+        if self.dist.is_main and clean and self.iteration != loop.saved_at:
+            self.save(self.out_dir / LAST, self.wall_time_before + time.monotonic() - loop.t0, loop.last)
+            self.log(f"[{self.cfg['name']}] checkpoint at iteration {self.iteration}: {self.out_dir / LAST}")
+        if prefetch is not None:
+            prefetch.shutdown(wait=True, cancel_futures=True)
+        self.tb.close()
+        if old_handler is not None:
+            for s, h in old_handler.items():
+                signal.signal(s, h)
 
     def _validate(self, it: int) -> None:
         val = self.validator.run(self.model.shipped_net)
