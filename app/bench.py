@@ -8,9 +8,10 @@ Prints JSON with, measured in one run on this machine:
   arriving on the GUI thread, the arrival order against the distance from the view centre
   (Kendall's tau; the cursor is outside the view), and per tile where the render thread's time
   went (queue wait, encode, decode: ``RenderedTile.timing``);
-* **warm zoom** (``warm_zoom``): the same view zoomed from ``--view-zoom`` to twice that once
-  the encode-ahead has encoded the whole image's features (as after the user looked a while):
-  the time until every visible pixel is super-resolved, paying the decoder only;
+* **warm zoom** (``warm_zoom``, opt-in): the same view zoomed from ``--view-zoom`` to twice
+  that, cold (the features dropped just before) and warm (after the app's encode-ahead, the
+  idle job the settled view starts, has finished): the time until every visible pixel is
+  super-resolved, and the encoder's time meanwhile (none when warm: the decoder only);
 * **export** (``export``): two identical whole-image exports at ``--export-scale`` through the
   export dialog: the first estimate, the second one (from the first's stored timing), the
   real durations, the longest gap between progress events, and, while the second runs, how
@@ -166,36 +167,59 @@ def full_view_test(args, view, scene, bridge, source, complete, wait_until, log,
 
 
 def warm_zoom_test(args, view, scene, bridge, source, complete, wait_until, log) -> dict:
-    """Zoom the view from ``args.view_zoom`` to twice that with every feature encoded ahead
-    (as after the user looked a while): the time to a fully super-resolved view at the new
-    zoom (decoder only), and the encoder's time meanwhile."""
+    """Zoom the view from ``args.view_zoom`` to twice that, twice in one run: **cold**, with the
+    encoder features dropped just before the zoom (encoder and decoder), and **warm**, after
+    the app's own encode-ahead (the render thread's idle job that the settled view started)
+    has finished (the decoder only). Each is timed from the zoom to a fully super-resolved
+    view at the new zoom; the rendered tiles of the new zoom are dropped before each, so both
+    render every visible pixel."""
     import time as _time
     view.resize(VIEW_W, VIEW_H)
     view.set_sources([source])
     session = scene.session(source)
+    low, high = args.view_zoom, 2 * args.view_zoom
 
-    def ahead_all():
-        n = 0
-        while session.encode_ahead():
-            n += 1
-        return n
+    def run_on_thread(fn):
+        done = bridge.run(fn)
+        wait_until(done.done, timeout=600.0)
+        return done.result()
+
+    def zoom_to_high(label: str) -> dict:
+        scene.tile_layer.clear()               # nothing of the new zoom is on screen yet
+        e0, c0 = session.encode_seconds, session.tiles.encode_calls
+        t0 = _time.perf_counter()
+        view.set_physical_zoom(high)
+        wait_until(complete, timeout=3600.0)
+        out = {"seconds_to_full_view": round(_time.perf_counter() - t0, 2),
+               "encoder_seconds_during_zoom": round(session.encode_seconds - e0, 3),
+               "encoder_boxes_during_zoom": session.tiles.encode_calls - c0}
+        log(f"{label} zoom {low * 100:.0f} -> {high * 100:.0f} %: full view in {out['seconds_to_full_view']} s "
+            f"(encoder {out['encoder_seconds_during_zoom']} s)")
+        return out
+
+    view.set_physical_zoom(low)
+    wait_until(complete, timeout=3600.0)
+    # cold: no encode-ahead, the view's features dropped (what a zoom costs with nothing cached)
+    run_on_thread(lambda: (bridge.worker.cancel_ahead(), session.tiles.clear()))
+    cold = zoom_to_high("cold")
+    # back to the low zoom (its tiles are still cached), where the view settles and starts the
+    # app's encode-ahead; wait until that idle job has encoded what fits the budget
+    run_on_thread(lambda: bridge.worker.cancel_ahead())
+    view.set_physical_zoom(low)
+    wait_until(complete, timeout=3600.0)
     t0 = _time.perf_counter()
-    done = bridge.run(ahead_all)          # a function job: runs before the view's tiles
-    view.set_physical_zoom(args.view_zoom)
-    wait_until(done.done, timeout=3600.0)
+    wait_until(lambda: not view._settle.isActive() and not bridge.encoding_ahead(), timeout=3600.0)
     ahead_s = _time.perf_counter() - t0
-    wait_until(complete, timeout=3600.0)
-    log(f"warm zoom: features encoded ahead ({done.result()} boxes, {ahead_s:.1f} s), view at "
-        f"{args.view_zoom * 100:.0f} % complete; zooming to {2 * args.view_zoom * 100:.0f} %")
-    e0 = session.encode_seconds
-    t0 = _time.perf_counter()
-    view.set_physical_zoom(2 * args.view_zoom)
-    wait_until(complete, timeout=3600.0)
-    out = {"from_to": [args.view_zoom, 2 * args.view_zoom], "seconds_to_full_view": round(_time.perf_counter() - t0, 2),
-           "encoder_seconds_during_zoom": round(session.encode_seconds - e0, 3),
-           "encode_ahead_boxes": done.result(), "encode_ahead_s": round(ahead_s, 2)}
-    log(f"warm zoom: full view in {out['seconds_to_full_view']} s")
-    return out
+    h, w = session.lr_size
+    cached = h * w - session.tiles.missing_pixels(0, h, 0, w)
+    log(f"encode-ahead finished in {ahead_s:.1f} s: {cached} of {h * w} input pixels' features cached "
+        f"({session.tiles.nbytes / 2 ** 20:.0f} MiB, {session.feature_dtype})")
+    warm = zoom_to_high("warm")
+    return {"from_to": [low, high], "cold": cold, "warm": warm,
+            "warm_over_cold": round(warm["seconds_to_full_view"] / max(cold["seconds_to_full_view"], 1e-9), 3),
+            "encode_ahead_s": round(ahead_s, 2), "input_pixels_cached": cached, "input_pixels": h * w,
+            "feature_cache_mib": round(session.tiles.nbytes / 2 ** 20, 1), "feature_dtype": str(session.feature_dtype),
+            "compute": session.compute_label}
 
 
 def export_test(args, view, scene, bridge, source, wait_until, log, tmp: Path) -> dict:

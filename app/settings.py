@@ -66,7 +66,7 @@ DEFAULTS: Dict[str, Any] = {
     "exact_float32": False,      # False: precision auto (fastest invisible); True: float32
     "exact_decoder": False,      # False: a model renders through its bundled LM twin if one is good enough
     "tile_cache_mb": 384,
-    "feature_cache_mb": 512,
+    "feature_cache_mb": 1024,    # per render source, features encoded ahead included (float16)
     "window_geometry": None,     # base64 of QWidget.saveGeometry()
     "window_state": None,        # base64 of QMainWindow.saveState()
     "export_dir": None,

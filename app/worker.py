@@ -34,7 +34,7 @@ from cisr_zoom.core.coords import region_of_rect
 from cisr_zoom.core.errors import error_message
 from cisr_zoom.core.imageio import load_image, to_uint8
 from cisr_zoom.core.render.estimate import RenderCost
-from cisr_zoom.core.render.session import RenderCancelled
+from cisr_zoom.core.render.session import DEFAULT_FEATURE_CACHE_BYTES, RenderCancelled
 from cisr_zoom.core.render.sources import RenderSource, SessionPool
 from cisr_zoom.core.render.worker import RenderedTile, RenderRequest, RenderWorker
 
@@ -132,7 +132,7 @@ class RenderBridge(QObject):
     deviceFailed = Signal(str)                    # message
 
     def __init__(self, catalog: ModelCatalog, device: str = "auto", exact_float32: bool = False,
-                 exact_decoder: bool = False, feature_cache_bytes: int = 512 * 2 ** 20, loop: Optional[asyncio.AbstractEventLoop] = None,
+                 exact_decoder: bool = False, feature_cache_bytes: int = DEFAULT_FEATURE_CACHE_BYTES, loop: Optional[asyncio.AbstractEventLoop] = None,
                  parent=None):
         super().__init__(parent)
         self.catalog = catalog
@@ -300,10 +300,26 @@ class RenderBridge(QObject):
             self._to_gui(self._end_stream, stream, error or None, bool(cancelled))
 
         self._worker.submit(session, request, lambda tile: self._to_gui(stream._put, tile), on_done)
-        # then, whenever the thread has nothing else to do, the rest of the image's features,
-        # nearest where this view renders first (cancelled when the image or device changes)
-        self._worker.encode_ahead(session, key=("ahead", id(session)), restart=False)
         return stream
+
+    def encode_ahead(self, session: RenderSource, focus: Tuple[float, float]) -> None:
+        """Encode the rest of ``session``'s image whenever the render thread has nothing else
+        to do (:data:`~cisr_zoom.core.render.worker.IDLE`: any view or export request
+        preempts it within one encoder layer), nearest ``focus`` first (``(y, x)`` input
+        pixels: the middle of the view that settled), within the feature budget. A live job
+        for ``session`` is kept and refocused; one that finished is started again (the view
+        moved: tiles nearer it may now be worth encoding). Stopped when the image or device
+        changes."""
+        if self._closed:
+            return
+        key = ("ahead", id(session))
+        focus = (float(focus[0]), float(focus[1]))
+        self._worker.encode_ahead(session, key=key, focus=focus, restart=False)
+        self._worker.refocus_ahead(key, focus)
+
+    def encoding_ahead(self) -> bool:
+        """Whether an encode-ahead job is still live (queued or running)."""
+        return self._worker.ahead_live()
 
     def _end_stream(self, stream: TileStream, error: Optional[str], cancelled: bool) -> None:
         self._streams.discard(stream)

@@ -257,7 +257,10 @@ class FeatureTiles:
         y0, x0 = max(0, y0), max(0, x0)
         y1, x1 = min(self.h, y1), min(self.w, x1)
         any_tile = next(iter(tiles.values()))
-        out = torch.empty((y1 - y0, x1 - x0, any_tile.shape[-1]), dtype=any_tile.dtype, device=any_tile.device)
+        dtype = any_tile.dtype
+        for v in tiles.values():          # a tile kept wider (float16 overflow) widens the window
+            dtype = torch.promote_types(dtype, v.dtype)
+        out = torch.empty((y1 - y0, x1 - x0, any_tile.shape[-1]), dtype=dtype, device=any_tile.device)
         for k in keys:
             a0, a1, b0, b1 = self.tile_bounds(k)
             r0, r1, c0, c1 = max(a0, y0), min(a1, y1), max(b0, x0), min(b1, x1)

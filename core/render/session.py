@@ -8,7 +8,8 @@ pixels as rendering it at once (within float rounding).
 
 The model is any :class:`~cisr_zoom.core.models.decoder.ImplicitDecoder`: its precomputed
 per-LR-pixel values are computed lazily per LR tile (with the halo its descriptor states) and
-cached in bytes, see :mod:`.features`; its grid decoder renders blocks of at most
+cached in bytes (as float16 unless float32 was asked for, see :func:`feature_storage_dtype`),
+see :mod:`.features`; its grid decoder renders blocks of at most
 ``chunk_size`` output pixels from them. ``should_stop()`` is checked between chunks and between the
 encoder's layers; when it returns True the call raises :class:`RenderCancelled`. An
 out-of-memory error on a GPU halves the chunk size (or the encoder box) and retries.
@@ -33,7 +34,8 @@ from .encoder import EncoderPlan, apply_threads, choose_encoder, planned_encoder
 from .features import FeatureTiles
 from .stopping import RenderCancelled, StopFn, Stoppable
 
-__all__ = ["RenderCancelled", "RenderSession", "StopFn", "STEP_ENCODE_BOX"]
+__all__ = ["RenderCancelled", "RenderSession", "StopFn", "STEP_ENCODE_BOX", "DEFAULT_FEATURE_CACHE_BYTES",
+           "feature_storage_dtype"]
 
 #: output pixels per INN chunk, by device type (a CUDA OOM halves it for the session)
 DEFAULT_CHUNK = {"cpu": 8192, "cuda": 262144, "mps": 65536}
@@ -43,6 +45,29 @@ MIN_CHUNK = 256
 #: input pixels a side, about a second of EDSR-baseline on one CPU core), against 192 for
 #: one-go prefetches; a faster encoder takes larger steps (:attr:`.encoder.EncoderPlan.step_box`)
 STEP_ENCODE_BOX = 144
+
+
+#: default bound of a session's feature cache (bytes): the viewer's ``feature_cache_mb`` default
+DEFAULT_FEATURE_CACHE_BYTES = 1024 * 2**20
+#: largest magnitude float16 holds (larger precomputed values stay in the computing dtype)
+FLOAT16_MAX = 65504.0
+
+
+def feature_storage_dtype(precision: str) -> torch.dtype:
+    """How a session asked for ``precision`` keeps its cached features: float16 (half the
+    memory of float32, so twice the image area within the budget; its rounding, about 5e-4
+    relative, changes the output by far less than an 8-bit level, bounded in
+    ``tests/core/render/test_features.py``), except float32 for a session asked for
+    ``float32`` (exact: bit-for-bit what the model computes)."""
+    return torch.float32 if str(precision).lower() == "float32" else torch.float16
+
+
+def _stored(values: torch.Tensor, dtype: torch.dtype, fallback: torch.dtype) -> torch.Tensor:
+    """``values`` as ``dtype`` (contiguous), or as ``fallback`` when ``dtype`` is float16 and a
+    value lies beyond its range (then the tile is kept in the decoder's dtype instead)."""
+    if dtype == torch.float16 and values.numel() and float(values.abs().max()) > FLOAT16_MAX:
+        dtype = fallback
+    return values.to(dtype).contiguous()
 
 
 def _free_device_memory(device: torch.device) -> None:
@@ -105,11 +130,14 @@ class RenderSession(Stoppable):
     model's precisions (``float32``, ``bfloat16``, ``float16`` (GPU only), ``int8`` (CPU only))
     or ``auto`` (see :func:`cisr_zoom.core.precision.resolve_precision`). ``feature_cache_bytes``
     bounds the tile cache; ``lr_tile`` is its tile side in LR pixels; ``chunk_size`` is output
-    pixels per decoder chunk (default by device)."""
+    pixels per decoder chunk (default by device). ``feature_dtype``: how cached features are
+    stored (default :func:`feature_storage_dtype`: float16, float32 when ``float32`` is asked
+    for); they are converted to the decoder's dtype where a block uses them."""
 
     def __init__(self, model, image, device="cpu", precision: str = "float32",
-                 feature_cache_bytes: int = 512 * 2**20, lr_tile: int = 48,
-                 chunk_size: Optional[int] = None, max_encode_box: int = 192):
+                 feature_cache_bytes: int = DEFAULT_FEATURE_CACHE_BYTES, lr_tile: int = 48,
+                 chunk_size: Optional[int] = None, max_encode_box: int = 192,
+                 feature_dtype: Optional[torch.dtype] = None):
         super().__init__()
         self.device = pick_device(device) if isinstance(device, str) and device.lower() == "auto" \
             else torch.device(device)
@@ -140,7 +168,9 @@ class RenderSession(Stoppable):
         self.halo: Optional[int] = self.descriptor.receptive_radius
         h, w = self.lr_size
         self.decoder = self.model.grid_decoder(self._image.unsqueeze(0), self.device, self.precision)
-        per_pixel = self.decoder.channels * torch.empty((), dtype=self.decoder.dtype).element_size()
+        #: dtype of the cached features (converted to ``decoder.dtype`` when used)
+        self.feature_dtype: torch.dtype = feature_dtype or feature_storage_dtype(precision)
+        per_pixel = self.decoder.channels * torch.empty((), dtype=self.feature_dtype).element_size()
         tile = lr_tile if self.halo is not None else max(h, w)
         box = max_encode_box if self.halo is not None else max(h, w)
         self.tiles = FeatureTiles(self._compute_precomputed, self.lr_size, tile=tile,
@@ -167,14 +197,15 @@ class RenderSession(Stoppable):
         return feat, y0 - cy0, x0 - cx0
 
     def _compute_precomputed(self, y0: int, y1: int, x0: int, x1: int) -> torch.Tensor:
-        """Precomputed values ``(y1-y0, x1-x0, D)`` in the decoder's dtype (OOM: split and retry)."""
+        """Precomputed values ``(y1-y0, x1-x0, D)`` in :attr:`feature_dtype` (in float32
+        where a value would overflow float16); OOM: split and retry."""
         try:
             with torch.no_grad():
                 feat, oy, ox = self._encode_crop(y0, y1, x0, x1)
                 pre = self.decoder.precompute(feat)
                 del feat
                 out = pre[0, :, oy:oy + (y1 - y0), ox:ox + (x1 - x0)].permute(1, 2, 0)
-                return out.to(self.decoder.dtype).contiguous()
+                return _stored(out, self.feature_dtype, self.decoder.dtype)
         except RenderCancelled:
             raise
         except Exception as e:
@@ -298,6 +329,8 @@ class RenderSession(Stoppable):
 
     def _render_block(self, rows, cols, cell) -> np.ndarray:
         window, wr0, wc0 = self.tiles.window(rows.lr_start, rows.lr_stop, cols.lr_start, cols.lr_stop)
+        if window.dtype != self.decoder.dtype:       # stored in float16: the decoder's dtype here
+            window = window.to(self.decoder.dtype)
         self._check_stop()
         rgb = self.decoder.decode(window, wr0, wc0, rows, cols, cell)
         return rgb.to("cpu", torch.float32).numpy()

@@ -26,6 +26,7 @@ precision) and the loaded models; it belongs to the render thread and is touched
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Dict, Optional, Protocol, Tuple, runtime_checkable
@@ -42,7 +43,7 @@ from ..models.decoder import ModelDescriptor
 from ..twins import render_path
 from .fixed import FixedScaleSession
 from .resample import NothingToEncode
-from .session import RenderSession
+from .session import DEFAULT_FEATURE_CACHE_BYTES, RenderSession
 from .stopping import RenderCancelled, StopFn, stop_if_asked
 
 #: Source id of classical bicubic interpolation (every other id names a model).
@@ -262,7 +263,8 @@ def _checked(desc: SourceDescriptor, must_render: bool) -> SourceDescriptor:
     return desc
 
 
-def open_source(loaded, image, device="cpu", precision: str = "float32", *, cache_bytes: int = 512 * 2**20,
+def open_source(loaded, image, device="cpu", precision: str = "float32", *,
+                cache_bytes: int = DEFAULT_FEATURE_CACHE_BYTES,
                 chunk_size: Optional[int] = None, whole: bool = False) -> RenderSource:
     """``loaded`` (any kind) rendering ``image`` (a :class:`~cisr_zoom.core.imageio.LoadedImage`
     or ``(h, w, 3)`` float RGB) on ``device``. ``precision``: an implicit model's (a fixed-scale
@@ -273,6 +275,18 @@ def open_source(loaded, image, device="cpu", precision: str = "float32", *, cach
     that makes no images, as :func:`describe_source` with ``must_render``."""
     describe_source(loaded, must_render=True)
     return _kind_of(loaded).open(loaded, image, device, precision, int(cache_bytes), chunk_size, whole)
+
+
+def max_feature_cache_bytes(total: Optional[int] = None) -> int:
+    """The largest feature budget a source gets: half the machine's physical memory (``total``
+    bytes; read from the OS when None, unbounded where it does not say), so a large
+    ``feature_cache_mb`` setting cannot make the encode-ahead push the machine into swap."""
+    if total is None:
+        try:
+            total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        except (AttributeError, ValueError, OSError):
+            return 2 ** 62
+    return max(16 * 2 ** 20, int(total) // 2)
 
 
 class SessionPool:
@@ -287,8 +301,9 @@ class SessionPool:
     through :meth:`set_device`, which rebuilds the sources): the one place that chooses.
     """
 
-    def __init__(self, feature_cache_bytes: int = 512 * 2 ** 20):
-        self.feature_cache_bytes = int(feature_cache_bytes)
+    def __init__(self, feature_cache_bytes: int = DEFAULT_FEATURE_CACHE_BYTES):
+        #: each source's feature budget (bytes), at most :func:`max_feature_cache_bytes`
+        self.feature_cache_bytes = min(int(feature_cache_bytes), max_feature_cache_bytes())
         self.model_paths: Dict[str, Path] = {}     # model id -> checkpoint path
         self.image = None                          # a LoadedImage
         self.epoch = -1

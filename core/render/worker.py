@@ -514,6 +514,11 @@ class RenderWorker:
         for j in jobs:
             j.cancel()
 
+    def ahead_live(self, key: Any = None) -> bool:
+        """Whether an encode-ahead job for ``key`` (any when None) is queued or running."""
+        with self._cv:
+            return any(not j.cancelled.is_set() for j in self._ahead_jobs_locked(key))
+
     def _ahead_jobs_locked(self, key: Any) -> list:
         jobs = list(self._queue) + ([self._current] if self._current is not None else [])
         return [j for j in jobs if isinstance(j, _AheadJob) and (key is None or j.key == key)]

@@ -21,3 +21,19 @@ def test_the_app_benchmark_runs_every_test(tiny_checkpoints, test_image, qapp, c
     assert result["image"].endswith("128x96")
     for key in ("full_view", "export", "pan_frame_ms", "wheel_to_first_tile_ms"):
         assert any(k.startswith(key) for k in result), (key, sorted(result))
+
+
+@pytest.mark.slow
+def test_the_warm_zoom_benchmark_waits_for_the_apps_encode_ahead(tiny_checkpoints, test_image, qapp, capsys):
+    """Cold (features dropped) and warm (after the app's own encode-ahead) zooms of the same view:
+    the warm one runs the decoder only."""
+    from cisr_zoom.app.bench import main
+    rc = main(["--model", str(tiny_checkpoints[0]), "--image", str(test_image), "--only", "warm_zoom",
+               "--view-zoom", "4"])
+    out = capsys.readouterr().out
+    assert rc == 0
+    warm = json.loads(out)["warm_zoom"]
+    assert warm["cold"]["encoder_boxes_during_zoom"] > 0
+    assert warm["warm"]["encoder_boxes_during_zoom"] == 0
+    assert warm["input_pixels_cached"] == warm["input_pixels"] == 96 * 128
+    assert warm["feature_dtype"] == "torch.float16"

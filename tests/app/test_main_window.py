@@ -716,3 +716,29 @@ def test_status_bar_names_the_precision_that_ran_and_exact_is_one_click(make_win
     w.act_exact.trigger()                                                   # one click
     qtbot.waitUntil(lambda: "(float32, encoder float32" in w.device_label.text(), timeout=20000)
     assert w.settings["exact_float32"] is True and w.bridge.exact_float32 is True
+
+
+def test_the_settled_view_encodes_the_rest_of_the_image_ahead_nearest_it_first(make_window, test_image, qtbot):
+    """Each time the main view settles, the render thread is told to encode the image's
+    features at idle priority from the middle of what the view shows (input pixels ``(y, x)``);
+    once idle, features outside the view are cached, and a zoom there encodes nothing."""
+    win = make_window(test_image, compare=False)
+    asked = []
+    real = win.bridge.encode_ahead
+    win.bridge.encode_ahead = lambda session, focus: (asked.append(focus), real(session, focus))
+    qtbot.waitUntil(lambda: win.scene.session(win.main_source) is not None, timeout=30000)
+    win.view.set_physical_zoom(16.0)
+    win.view.group.centre_on(20.0, 10.0)                      # image (x, y): the top-left corner
+    qtbot.waitUntil(win.view.is_complete, timeout=60000)
+    vis = win.view.slot_visible_image_rect(win.view.slots[0])
+    assert asked and asked[-1] == pytest.approx(((vis.y0 + vis.y1) / 2, (vis.x0 + vis.x1) / 2))
+    assert asked[-1][0] < 30 and asked[-1][1] < 40
+    qtbot.waitUntil(lambda: not win.bridge.encoding_ahead(), timeout=60000)
+    s = win.scene.session(win.main_source)
+    h, w = s.lr_size
+    assert vis.x1 < w / 2 and s.tiles.missing_pixels(0, h, 0, w) == 0     # the far corner too
+    calls = s.tiles.encode_calls
+    win.view.group.centre_on(110.0, 80.0)                     # the bottom-right corner
+    qtbot.waitUntil(win.view.is_complete, timeout=60000)
+    assert asked[-1][0] > 60 and asked[-1][1] > 80
+    assert s.tiles.encode_calls == calls                      # the decoder only
