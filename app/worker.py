@@ -302,20 +302,22 @@ class RenderBridge(QObject):
         self._worker.submit(session, request, lambda tile: self._to_gui(stream._put, tile), on_done)
         return stream
 
-    def encode_ahead(self, session: RenderSource, focus: Tuple[float, float]) -> None:
+    def encode_ahead(self, session: RenderSource, focus: Tuple[float, float], refocus: bool = True) -> None:
         """Encode the rest of ``session``'s image whenever the render thread has nothing else
         to do (:data:`~cisr_zoom.core.render.worker.IDLE`: any view or export request
         preempts it within one encoder layer), nearest ``focus`` first (``(y, x)`` input
         pixels: the middle of the view that settled), within the feature budget. A live job
-        for ``session`` is kept and refocused; one that finished is started again (the view
-        moved: tiles nearer it may now be worth encoding). Stopped when the image or device
-        changes."""
+        for ``session`` is kept, and moved to ``focus`` when ``refocus``; one that finished is
+        started again (the view moved: tiles nearer it may now be worth encoding). Jobs of
+        several sources run one after the other, oldest first. Stopped when the image or
+        device changes."""
         if self._closed:
             return
         key = ("ahead", id(session))
         focus = (float(focus[0]), float(focus[1]))
         self._worker.encode_ahead(session, key=key, focus=focus, restart=False)
-        self._worker.refocus_ahead(key, focus)
+        if refocus:
+            self._worker.refocus_ahead(key, focus)
 
     def encoding_ahead(self) -> bool:
         """Whether an encode-ahead job is still live (queued or running)."""

@@ -159,21 +159,22 @@ class Scene(QObject):
             for req in plan.requests:
                 stream = self.bridge.render(self._sessions[slot.source], req)
                 self.bridge.spawn(self._receive(stream))
-            if priority == VIEW_PRIORITY:
-                self._encode_ahead(slot)
+            self._encode_ahead(slot, refocus=priority == VIEW_PRIORITY)
         if slots:
             view = slots[0].view
             self.progressChanged.emit(view, *self.planner.start_batch(view))
 
-    def _encode_ahead(self, slot: SlotState) -> None:
-        """The main view settled on ``slot``: its source encodes the rest of the image at idle
+    def _encode_ahead(self, slot: SlotState, refocus: bool) -> None:
+        """A view settled on ``slot``: its source encodes the rest of the image at idle
         priority, nearest the middle of what the slot shows first (see
-        :meth:`RenderBridge.encode_ahead`), so later zooms and pans pay the decoder only."""
+        :meth:`RenderBridge.encode_ahead`), so later zooms and pans pay the decoder only. Only
+        the main view moves (``refocus``) a job already live; the other views (loupes,
+        comparison panes, grid views) start one for their source when none is live."""
         session = self._sessions.get(slot.source) if slot.source is not None else None
         if session is None or slot.visible is None:
             return
         r = slot.visible
-        self.bridge.encode_ahead(session, ((r.y0 + r.y1) / 2.0, (r.x0 + r.x1) / 2.0))
+        self.bridge.encode_ahead(session, ((r.y0 + r.y1) / 2.0, (r.x0 + r.x1) / 2.0), refocus=refocus)
 
     def refocus(self, view: str, focus: Tuple[float, float]) -> None:
         """``view``'s user now looks at image point ``focus = (x, y)``: the worker reorders

@@ -253,8 +253,10 @@ class RenderSession(Stoppable):
 
     @property
     def compute_label(self) -> str:
-        """The precision and the encoder's plan in words (status bar, ``cisr bench``)."""
-        return f"{self.precision}, {self.encoder_plan.label}"
+        """The precision, the encoder's plan and how cached features are kept, in words (the
+        status bar, the app bench)."""
+        kept = "float16" if self.feature_dtype == torch.float16 else str(self.feature_dtype).replace("torch.", "")
+        return f"{self.precision}, {self.encoder_plan.label}, features {kept}"
 
     def encode_step(self, region, within=None, should_stop: StopFn = None) -> bool:
         """Encode one box of the features a render of ``region`` needs and lacks, grown

@@ -725,7 +725,8 @@ def test_the_settled_view_encodes_the_rest_of_the_image_ahead_nearest_it_first(m
     win = make_window(test_image, compare=False)
     asked = []
     real = win.bridge.encode_ahead
-    win.bridge.encode_ahead = lambda session, focus: (asked.append(focus), real(session, focus))
+    win.bridge.encode_ahead = lambda session, focus, refocus=True: (refocus and asked.append(focus),
+                                                                    real(session, focus, refocus))
     qtbot.waitUntil(lambda: win.scene.session(win.main_source) is not None, timeout=30000)
     win.view.set_physical_zoom(16.0)
     win.view.group.centre_on(20.0, 10.0)                      # image (x, y): the top-left corner

@@ -85,6 +85,8 @@ def test_a_session_in_auto_precision_keeps_float16_features(liif_factory, image)
     assert s.feature_dtype == torch.float16
     assert {v.dtype for v in s.tiles._tiles.values()} == {torch.float16}
     assert s.tiles.bytes_per_pixel == s.decoder.channels * 2
+    assert s.compute_label.endswith(", features float16")        # the status bar says so
+    assert RenderSession(liif_factory(), image, precision="float32").compute_label.endswith(", features float32")
 
 
 def test_the_pools_budget_is_clamped_to_half_the_memory():
