@@ -287,10 +287,10 @@ class RenderSession(Stoppable):
                     chunk_size: Optional[int] = None) -> "RenderSession":
         """A session that encodes ``image`` in one piece (one encoder tile over all of it, the
         cache unbounded), so its features equal whole-image encoding exactly: evaluation and
-        validation render through it."""
+        validation render through it; its features are kept in float32 whatever the precision."""
         side = max(int(v) for v in np.shape(getattr(image, "rgb", image))[:2])
         return cls(model, image, device=device, precision=precision, feature_cache_bytes=2**62, lr_tile=side,
-                   max_encode_box=side, chunk_size=chunk_size)
+                   max_encode_box=side, chunk_size=chunk_size, feature_dtype=torch.float32)
 
     def render(self, region, out_size, should_stop: StopFn = None) -> np.ndarray:
         """``(H, W, 3)`` float32 in ``[0, 1]`` for ``region`` at ``out_size = (H, W)``."""
