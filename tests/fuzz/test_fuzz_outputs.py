@@ -109,9 +109,9 @@ def test_concurrent_writers_leave_one_valid_file(tmp_path, assets):
 
 _RACE = """
 import os, sys, time, pathlib
-from cisr_zoom.core.commands import upscale
+from cisr_zoom.core import batch
 ready, n = pathlib.Path(sys.argv[1]), int(sys.argv[2])
-render = upscale.Upscaler.render
+render = batch.Batch.render_steps
 
 def after_all_checked(self, *a, **k):
     # every process has passed its 'exists?' check before any of them writes
@@ -121,7 +121,7 @@ def after_all_checked(self, *a, **k):
         time.sleep(0.01)
     return render(self, *a, **k)
 
-upscale.Upscaler.render = after_all_checked
+batch.Batch.render_steps = after_all_checked
 from cisr_zoom.core import cli
 sys.exit(cli.main(sys.argv[3:]))
 """
