@@ -29,6 +29,7 @@ from cisr_zoom.core.render.estimate import SpeedBook
 from .compare.grid import LAYOUTS, GridArea
 from .compare.pairing import Pairing
 from .compare.panel import ComparePanel
+from .export.batch import UpscaleFolderDialog
 from .export.dialog import ExportDialog
 from .model_catalog import ModelCatalog, checkpoint_file_filter, is_checkpoint_name
 from .settings import Settings, cache_dir
@@ -54,7 +55,7 @@ CONTROLS_HELP = """<h3>Controls</h3>
 <tr><td><b>B</b></td><td>A/B flip: swap the main model and the second model in place (blink to compare)</td></tr>
 <tr><td><b>G</b> / <b>Shift+G</b></td><td>grid of 2 / 4 synchronised views (again: back to one view)</td></tr>
 <tr><td><b>C</b></td><td>comparison panel: loupes at the same zoom around the cursor</td></tr>
-<tr><td><b>Ctrl+O</b> / <b>Ctrl+E</b></td><td>open an image / export</td></tr>
+<tr><td><b>Ctrl+O</b> / <b>Ctrl+E</b> / <b>Ctrl+Shift+E</b></td><td>open an image / export / upscale a folder</td></tr>
 </table>
 <p>Drop an image file on the window to open it, or a checkpoint (.pth, .safetensors) to add a model.</p>"""
 
@@ -108,6 +109,7 @@ class MainWindow(QMainWindow):
         self._wanted_epoch = -1
         self.last_message_box: Optional[QMessageBox] = None
         self.export_dialog: Optional[ExportDialog] = None
+        self.batch_dialog: Optional[UpscaleFolderDialog] = None
         self.close_question: Optional[QMessageBox] = None
         self._close_buttons: dict = {}         # the close question's buttons -> answers
         self._close_after_export = False   # the user chose to quit once the running export ends
@@ -162,6 +164,8 @@ class MainWindow(QMainWindow):
             return a
         self.act_open = act("&Open…", self.choose_image, QKeySequence.StandardKey.Open, "Open an image")
         self.act_export = act("&Export…", self.open_export_dialog, "Ctrl+E", "Export the image or the current view")
+        self.act_batch = act("&Upscale Folder…", self.open_batch_dialog, "Ctrl+Shift+E",
+                             "Upscale many images into a folder (as cisr upscale does), while you keep viewing")
         self.act_quit = act("&Quit", self.close, QKeySequence.StandardKey.Quit)
         self.act_fit = act("&Fit to Window", self.view.fit, "F", "Show the whole image")
         self.act_100 = act("&100 %", lambda: self._zoom_key(None, 1.0), "1", "One image pixel per screen pixel")
@@ -210,6 +214,7 @@ class MainWindow(QMainWindow):
         self.recent_menu = m.addMenu("Open &Recent")
         m.addSeparator()
         m.addAction(self.act_export)
+        m.addAction(self.act_batch)
         m.addSeparator()
         m.addAction(self.act_quit)
         m = mb.addMenu("&View")
@@ -731,6 +736,27 @@ class MainWindow(QMainWindow):
         d.show()
         return d
 
+    def open_batch_dialog(self) -> UpscaleFolderDialog:
+        """File > Upscale Folder...: the batch dialog (one at a time; it runs beside the view)."""
+        if self.batch_dialog is not None and self.batch_dialog.isVisible():
+            self.batch_dialog.raise_()
+            return self.batch_dialog
+        d = UpscaleFolderDialog(self.bridge, self.catalog, self.main_source, parent=self)
+        d.batchFinished.connect(self._on_batch_finished)
+        d.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose, True)
+        d.destroyed.connect(lambda *_: setattr(self, "batch_dialog", None))
+        self.batch_dialog = d
+        d.show()
+        return d
+
+    def _on_batch_finished(self, outcome, error) -> None:
+        if outcome is None:
+            self.statusBar().showMessage(f"Upscale Folder: {error}", 10000)
+        else:
+            self.statusBar().showMessage(f"Upscale Folder{' cancelled' if outcome.cancelled else ''}: "
+                                         f"{outcome.written} written, {outcome.skipped} skipped, "
+                                         f"{outcome.failed} failed", 10000)
+
     def _on_export_finished(self, path: str, error, cancelled: bool) -> None:
         if self.close_question is not None:
             self._export_ended_while_asking(path, error, cancelled)
@@ -910,6 +936,8 @@ class MainWindow(QMainWindow):
         self._save_timings()
         if self.export_dialog is not None:
             self.export_dialog.cancel_export()
+        if self.batch_dialog is not None:       # the file in progress is not written
+            self.batch_dialog.cancel()
         if self.fetch_job is not None:          # a download: pip is stopped, nothing is written
             self.fetch_job.cancel()
             self.fetch_job.join(5.0)

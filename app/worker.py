@@ -29,6 +29,7 @@ import numpy as np
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QImage
 
+from cisr_zoom.core.batch import BatchEvents
 from cisr_zoom.core.fixed_scale import load_model
 from cisr_zoom.core.coords import region_of_rect
 from cisr_zoom.core.errors import error_message
@@ -125,6 +126,26 @@ class TileStream:
         return tile
 
 
+class GuiEvents(BatchEvents):
+    """A batch's events (render thread) handed to ``events`` on the GUI loop through ``to_gui``,
+    each call with ``generation`` first."""
+
+    def __init__(self, to_gui: Callable, events, generation: int):
+        self._to_gui, self._events, self._generation = to_gui, events, generation
+
+    def file_started(self, *args) -> None:
+        self._to_gui(self._events.file_started, self._generation, *args)
+
+    def file_rendering(self, *args) -> None:
+        self._to_gui(self._events.file_rendering, self._generation, *args)
+
+    def file_progress(self, *args) -> None:
+        self._to_gui(self._events.file_progress, self._generation, *args)
+
+    def file_finished(self, *args) -> None:
+        self._to_gui(self._events.file_finished, self._generation, *args)
+
+
 class RenderBridge(QObject):
     """GUI-side handle of the render worker: coroutines and streams on the GUI loop."""
 
@@ -144,6 +165,7 @@ class RenderBridge(QObject):
         self._worker = RenderWorker(name="cisr-render")
         self._pool = SessionPool(feature_cache_bytes)
         self._export_stop = threading.Event()
+        self._batch_stop = threading.Event()
         self._closed = False
         self._futures: Set[asyncio.Future] = set()
         self._streams: Set[TileStream] = set()
@@ -183,13 +205,14 @@ class RenderBridge(QObject):
         except RuntimeError:   # the loop was closed meanwhile: nobody is waiting any more
             pass
 
-    def run(self, fn: Callable[[], Any]) -> "asyncio.Future":
-        """Run ``fn()`` on the render thread; await the returned future for its result (its
-        exception is raised there)."""
+    def _awaited(self) -> Tuple["asyncio.Future", Optional[Callable[[Any, Optional[BaseException]], None]]]:
+        """A future on the GUI loop that :meth:`close` cancels if still open, and ``settle(result,
+        error)`` that completes it (on the GUI loop; a no-op once it is done). ``settle`` is None
+        (the future already cancelled) when the bridge is closed."""
         fut = self._loop.create_future()
         if self._closed:
             fut.cancel()
-            return fut
+            return fut, None
         self._futures.add(fut)
         fut.add_done_callback(self._futures.discard)
 
@@ -200,6 +223,14 @@ class RenderBridge(QObject):
                 fut.set_result(result)
             else:
                 fut.set_exception(error)
+        return fut, settle
+
+    def run(self, fn: Callable[[], Any]) -> "asyncio.Future":
+        """Run ``fn()`` on the render thread; await the returned future for its result (its
+        exception is raised there)."""
+        fut, settle = self._awaited()
+        if settle is None:
+            return fut
 
         def job():
             try:
@@ -373,16 +404,9 @@ class RenderBridge(QObject):
         (:class:`~cisr_zoom.core.render.estimate.RenderCost`: its own steps' time and encoding,
         not the views' work in between), for the speed book."""
         from cisr_zoom.core.render.export import measured_export_steps
-        from cisr_zoom.core.render.worker import BACKGROUND
         paths, exact = self._model_paths(), self.exact_float32
         self._export_stop.clear()
         stop = self._export_stop
-        fut = self._loop.create_future()
-        if self._closed:
-            fut.cancel()
-            return await fut
-        self._futures.add(fut)
-        fut.add_done_callback(self._futures.discard)
 
         def on_rows(done: int, total: int) -> None:
             if progress is not None and total:
@@ -404,17 +428,19 @@ class RenderBridge(QObject):
                 source_, path, out_size, region=region, fmt=fmt, jpeg_quality=jpeg_quality, progress=on_rows,
                 should_stop=should_stop, image=self._pool.image, lossless=lossless, pyramid=pyramid,
                 encoded=on_box))
+        return await self._background(steps, "export")
 
-        def settle(result, error) -> None:
-            if fut.done():
-                return
-            if error is None:
-                fut.set_result(result)
-            else:
-                fut.set_exception(error)
+    def _background(self, steps, name: str) -> "asyncio.Future":
+        """Run the generator ``steps(job_stopped)`` on the worker as a :data:`BACKGROUND` job (one
+        step at a time, the views' tiles in between, a fair share of the thread's time); await the
+        returned future for its return value or its exception."""
+        from cisr_zoom.core.render.worker import BACKGROUND
+        fut, settle = self._awaited()
+        if settle is None:
+            return fut
         self._worker.run_steps(steps, BACKGROUND, on_result=lambda r: self._to_gui(settle, r, None),
-                               on_error=lambda e: self._to_gui(settle, None, e), name="export")
-        return await fut
+                               on_error=lambda e: self._to_gui(settle, None, e), name=name)
+        return fut
 
     async def uncached_pixels(self, source: str, epoch: int, region) -> int:
         """Input pixels of ``region`` whose features ``source`` has not encoded yet (estimates)."""
@@ -429,12 +455,49 @@ class RenderBridge(QObject):
         """Stop the running export within one chunk; its temporary file is removed."""
         self._export_stop.set()
 
+    # -- batch ---------------------------------------------------------------------------
+    async def upscale_batch(self, files: List[str], folder: str | Path, options, events,
+                            generation: int = 0):
+        """Upscale ``files`` into ``folder`` on the worker as a background job, through the one
+        batch job of ``cisr upscale`` (:class:`~cisr_zoom.core.batch.Batch`: the same names, policy
+        for existing outputs, metadata and atomic writes): the model is loaded in the first step,
+        then one export chunk or encoder box per step, the views' tiles in between. ``options``: a
+        :class:`~cisr_zoom.core.batch.BatchOptions` (its device, precision and decoder choice are
+        set here from the bridge's). ``events`` (a :class:`~cisr_zoom.core.batch.BatchEvents`) hears
+        every event on the GUI loop, each with ``generation`` prepended (so a dialog drops the
+        events of an earlier batch). Returns the :class:`~cisr_zoom.core.batch.Outcome`
+        (:attr:`~cisr_zoom.core.batch.Outcome.cancelled` after :meth:`cancel_batch`: the file in
+        progress is not written); raises when the model does not load."""
+        from dataclasses import replace
+
+        from cisr_zoom.core.batch import Batch
+        batch = Batch(replace(options, device=self.device_name, precision=precision_for(self.exact_float32),
+                              exact_decoder=self.exact_decoder))
+        self._batch_stop.clear()
+        stop = self._batch_stop
+        relay = GuiEvents(self._to_gui, events, generation)
+
+        def steps(job_stopped):
+            def should_stop() -> bool:
+                return stop.is_set() or job_stopped()
+            if should_stop():
+                raise RenderCancelled()
+            batch.model()                 # one step; a model that does not load ends the batch here
+            yield
+            return (yield from batch.steps(list(files), Path(folder), should_stop, relay))
+        return await self._background(steps, "batch")
+
+    def cancel_batch(self) -> None:
+        """Stop the running batch within one step; the file in progress is not written."""
+        self._batch_stop.set()
+
     # -- shutdown ------------------------------------------------------------------------
     def close(self, timeout: float = 5.0) -> None:
         """Cancel everything, join the worker thread, and settle what is still awaited."""
         if self._closed:
             return
         self._export_stop.set()
+        self._batch_stop.set()
         self._worker.cancel()
         self._closed = True
         self._worker.close(timeout)

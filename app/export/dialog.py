@@ -86,7 +86,74 @@ def _format_of_path(path) -> Optional[ExportFormat]:
     except CisrError:
         return None
 
-class ExportDialog(QDialog):
+
+def button_row(*buttons: QPushButton) -> QHBoxLayout:
+    """The dialogs' row of buttons, flush right."""
+    row = QHBoxLayout()
+    row.addStretch(1)
+    for b in buttons:
+        row.addWidget(b)
+    return row
+
+
+def place_top_right(dialog: QDialog) -> None:
+    """Move ``dialog`` to its parent window's top right corner (below its tool bar), right of
+    the middle of the view where the screen allows, not centred over it: a centred dialog
+    covers the middle of the view, where one drags to pan (a press there goes to the dialog,
+    not the view)."""
+    parent = dialog.parentWidget()
+    inner = parent.geometry()
+    central = parent.centralWidget() if hasattr(parent, "centralWidget") else None
+    top = central.mapToGlobal(QPoint(0, 0)).y() if central is not None else inner.top()
+    margin = 12
+    width = dialog.frameGeometry().width()
+    x = inner.right() - width - margin
+    if central is not None:
+        x = max(x, central.mapToGlobal(central.rect().center()).x() + 4 * margin)
+    screen = (parent.screen() or dialog.screen()).availableGeometry()
+    x = max(screen.left(), min(x, screen.right() - width))
+    dialog.move(x, top + margin)
+
+
+class RunningDialog(QDialog):
+    """A dialog that runs a job on the render worker beside the view: not modal, opened at the
+    window's top right corner (:func:`place_top_right`); closing it while the job runs stops the
+    job (:meth:`stop`) and closes once the worker confirms."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self._running = False
+        self._close_when_done = False
+        self._placed = False
+
+    def stop(self) -> None:
+        """Stop the running job (within one step of the render worker)."""
+        raise NotImplementedError
+
+    def showEvent(self, ev) -> None:
+        """The first time, open at the main window's top right corner."""
+        super().showEvent(ev)
+        if not self._placed and self.parentWidget() is not None:
+            self._placed = True
+            place_top_right(self)
+
+    def reject(self) -> None:
+        if self._running:
+            self._close_when_done = True
+            self.stop()
+            return  # closes when the worker confirms the stop
+        super().reject()
+
+    def closeEvent(self, ev) -> None:
+        if self._running:
+            self._close_when_done = True
+            self.stop()
+            ev.ignore()
+            return
+        super().closeEvent(ev)
+
+
+class ExportDialog(RunningDialog):
     exportFinished = Signal(str, object, bool)   # path, error message or None, cancelled
     progressed = Signal(float)                   # fraction of the export done, 0..1
     encodedBoxes = Signal(int)                   # encoder boxes run by the export so far
@@ -106,9 +173,7 @@ class ExportDialog(QDialog):
         self.view_scale = max(view_scale, 0.01)
         self._updating = False
         self._started_at = 0.0
-        self._running = False
         self._fraction = 0.0                 # of the running export, 0..1
-        self._close_when_done = False
         self._probed: set = set()          # speed keys a test render was asked for
         self._eta: Optional[ExportEta] = None
         self._export_key: Optional[SpeedKey] = None
@@ -201,10 +266,7 @@ class ExportDialog(QDialog):
         self.export_button = QPushButton("Export")
         self.export_button.setDefault(True)
         self.close_button = QPushButton("Close")
-        buttons = QHBoxLayout()
-        buttons.addStretch(1)
-        buttons.addWidget(self.close_button)
-        buttons.addWidget(self.export_button)
+        buttons = button_row(self.close_button, self.export_button)
 
         setup = QWidget()
         v = QVBoxLayout(setup)
@@ -225,9 +287,7 @@ class ExportDialog(QDialog):
         self.progress_bar.setTextVisible(True)
         self.eta_label = QLabel()
         self.cancel_button = QPushButton("Cancel")
-        pb = QHBoxLayout()
-        pb.addStretch(1)
-        pb.addWidget(self.cancel_button)
+        pb = button_row(self.cancel_button)
         progress = QWidget()
         pv = QVBoxLayout(progress)
         pv.addWidget(self.progress_title)
@@ -259,7 +319,6 @@ class ExportDialog(QDialog):
         self._eta_timer = QTimer(self)
         self._eta_timer.setInterval(500)
         self._eta_timer.timeout.connect(self._update_eta)
-        self._placed = False
         self._show_page(0)
         self._on_mode()
         self._on_format(self.format_combo.currentText())
@@ -276,27 +335,6 @@ class ExportDialog(QDialog):
             right = self.geometry().right()
             self.adjustSize()
             self.move(right - self.width() + 1, self.y())      # the top right corner stays
-
-    def showEvent(self, ev) -> None:
-        """The first time, open at the main window's top right corner (below its tool bar), not
-        centred over it: a centred dialog covers the middle of the view, where one drags to
-        pan (a press there goes to the dialog, not the view)."""
-        super().showEvent(ev)
-        parent = self.parentWidget()
-        if self._placed or parent is None:
-            return
-        self._placed = True
-        inner = parent.geometry()
-        central = parent.centralWidget() if hasattr(parent, "centralWidget") else None
-        top = central.mapToGlobal(QPoint(0, 0)).y() if central is not None else inner.top()
-        margin = 12
-        width = self.frameGeometry().width()
-        x = inner.right() - width - margin
-        if central is not None:             # right of the middle of the view, where the screen allows
-            x = max(x, central.mapToGlobal(central.rect().center()).x() + 4 * margin)
-        screen = (parent.screen() or self.screen()).availableGeometry()
-        x = max(screen.left(), min(x, screen.right() - width))
-        self.move(x, top + margin)
 
     # -- the area and its size -----------------------------------------------------------
     def base_size(self) -> Tuple[float, float]:
@@ -642,17 +680,5 @@ class ExportDialog(QDialog):
                                 else f"<b>Export failed:</b> {error}")
         self.export_button.setEnabled(True)
 
-    def reject(self) -> None:
-        if self._running:
-            self._close_when_done = True
-            self.cancel_export()
-            return  # closes when the worker confirms the cancellation
-        super().reject()
-
-    def closeEvent(self, ev) -> None:
-        if self._running:
-            self._close_when_done = True
-            self.cancel_export()
-            ev.ignore()
-            return
-        super().closeEvent(ev)
+    def stop(self) -> None:
+        self.cancel_export()

@@ -67,7 +67,7 @@ log = logging.getLogger(__name__)
 VIEW = 0          # tiles the main view shows now
 OTHER_VIEW = 1    # tiles the other views show (loupes, grid views): after the main view's, never before
 PREFETCH = 2      # work ahead of need (nothing on screen waits for it)
-BACKGROUND = 3    # exports
+BACKGROUND = 3    # exports and batches (File > Upscale Folder...)
 #: the share of the render thread's time a :data:`BACKGROUND` job (an export) gets while other
 #: work competes: one half, so an export never takes more than twice its own time
 FAIR_SHARE = 0.5

@@ -116,3 +116,13 @@ def twin_pair(tmp_path):
     """``(teacher path, twin path)`` in ``tmp_path``, the twin within the bound."""
     teacher = save_teacher(tmp_path / "liif-x.pth")
     return teacher, save_twin(tmp_path / "liif-x-lm.pth", teacher)
+
+
+@pytest.fixture
+def model_ckpt(tmp_path, tiny_liif, tiny_liif_spec):
+    """The tiny LIIF saved as ``model/tiny.pth`` (a folder of its own, away from the images)."""
+    from cisr_zoom.core.checkpoint import save_checkpoint
+    path = tmp_path / "model" / "tiny.pth"
+    path.parent.mkdir()
+    save_checkpoint(path, tiny_liif, tiny_liif_spec, meta={"note": "test"})
+    return path

@@ -12,16 +12,7 @@ from PIL import Image
 
 from cisr_zoom.core.batch import (FAILED, OVERWRITE, SKIP, SKIPPED, WRITTEN, Batch, BatchEvents, BatchOptions,
                                   expand_inputs, run_to_end)
-from cisr_zoom.core.checkpoint import save_checkpoint
 from cisr_zoom.core.render import export
-
-
-@pytest.fixture
-def ckpt(tmp_path, tiny_liif, tiny_liif_spec):
-    path = tmp_path / "model" / "tiny.pth"
-    path.parent.mkdir()
-    save_checkpoint(path, tiny_liif, tiny_liif_spec, meta={"note": "test"})
-    return path
 
 
 @pytest.fixture
@@ -51,8 +42,8 @@ class Recorder(BatchEvents):
         self.events.append(("finished", index, result.status))
 
 
-def _batch(ckpt, **kw):
-    return Batch(BatchOptions(model=str(ckpt), device="cpu", **{"scale": (2.0, 2.0), **kw}))
+def _batch(model_ckpt, **kw):
+    return Batch(BatchOptions(model=str(model_ckpt), device="cpu", **{"scale": (2.0, 2.0), **kw}))
 
 
 def _run(batch, files, out, should_stop=None, events=None):
@@ -63,12 +54,12 @@ def listing(d):
     return sorted(os.listdir(d)) if d.is_dir() else []
 
 
-def test_a_bad_file_is_one_line_and_the_batch_goes_on(tmp_path, ckpt, folder):
+def test_a_bad_file_is_one_line_and_the_batch_goes_on(tmp_path, model_ckpt, folder):
     files, several, problems = expand_inputs([str(folder)])
     assert several and not problems and [os.path.basename(f) for f in files] == ["a.png", "b.png", "c.png"]
     rec = Recorder()
     out = tmp_path / "out"
-    o = _run(_batch(ckpt), files, out, events=rec)
+    o = _run(_batch(model_ckpt), files, out, events=rec)
     assert (o.written, o.skipped, o.failed, o.cancelled) == (2, 0, 1, False)
     assert listing(out) == ["a_x2.png", "c_x2.png"]
     bad = o.results[1]
@@ -84,39 +75,39 @@ def test_a_bad_file_is_one_line_and_the_batch_goes_on(tmp_path, ckpt, folder):
     assert rows[-1][2:] == (18, 18)
 
 
-def test_existing_outputs_refused_skipped_or_replaced(tmp_path, ckpt, folder):
+def test_existing_outputs_refused_skipped_or_replaced(tmp_path, model_ckpt, folder):
     files = [str(folder / "a.png"), str(folder / "c.png")]
     out = tmp_path / "out"
     out.mkdir()
     (out / "a_x2.png").write_bytes(b"old")
-    o = _run(_batch(ckpt), files, out)                             # the default: refuse, counted as a failure
+    o = _run(_batch(model_ckpt), files, out)                             # the default: refuse, counted as a failure
     assert (o.written, o.skipped, o.failed) == (1, 0, 1) and "exists" in o.results[0].message
     assert (out / "a_x2.png").read_bytes() == b"old"
-    o = _run(_batch(ckpt, policy=SKIP), files, out)
+    o = _run(_batch(model_ckpt, policy=SKIP), files, out)
     assert (o.written, o.skipped, o.failed) == (0, 2, 0) and o.results[0].status == SKIPPED
     assert (out / "a_x2.png").read_bytes() == b"old"
-    o = _run(_batch(ckpt, policy=OVERWRITE), files, out)
+    o = _run(_batch(model_ckpt, policy=OVERWRITE), files, out)
     assert (o.written, o.skipped, o.failed) == (2, 0, 0)
     with Image.open(out / "a_x2.png") as im:
         assert im.size == (22, 18)
     assert listing(out) == ["a_x2.png", "c_x2.png"]
 
 
-def test_the_refusal_says_what_to_do_in_the_words_it_is_given(tmp_path, ckpt, folder):
+def test_the_refusal_says_what_to_do_in_the_words_it_is_given(tmp_path, model_ckpt, folder):
     out = tmp_path / "out"
     out.mkdir()
     (out / "a_x2.png").write_bytes(b"old")
-    o = _run(_batch(ckpt, exists_hint="choose Skip or Overwrite"), [str(folder / "a.png")], out)
+    o = _run(_batch(model_ckpt, exists_hint="choose Skip or Overwrite"), [str(folder / "a.png")], out)
     assert o.results[0].message.endswith("exists: choose Skip or Overwrite")
 
 
-def test_a_stop_ends_the_batch_within_a_step_and_leaves_nothing_half_written(tmp_path, ckpt, folder, monkeypatch):
+def test_a_stop_ends_the_batch_within_a_step_and_leaves_nothing_half_written(tmp_path, model_ckpt, folder, monkeypatch):
     monkeypatch.setattr(export, "EXPORT_CHUNK_PIXELS", 64)          # many steps per file
     files = [str(folder / "a.png"), str(folder / "c.png")]
     out = tmp_path / "out"
     rec = Recorder()
     stop = []
-    steps = _batch(ckpt).steps(files, out, lambda: bool(stop), rec)
+    steps = _batch(model_ckpt).steps(files, out, lambda: bool(stop), rec)
     while not any(e[0] == "progress" for e in rec.events):         # the first file is under way
         next(steps)
     stop.append(True)
@@ -127,7 +118,7 @@ def test_a_stop_ends_the_batch_within_a_step_and_leaves_nothing_half_written(tmp
     assert listing(out) == []       # no output, no temporary file; the folder this run made is gone
 
 
-def test_a_stop_between_files_keeps_the_finished_ones(tmp_path, ckpt, folder):
+def test_a_stop_between_files_keeps_the_finished_ones(tmp_path, model_ckpt, folder):
     files = [str(folder / "a.png"), str(folder / "c.png")]
     out = tmp_path / "out"
     stop = []
@@ -137,18 +128,18 @@ def test_a_stop_between_files_keeps_the_finished_ones(tmp_path, ckpt, folder):
             super().file_finished(index, total, result)
             stop.append(True)
     rec = StopAfterFirst()
-    o = _run(_batch(ckpt), files, out, lambda: bool(stop), rec)
+    o = _run(_batch(model_ckpt), files, out, lambda: bool(stop), rec)
     assert o.cancelled and o.written == 1 and listing(out) == ["a_x2.png"]
 
 
-def test_closing_the_steps_mid_file_removes_its_temporary_file(tmp_path, ckpt, folder, monkeypatch):
+def test_closing_the_steps_mid_file_removes_its_temporary_file(tmp_path, model_ckpt, folder, monkeypatch):
     """The render thread closes a stepped job when the window closes: the generator's cleanup
     runs and nothing is left."""
     monkeypatch.setattr(export, "EXPORT_CHUNK_PIXELS", 64)
     out = tmp_path / "out"
     out.mkdir()
     rec = Recorder()
-    steps = _batch(ckpt).steps([str(folder / "a.png")], out, None, rec)
+    steps = _batch(model_ckpt).steps([str(folder / "a.png")], out, None, rec)
     while not any(e[0] == "progress" for e in rec.events):
         next(steps)
     assert listing(out) != []           # the temporary file is there while it runs
@@ -156,9 +147,9 @@ def test_closing_the_steps_mid_file_removes_its_temporary_file(tmp_path, ckpt, f
     assert listing(out) == []
 
 
-def test_size_and_format_name_the_outputs(tmp_path, ckpt, folder):
+def test_size_and_format_name_the_outputs(tmp_path, model_ckpt, folder):
     out = tmp_path / "out"
-    o = _run(Batch(BatchOptions(model=str(ckpt), device="cpu", size=(12, 20), fmt="jpeg")),
+    o = _run(Batch(BatchOptions(model=str(model_ckpt), device="cpu", size=(12, 20), fmt="jpeg")),
              [str(folder / "a.png")], out)
     assert o.written == 1 and listing(out) == ["a_20x12.jpg"]
     with Image.open(out / "a_20x12.jpg") as im:
