@@ -2,7 +2,7 @@
 
 :class:`RenderBridge` (a QObject living on the GUI thread) owns a
 :class:`cisr_zoom.core.render.worker.RenderWorker`. Everything that computes -- decoding an
-image, loading a model, creating a render source, rendering tiles, exporting -- runs on that
+image, loading a model, creating a render source, rendering tiles, exporting, upscaling a folder -- runs on that
 worker thread; the GUI side awaits it on the asyncio loop that qasync runs on Qt's event loop
 (:mod:`cisr_zoom.app.event_loop`). A job's result comes back as an asyncio future, a render
 request's tiles as a :class:`TileStream` (``async for tile in stream``); the worker hands

@@ -319,6 +319,7 @@ class Batch:
         result.notes = [f"{source}: {note}" for note in image.notes]
         if events is not None:
             events.file_rendering(index, total, result)
+        yield                        # loading was this file's first step; rendering starts with the next
 
         def progress(done: int, rows: int) -> None:
             if events is not None:
