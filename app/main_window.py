@@ -724,28 +724,28 @@ class MainWindow(QMainWindow):
         if self.scene.image is None:
             self.statusBar().showMessage("Open an image first", 4000)
             return None
-        if self.export_dialog is not None and self.export_dialog.isVisible():
-            self.export_dialog.raise_()
-            return self.export_dialog
-        d = ExportDialog(self.scene, self.view.vp.visible_image_rect(), self.view.vp.physical_scale,
-                         self.main_source, self.settings["export_dir"], parent=self)
-        d.exportFinished.connect(self._on_export_finished)
-        d.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose, True)
-        d.destroyed.connect(lambda *_: setattr(self, "export_dialog", None))
-        self.export_dialog = d
-        d.show()
-        return d
+        return self._open_dialog("export_dialog", lambda: ExportDialog(
+            self.scene, self.view.vp.visible_image_rect(), self.view.vp.physical_scale, self.main_source,
+            self.settings["export_dir"], parent=self), lambda d: d.exportFinished.connect(self._on_export_finished))
 
     def open_batch_dialog(self) -> UpscaleFolderDialog:
         """File > Upscale Folder...: the batch dialog (one at a time; it runs beside the view)."""
-        if self.batch_dialog is not None and self.batch_dialog.isVisible():
-            self.batch_dialog.raise_()
-            return self.batch_dialog
-        d = UpscaleFolderDialog(self.bridge, self.catalog, self.main_source, parent=self)
-        d.batchFinished.connect(self._on_batch_finished)
+        return self._open_dialog("batch_dialog",
+                                 lambda: UpscaleFolderDialog(self.bridge, self.catalog, self.main_source, parent=self),
+                                 lambda d: d.batchFinished.connect(self._on_batch_finished))
+
+    def _open_dialog(self, attr: str, make, wire):
+        """The dialog kept in ``attr``: raised if it is open, else ``make()``, wired by ``wire(d)``,
+        shown; deleted when closed (``attr`` is None again)."""
+        d = getattr(self, attr)
+        if d is not None and d.isVisible():
+            d.raise_()
+            return d
+        d = make()
+        wire(d)
         d.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose, True)
-        d.destroyed.connect(lambda *_: setattr(self, "batch_dialog", None))
-        self.batch_dialog = d
+        d.destroyed.connect(lambda *_: setattr(self, attr, None))
+        setattr(self, attr, d)
         d.show()
         return d
 

@@ -22,9 +22,8 @@ from pathlib import Path
 from typing import List, Optional
 
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import (QButtonGroup, QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout,
-                               QHBoxLayout, QLabel, QLineEdit, QListWidget, QPlainTextEdit, QProgressBar, QPushButton,
-                               QRadioButton, QSpinBox, QStackedWidget, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QComboBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel, QLineEdit, QListWidget,
+                               QPlainTextEdit, QProgressBar, QPushButton, QStackedWidget, QVBoxLayout, QWidget)
 
 from cisr_zoom.core.batch import (FAILED, OVERWRITE, SKIP, SKIPPED, BatchOptions, FileResult, Outcome,
                                   expand_inputs)
@@ -32,7 +31,7 @@ from cisr_zoom.core.errors import error_message
 from cisr_zoom.core.imageio import READABLE_SUFFIXES
 from cisr_zoom.core.imagewrite.formats import EXPORT_FORMATS
 
-from .dialog import MAX_SIDE, RunningDialog, button_row
+from .dialog import RunningDialog, button_row, radio_pair, size_controls
 
 #: the format choice that keeps each input's own (PNG, JPEG, TIFF, WebP; others become PNG)
 SAME_FORMAT_LABEL = "Same as input"
@@ -85,23 +84,9 @@ class UpscaleFolderDialog(RunningDialog):
             self.model_combo.addItem(e.label, e.id)
         wanted = catalog.default_main() or default_source
         self.model_combo.setCurrentIndex(max(0, self.model_combo.findData(wanted)))
-        self.by_scale = QRadioButton("Scale")
-        self.by_size = QRadioButton("Size")
-        self.by_scale.setChecked(True)
-        size_group = QButtonGroup(self)
-        size_group.addButton(self.by_scale)
-        size_group.addButton(self.by_size)
-        self.scale_spin = QDoubleSpinBox()
-        self.scale_spin.setRange(0.05, 256.0)
-        self.scale_spin.setDecimals(3)
-        self.scale_spin.setSingleStep(0.5)
-        self.scale_spin.setValue(4.0)
-        self.scale_spin.setSuffix(" x")
-        self.width_spin, self.height_spin = QSpinBox(), QSpinBox()
-        for sp, v in ((self.width_spin, 3840), (self.height_spin, 2160)):
-            sp.setRange(1, MAX_SIDE)
-            sp.setValue(v)
-            sp.setSuffix(" px")
+        size_controls(self)
+        self.width_spin.setValue(3840)
+        self.height_spin.setValue(2160)
         size_row = QHBoxLayout()
         size_row.addWidget(self.by_scale)
         size_row.addWidget(self.scale_spin)
@@ -114,12 +99,7 @@ class UpscaleFolderDialog(RunningDialog):
         self.format_combo.addItem(SAME_FORMAT_LABEL, None)
         for f in EXPORT_FORMATS:
             self.format_combo.addItem(f.label, f.name)
-        self.skip_radio = QRadioButton("Skip")
-        self.overwrite_radio = QRadioButton("Overwrite")
-        self.skip_radio.setChecked(True)
-        policy_group = QButtonGroup(self)
-        policy_group.addButton(self.skip_radio)
-        policy_group.addButton(self.overwrite_radio)
+        self.skip_radio, self.overwrite_radio = radio_pair(self, "Skip", "Overwrite")
         policy_row = QHBoxLayout()
         policy_row.addWidget(self.skip_radio)
         policy_row.addWidget(self.overwrite_radio)

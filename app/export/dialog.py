@@ -87,6 +87,33 @@ def _format_of_path(path) -> Optional[ExportFormat]:
         return None
 
 
+def radio_pair(parent, first: str, second: str) -> Tuple[QRadioButton, QRadioButton]:
+    """Two exclusive radio buttons, the first checked."""
+    a, b = QRadioButton(first), QRadioButton(second)
+    a.setChecked(True)
+    group = QButtonGroup(parent)
+    group.addButton(a)
+    group.addButton(b)
+    return a, b
+
+
+def size_controls(dialog: QDialog) -> None:
+    """The output size controls of the dialogs, as attributes of ``dialog``: ``by_scale`` (checked)
+    and ``by_size`` radio buttons, ``scale_spin`` (4 x), ``width_spin`` and ``height_spin`` (px)."""
+    dialog.by_scale, dialog.by_size = radio_pair(dialog, "Scale", "Size")
+    dialog.scale_spin = QDoubleSpinBox()
+    dialog.scale_spin.setRange(0.05, 256.0)
+    dialog.scale_spin.setDecimals(3)
+    dialog.scale_spin.setSingleStep(0.5)
+    dialog.scale_spin.setValue(4.0)
+    dialog.scale_spin.setSuffix(" x")
+    dialog.width_spin, dialog.height_spin = QSpinBox(), QSpinBox()
+    for sp in (dialog.width_spin, dialog.height_spin):
+        sp.setRange(1, MAX_SIDE)
+        sp.setSuffix(" px")
+        sp.setGroupSeparatorShown(True)
+
+
 def button_row(*buttons: QPushButton) -> QHBoxLayout:
     """The dialogs' row of buttons, flush right."""
     row = QHBoxLayout()
@@ -181,37 +208,15 @@ class ExportDialog(RunningDialog):
         h, w = scene.image.size
 
         # -- area
-        self.area_whole = QRadioButton(f"Whole image ({w} x {h})")
-        self.area_view = QRadioButton("Current view")
-        self.area_whole.setChecked(True)
+        self.area_whole, self.area_view = radio_pair(self, f"Whole image ({w} x {h})", "Current view")
         self.area_view.setEnabled(view_rect is not None)
-        area_group = QButtonGroup(self)
-        area_group.addButton(self.area_whole)
-        area_group.addButton(self.area_view)
         area_box = QGroupBox("Area")
         al = QVBoxLayout(area_box)
         al.addWidget(self.area_whole)
         al.addWidget(self.area_view)
 
         # -- size
-        self.by_scale = QRadioButton("Scale")
-        self.by_size = QRadioButton("Size")
-        self.by_scale.setChecked(True)
-        size_group = QButtonGroup(self)
-        size_group.addButton(self.by_scale)
-        size_group.addButton(self.by_size)
-        self.scale_spin = QDoubleSpinBox()
-        self.scale_spin.setRange(0.05, 256.0)
-        self.scale_spin.setDecimals(3)
-        self.scale_spin.setSingleStep(0.5)
-        self.scale_spin.setValue(4.0)
-        self.scale_spin.setSuffix(" x")
-        self.width_spin = QSpinBox()
-        self.height_spin = QSpinBox()
-        for sp in (self.width_spin, self.height_spin):
-            sp.setRange(1, MAX_SIDE)
-            sp.setSuffix(" px")
-            sp.setGroupSeparatorShown(True)
+        size_controls(self)
         # "Current view" keeps the scale typed; this button takes the view's zoom on request
         self.view_zoom_button = QPushButton(f"Use the view's zoom ({self.view_scale:.3g} x)")
         self.view_zoom_button.setToolTip("Set the scale to the main view's magnification (what you see now)")
