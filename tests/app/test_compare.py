@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import threading
 
+import numpy as np
 import pytest
 from PySide6.QtCore import QEvent, QPointF, Qt
 from PySide6.QtGui import QMouseEvent
 from PySide6.QtWidgets import QApplication
 
 from cisr_zoom.core.render.levels import level_size, visible_level_rect
-from test_main_window import drag, record_submits, send_mouse, send_wheel, wait_idle, wait_session
+from test_main_window import drag, grab_rgb, record_submits, send_mouse, send_wheel, wait_idle, wait_session
 
 
 def move(view, pos: QPointF):
@@ -262,6 +263,37 @@ def test_ab_flip_swaps_the_source_in_place(make_window, test_image, qtbot):
     win.act_flip.trigger()
     after = [v.sources[0] for v in win.grid.visible_views()]
     assert after == [before[1], before[0], before[3], before[2]]
+
+
+def test_flip_back_and_split_show_what_the_other_source_already_rendered(make_window, test_image, qtbot):
+    """Issue 27 item 2: A/B flip and split start from the tiles already rendered for the other
+    source (the tile layer keeps them keyed by source): flipping back to A paints A's sharp tiles
+    at once and asks the render thread for nothing; split view asks nothing for either side."""
+    win = make_window(test_image, compare=False)
+    view, a, b = win.view, win.main_source, win.split_source
+    wait_session(qtbot, win)
+    view.zoom_at(3.0)
+    wait_idle(qtbot, [view])
+    k = view.current_level()
+    want = visible_level_rect(win.scene.image.size, k, view.slot_visible_image_rect(view.slots[0]))
+    sharp_a = grab_rgb(view.viewport())
+    seen = record_submits(win.bridge.worker)
+    qtbot.keyClick(win, Qt.Key.Key_B)
+    wait_session(qtbot, win, b)
+    wait_idle(qtbot, [view])
+    assert seen and {r.key.view for r in seen} == {"main"}        # B was rendered for this view
+    assert win.scene.tile_layer.covers(b, k, want)
+    assert not np.array_equal(grab_rgb(view.viewport()), sharp_a)   # B's tiles differ from A's
+    asked = len(seen)
+    qtbot.keyClick(win, Qt.Key.Key_B)                              # back to A
+    assert view.sources == [a]
+    assert np.array_equal(grab_rgb(view.viewport()), sharp_a)      # at once: A's sharp tiles
+    wait_idle(qtbot, [view])
+    assert len(seen) == asked                                       # and nothing re-rendered
+    win.set_split(True)                                             # A | B: both already rendered
+    assert view.sources == [a, b]
+    wait_idle(qtbot, [view])
+    assert len(seen) == asked
 
 
 def test_split_view_never_pairs_a_source_with_itself(make_window, test_image, qtbot):
