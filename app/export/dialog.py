@@ -595,6 +595,7 @@ class ExportDialog(RunningDialog):
         self.progress_title.setText(f"Exporting {W:,} x {H:,} px with {self.scene.catalog.label(self.source())} "
                                     f"on {self._rendering_on()} to {path}")
         self.progress_bar.setValue(0)
+        self.progress_bar.setFormat("0 %")
         self.eta_label.setText("Starting…")
         self._show_page(1)
         self.cancel_button.setEnabled(True)
@@ -634,9 +635,15 @@ class ExportDialog(RunningDialog):
         if self._running and rows_total:
             fraction = min(max(rows_done / rows_total, 0.0), 1.0)
             self._fraction = fraction
-            self.progressed.emit(fraction)
-            self.progress_bar.setValue(int(round(fraction * 1000)))
+            self.progress_bar.setValue(int(fraction * 1000))
+            self.progress_bar.setFormat(f"{self.percent_done()} %")
             self._update_eta()
+            self.progressed.emit(fraction)          # after the bar and the label show it
+
+    def percent_done(self) -> int:
+        """The whole percent written, the one figure the bar and the label both show (Qt's own
+        ``%p`` truncates while a formatted float rounds: 19.5 % read 19 % on the bar, 20 % below)."""
+        return int(self._fraction * 100)
 
     def _on_encoded(self, boxes: int) -> None:
         """The export encoded one more box of the image's features (GUI loop): before the first
@@ -661,7 +668,7 @@ class ExportDialog(RunningDialog):
             self.eta_label.setText(f"Reading the picture with the model (part {self._boxes}) · "
                                    f"elapsed {format_seconds(elapsed)}" + f" · {self._rendering_on()}")
             return
-        self.eta_label.setText(f"{f * 100:.0f} % · elapsed {format_seconds(elapsed)}"
+        self.eta_label.setText(f"{self.percent_done()} % · elapsed {format_seconds(elapsed)}"
                                + (f" · about {format_seconds(left)} left" if left is not None else "")
                                + f" · {self._rendering_on()}")
 

@@ -149,3 +149,33 @@ def test_current_view_keeps_the_scale_typed(make_window, test_image, qtbot):
     d.view_zoom_button.click()
     assert d.scale_spin.value() == pytest.approx(round(win.view.vp.physical_scale, 3))
     d.close()
+
+
+def test_the_progress_bar_and_its_label_show_the_same_percent(make_window, test_image, qtbot, tmp_path):
+    """Issue 27 item 6: the bar's text and the label under it name the same whole percent at
+    every band of rows written, including fractions where truncating and rounding part
+    (19.5 %: the bar's own %p said 19 %, the label 20 %); the bar is not full before 100 %."""
+    import re
+    win = make_window(test_image, compare=False)
+    d = win.open_export_dialog()
+    d.path_edit.setText(str(tmp_path / "out.png"))
+    d.set_output_size(600, 400)
+    shown = []
+
+    def agree():
+        if not d.cancel_button.isEnabled():
+            return                          # cancelling: the label says so, a band may still land
+        label = re.match(r"(\d+) %", d.eta_label.text())
+        shown.append((d.progress_bar.text(), label and label.group(1)))
+        assert label and d.progress_bar.text().replace(" ", "") == f"{label.group(1)}%"
+    d.progressed.connect(lambda f: agree())
+    qtbot.mouseClick(d.export_button, Qt.MouseButton.LeftButton)
+    assert d.running
+    for done, total in ((39, 200), (2, 3), (1, 3), (999, 1000)):    # as a band of rows is written
+        d._on_progress(done, total)
+        agree()
+    assert d.progress_bar.value() < d.progress_bar.maximum()        # 99.9 %: not a full bar
+    assert shown[-1] == ("99 %", "99")
+    with qtbot.waitSignal(d.exportFinished, timeout=120000) as done:    # the real bands, checked as they land
+        pass
+    assert done.args[1] is None and len(shown) > 4
