@@ -16,6 +16,11 @@ Prints JSON with, measured in one run on this machine:
   export dialog: the first estimate, the second one (from the first's stored timing), the
   real durations, the longest gap between progress events, and, while the second runs, how
   the view's tiles keep arriving after a zoom;
+* **export estimates** (``estimate``, not run by default: three exports of minutes each): the
+  first estimate a new user gets in the export dialog (empty speed book) against the export's
+  wall time, for the whole image at x4 and for a current-view export at x4 of a 960x640 view at
+  400 %, and the current-view export again while the user zooms in and out every 1.5 s (its
+  time over the untouched one's);
 * **pan frame time** (``pan``) of the 1920x1080 zoom view while panning over super-resolved tiles that
   are already cached: ``ZoomView.pan_by`` plus Qt's handling of the update (the painted frame
   is scrolled, only the exposed strip and the overlays are painted, then flushed); and the
@@ -281,6 +286,95 @@ def export_test(args, view, scene, bridge, source, wait_until, log, tmp: Path) -
     return {"runs": runs}
 
 
+def _timed_export(dialog, wait_until, during=None) -> dict:
+    """Run ``dialog``'s export as the user's Export button does; ``during(t0)`` is called after
+    it starts (the user's actions meanwhile). Returns the first estimate, what it came from,
+    the input pixels it charged for encoding, and the wall time until the dialog finished."""
+    wait_until(lambda: dialog.estimate_seconds() is not None
+               and dialog._uncached.get((dialog.source(), dialog.region())) is not None, 1800)
+    estimate, basis, to_encode = dialog.estimate_seconds(), dialog.estimate_basis(), dialog.uncached_pixels()
+    t0 = time.perf_counter()
+    dialog.start_export()
+    if during is not None:
+        during(t0)
+    wait_until(lambda: not dialog.running, 7200)
+    actual = time.perf_counter() - t0
+    H, W = dialog.output_size()
+    return {"output": f"{W}x{H}", "estimate_s": round(estimate, 1), "estimate_from": basis,
+            "input_pixels_to_encode": to_encode, "actual_s": round(actual, 1),
+            "estimate_over_actual": round(estimate / actual, 2)}
+
+
+def estimate_test(args, view, scene, bridge, source, complete, wait_until, log, tmp: Path) -> dict:
+    """Issue 27 item 3, through the export dialog (the app's code path), each estimate the first
+    one a new user gets (an empty speed book: what the view's tiles and the dialog's test
+    render teach), against the export's wall time:
+
+    * ``whole_x4``: the whole image at x4, the view at fit and finished, nothing touched while it runs;
+    * ``current_view``: a ``--current-view`` window (default 960x640) at 400 %, its visible
+      area exported at x4, the view finished and untouched;
+    * ``current_view_zooming``: the same export again while the user keeps zooming (a wheel
+      step in or out every ``--zoom-every`` seconds, alternating levels): its wall time over the
+      untouched one's (the scheduler's promise: at most 2).
+    """
+    from PySide6.QtCore import QTimer
+    from cisr_zoom.core.render.estimate import SpeedBook
+    from .export.dialog import ExportDialog
+
+    out = {}
+    vw, vh = args.current_view
+    view.resize(vw, vh)                            # a window's view, not the full-view test's
+    scene.speeds = SpeedBook()                     # a new user: nothing measured yet
+    view.fit()
+    wait_until(complete, 1800)
+    d = ExportDialog(scene, None, view.vp.physical_scale, source, str(tmp))
+    d.scale_spin.setValue(4.0)
+    d.path_edit.setText(str(tmp / "whole-x4.png"))
+    log("estimate: whole image at x4")
+    out["whole_x4"] = _timed_export(d, wait_until)
+    log(f"estimate: whole image at x4: {out['whole_x4']}")
+    d.deleteLater()
+
+    view.set_physical_zoom(4.0)
+    wait_until(complete, 1800)
+    runs = []
+    for name, zooming in (("current_view", False), ("current_view_zooming", True)):
+        scene.speeds = SpeedBook()                 # the first estimate again, not the last export's
+        d = ExportDialog(scene, view.vp.visible_image_rect(), view.vp.physical_scale, source, str(tmp))
+        d.area_view.setChecked(True)
+        d.scale_spin.setValue(4.0)
+        d.path_edit.setText(str(tmp / f"{name}.png"))
+        zooms = []
+
+        def keep_zooming(t0, d=d, zooms=zooms):
+            """A wheel step every ``--zoom-every`` s, in and out by turns, about the centre."""
+            timer = QTimer()
+            timer.setInterval(int(args.zoom_every * 1000))
+
+            def step():
+                if not d.running:
+                    timer.stop()
+                    return
+                factor = 1.25 if len(zooms) % 2 == 0 else 0.8
+                view.zoom_at(factor)
+                zooms.append(round(time.perf_counter() - t0, 1))
+            timer.timeout.connect(step)
+            timer.start()
+            d._zoom_timer = timer          # kept alive with the dialog
+        log(f"estimate: {name}")
+        entry = _timed_export(d, wait_until, keep_zooming if zooming else None)
+        if zooming:
+            entry["zoom_steps"] = len(zooms)
+            entry["actual_over_untouched"] = round(entry["actual_s"] / runs[0][1]["actual_s"], 2)
+        runs.append((name, entry))
+        log(f"estimate: {name}: {entry}")
+        d.deleteLater()
+        view.set_physical_zoom(4.0)
+        wait_until(complete, 1800)
+    out.update(runs)
+    return out
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m cisr_zoom.app.bench", description=__doc__.split("\n\n")[0])
     ap.add_argument("--model", metavar="NAME_OR_PATH",
@@ -295,11 +389,16 @@ def main(argv=None) -> int:
     ap.add_argument("--bursts", type=int, default=5, help="wheel bursts to time (default 5; 0 skips the wheel test)")
     ap.add_argument("--settle-ms", type=int, default=80)
     ap.add_argument("--only", default="full_view,export,pan,wheel",
-                    help="comma-separated tests to run: full_view, warm_zoom, export, pan, wheel (default: all but warm_zoom)")
+                    help="comma-separated tests to run: full_view, warm_zoom, export, estimate, pan, wheel "
+                         "(default: all but warm_zoom and estimate)")
     ap.add_argument("--export-scale", type=float, default=2.0,
                     help="scale of the export test's two whole-image exports (default 2)")
     ap.add_argument("--render-log", metavar="FILE", default=None,
                     help="log every render step to FILE ('-': stderr; also CISR_ZOOM_RENDER_LOG=FILE)")
+    ap.add_argument("--current-view", type=int, nargs=2, default=(960, 640), metavar=("W", "H"),
+                    help="the estimate test's view size for its current-view exports (default 960 640)")
+    ap.add_argument("--zoom-every", type=float, default=1.5,
+                    help="seconds between the estimate test's wheel steps during its last export (default 1.5)")
     ap.add_argument("--view-zoom", type=float, default=4.0,
                     help="physical zoom of the full-view test (default 4.0 = 400 %%)")
     args = ap.parse_args(argv)
@@ -407,6 +506,8 @@ def main(argv=None) -> int:
             result["warm_zoom"] = warm_zoom_test(args, view, scene, bridge, source, complete, wait_until, log)
         if "export" in tests:
             result["export"] = export_test(args, view, scene, bridge, source, wait_until, log, tmp)
+        if "estimate" in tests:
+            result["estimate"] = estimate_test(args, view, scene, bridge, source, complete, wait_until, log, tmp)
 
         if "pan" in tests or "wheel" in tests:
             # -- 1. pan frames over cached tiles -------------------------------------------------

