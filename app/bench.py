@@ -19,8 +19,8 @@ Prints JSON with, measured in one run on this machine:
 * **export estimates** (``estimate``, not run by default: three exports of minutes each): the
   first estimate a new user gets in the export dialog (empty speed book) against the export's
   wall time, for the whole image at x4 and for a current-view export at x4 of a 960x640 view at
-  400 %, and the current-view export again while the user zooms in and out every 1.5 s (its
-  time over the untouched one's);
+  400 %, and the current-view export again while the user keeps zooming (a wheel step every
+  1.5 s at a moving cursor, five in then five out: its time over the untouched one's);
 * **pan frame time** (``pan``) of the 1920x1080 zoom view while panning over super-resolved tiles that
   are already cached: ``ZoomView.pan_by`` plus Qt's handling of the update (the painted frame
   is scrolled, only the exposed strip and the overlays are painted, then flushed); and the
@@ -314,8 +314,8 @@ def estimate_test(args, view, scene, bridge, source, complete, wait_until, log, 
     * ``current_view``: a ``--current-view`` window (default 960x640) at 400 %, its visible
       area exported at x4, the view finished and untouched;
     * ``current_view_zooming``: the same export again while the user keeps zooming (a wheel
-      step in or out every ``--zoom-every`` seconds, alternating levels): its wall time over the
-      untouched one's (the scheduler's promise: at most 2).
+      step every ``--zoom-every`` seconds at a moving cursor, five in then five out): its wall
+      time over the untouched one's (the scheduler's promise: at most 2).
     """
     from PySide6.QtCore import QTimer
     from cisr_zoom.core.render.estimate import SpeedBook
@@ -347,16 +347,21 @@ def estimate_test(args, view, scene, bridge, source, complete, wait_until, log, 
         zooms = []
 
         def keep_zooming(t0, d=d, zooms=zooms):
-            """A wheel step every ``--zoom-every`` s, in and out by turns, about the centre."""
+            """A wheel step every ``--zoom-every`` s: five in, then five out, and so on, each at
+            another point of the view (the cursor moves), so most steps show pixels and levels
+            that are not rendered yet."""
             timer = QTimer()
             timer.setInterval(int(args.zoom_every * 1000))
+            anchors = [(0.3, 0.3), (0.7, 0.4), (0.4, 0.7), (0.6, 0.6), (0.5, 0.2), (0.2, 0.6), (0.8, 0.8)]
 
             def step():
                 if not d.running:
                     timer.stop()
                     return
-                factor = 1.25 if len(zooms) % 2 == 0 else 0.8
-                view.zoom_at(factor)
+                n = len(zooms)
+                factor = 1.25 if (n // 5) % 2 == 0 else 0.8
+                ax, ay = anchors[n % len(anchors)]
+                view.zoom_at(factor, ax * view.viewport().width(), ay * view.viewport().height())
                 zooms.append(round(time.perf_counter() - t0, 1))
             timer.timeout.connect(step)
             timer.start()

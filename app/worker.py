@@ -367,25 +367,25 @@ class RenderBridge(QObject):
         if not self._closed:
             self._worker.refocus(key, focus)
 
-    async def measure_speed(self, source: str, epoch: int, scale: float = 4.0) -> RenderCost:
-        """What a small render costs (decoding, and encoding the features of its area that were
-        not cached), for the speed book's :data:`~cisr_zoom.core.render.estimate.PROBE` figures."""
+    async def measure_speed(self, source: str, epoch: int, region, out_size: Tuple[int, int]) -> RenderCost:
+        """What the middle chunk of an export of ``region`` at ``out_size`` costs (decoding, and
+        encoding the features of its area that were not cached), rendered the way the export's
+        own steps render it (:func:`~cisr_zoom.core.render.export.middle_chunk`), for the speed
+        book's :data:`~cisr_zoom.core.render.estimate.PROBE` figures."""
+        from cisr_zoom.core.render.export import middle_chunk
         paths, exact = self._model_paths(), self.exact_float32
+        sub, size = middle_chunk(region, out_size)
 
         def work():
             self._pool.model_paths = paths
             s = self._source(source, epoch, exact)
             h, w = s.lr_size
-            lr = max(4, min(h, w, 32))             # a 32x32 LR patch in the middle
-            y0, x0 = (h - lr) // 2, (w - lr) // 2
-            region = region_of_rect((h, w), y0, x0, y0 + lr, x0 + lr)
-            side = int(min(512, max(64, lr * scale)))
             # warm: the first render of a session sets up its kernels (seconds), which an export
             # pays once, not per megapixel; a tiny untimed render in the corner takes that
             s.render(region_of_rect((h, w), 0, 0, min(h, 8), min(w, 8)), (8, 8))
-            t0, e0, uncached = time.perf_counter(), s.encode_seconds, s.uncached_pixels(region)
-            s.render(region, (side, side))
-            return RenderCost(time.perf_counter() - t0, s.encode_seconds - e0, side * side, uncached)
+            t0, e0, uncached = time.perf_counter(), s.encode_seconds, s.uncached_pixels(sub)
+            s.render(sub, size)
+            return RenderCost(time.perf_counter() - t0, s.encode_seconds - e0, size[0] * size[1], uncached)
         return await self.run(work)
 
     # -- export --------------------------------------------------------------------------

@@ -5,7 +5,8 @@ aspect ratio locked or not); the suggested file name follows it (``photo-x4.png`
 ``photo-5000x3333.png``). The dialog shows the output's megapixels and an estimated time with
 the device and precision it renders in, from the scene's speed book
 (:class:`~cisr_zoom.core.render.estimate.SpeedBook`, keyed by model, device and precision):
-the last export's speed when there was one, else the view's tiles', else a small test render's. It then exports on the render worker as a
+the last export's speed when there was one, else the view's tiles', else a test render's (one chunk of the
+export itself, a band of its rows, rendered as its steps render it). It then exports on the render worker as a
 background job (chunk by chunk, the views' tiles in between; the renderer streams rows to a
 temporary file and renames it at the end) with a progress bar that moves with every band of
 rows written, an ETA from this export's own throughput, and Cancel. A finished export teaches
@@ -537,8 +538,7 @@ class ExportDialog(RunningDialog):
             key = self.speed_key()
             if key is not None and key not in self._probed:
                 self._probed.add(key)
-                scale = self.output_size()[0] / max(1.0, self.base_size()[0])     # the export's own scale
-                self.bridge.spawn(self._measure_speed(src, key, self.scene.epoch, max(1.0, scale)))
+                self.bridge.spawn(self._measure_speed(src, key, self.scene.epoch, self.region(), self.output_size()))
         problem = self.problem()
         if problem:
             parts.append(f"<b>{problem}</b>")
@@ -547,11 +547,12 @@ class ExportDialog(RunningDialog):
         self.info_label.setText("; ".join(parts[:2]) + ("<br>" + "<br>".join(parts[2:]) if parts[2:] else ""))
         self.export_button.setEnabled(problem is None and not self._running)
 
-    async def _measure_speed(self, source: str, key: SpeedKey, epoch: int, scale: float) -> None:
-        """Time a small render of ``source`` for the estimate, kept under ``key`` (the model,
-        device and precision it was asked for; none shown if it fails)."""
+    async def _measure_speed(self, source: str, key: SpeedKey, epoch: int, region, out_size) -> None:
+        """Time one chunk of this export (``region`` at ``out_size``: its middle chunk, rendered
+        as the export renders it) with ``source`` for the estimate, kept under ``key`` (the
+        model, device and precision it was asked for; none shown if it fails)."""
         try:
-            cost = await self.bridge.measure_speed(source, epoch, scale)
+            cost = await self.bridge.measure_speed(source, epoch, region, out_size)
         except asyncio.CancelledError:
             raise
         except Exception:  # noqa: BLE001 - the estimate is optional

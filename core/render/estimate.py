@@ -7,7 +7,7 @@ kind (:data:`ENCODE` per input megapixel, :data:`DECODE` per output megapixel) p
 and precision (:class:`SpeedKey`: a device or precision switch never reuses another one's
 figure). It learns from every :class:`RenderCost` measured, each with its *basis*: a finished
 export (:data:`EXPORT`, the most telling, since it is what is estimated), the views' tiles
-(:data:`VIEW`) and a small probe render (:data:`PROBE`). A figure learnt from a stronger basis is
+(:data:`VIEW`) and a probe render (:data:`PROBE`: one chunk of the export to estimate). A figure learnt from a stronger basis is
 not changed by a weaker one; one of the same basis is smoothed (:data:`LEARN_WEIGHTS`), one of a
 weaker basis replaced. :meth:`SpeedBook.estimate_seconds` gives an export's first figure; while it
 runs, :class:`ExportEta` turns the rows written so far and the time taken into the time left,

@@ -179,3 +179,29 @@ def test_the_progress_bar_and_its_label_show_the_same_percent(make_window, test_
     with qtbot.waitSignal(d.exportFinished, timeout=120000) as done:    # the real bands, checked as they land
         pass
     assert done.args[1] is None and len(shown) > 4
+
+
+def test_the_test_render_is_one_chunk_of_the_export_itself(make_window, test_image, qtbot, tmp_path):
+    """With nothing measured yet, the dialog times one chunk of the export it is set to (its
+    area at its size), rendered as the export's steps render it: a band of whole output rows,
+    EXPORT_CHUNK_PIXELS at most (a square tile costs less per pixel than a wide band)."""
+    from cisr_zoom.core.render.export import EXPORT_CHUNK_PIXELS, band_rows
+    win = make_window(test_image, compare=False)
+    _session_ready(qtbot, win, win.main_source)
+    asked, costs = [], []
+    measure = win.bridge.measure_speed
+
+    async def spy(source, epoch, region, out_size):
+        asked.append((region, out_size))
+        cost = await measure(source, epoch, region, out_size)
+        costs.append(cost)
+        return cost
+    win.bridge.measure_speed = spy
+    d = win.open_export_dialog()          # the whole image at x4: 512 px wide
+    qtbot.waitUntil(lambda: d.estimate_seconds() is not None, timeout=60000)
+    assert d.estimate_basis() == "probe" and "from a test render" in d.info_label.text()
+    H, W = d.output_size()
+    assert asked == [(d.region(), (H, W))]                     # this export's area and size
+    rows = band_rows(W)
+    assert rows == EXPORT_CHUNK_PIXELS // W == 64 and costs[0].out_pixels == rows * W   # one band of whole rows
+    d.close()
