@@ -29,6 +29,8 @@ from PySide6.QtWidgets import QApplication, QWidget
 TRACE_ENV = "CISR_ZOOM_LAUNCH_TRACE"
 #: the largest preview side decoded for the launch window (Qt scales JPEGs while decoding)
 PREVIEW_SIDE = 2048
+#: seconds :func:`show_launch_window` waits at most for the window's first paint
+FIRST_PAINT_WAIT_S = 2.0
 
 
 def trace(event: str) -> None:
@@ -97,8 +99,10 @@ class LaunchWindow(QWidget):
                 title = f"{image.name} — {title}"
                 self.setWindowTitle(title)
         self.message = "Loading the models…"
+        self.painted = False                       # its first paint is done (show_launch_window waits for it)
 
     def paintEvent(self, ev) -> None:
+        self.painted = True
         p = QPainter(self)
         p.fillRect(self.rect(), QColor(40, 40, 40))
         if self.preview is not None:
@@ -125,7 +129,14 @@ def show_launch_window(app, image: Optional[Path], title: str, geometry: Optiona
         w.resize(1400, 900)
     w.show()
     trace("launch-window-shown")
+    # Painted before the heavy imports start: on X11 the first paint waits for the window
+    # manager's map and expose round trip, and an import thread loading torch's libraries
+    # holds the interpreter for long stretches; started first, it delayed that paint.
+    deadline = time.monotonic() + FIRST_PAINT_WAIT_S
     app.processEvents()
+    while not w.painted and time.monotonic() < deadline:
+        time.sleep(0.005)
+        app.processEvents()
     return w
 
 
@@ -141,6 +152,7 @@ def import_in_background(app, module: str) -> None:
         except BaseException as e:  # noqa: BLE001 - re-raised on the GUI thread
             error.append(e)
     t = threading.Thread(target=work, name="cisr-import", daemon=True)
+    trace("import-started")
     t.start()
     while t.is_alive():
         app.processEvents()

@@ -10,7 +10,6 @@ When the window has closed, :func:`end_process` ends the process at once (status
 from __future__ import annotations
 
 import argparse
-import asyncio
 import importlib
 import signal
 import sys
@@ -127,7 +126,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     import_in_background(app, "cisr_zoom.app.main_window")   # torch, the renderer, the models' code
     trace("imported")
 
-    import qasync
+    import asyncio                       # (with ssl and concurrent.futures: half a second on a loaded
+    import qasync                        # CPU, so after the launch window is painted)
 
     from cisr_zoom.core.render.worker import enable_render_log
     from .main_window import MainWindow

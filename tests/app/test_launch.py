@@ -33,7 +33,8 @@ def test_the_window_is_painted_before_torch_and_the_models_load(tmp_path, test_i
     names = [e for _, e, _ in events]
     assert "session-ready" in names, (names, err.decode(errors="replace")[-2000:])
     torch_at = {e: torch for _, e, torch in events}
-    assert names.index("launch-window-shown") < names.index("first-paint") < names.index("imported")
+    assert names.index("launch-window-shown") < names.index("first-paint") < names.index("import-started") \
+        < names.index("imported")                  # painted before the heavy imports start
     assert torch_at["launch-window-shown"] is False and torch_at["first-paint"] is False
     assert names.index("first-paint") < names.index("main-window-shown") < names.index("session-ready")
 
@@ -44,3 +45,14 @@ def test_the_first_image_is_the_argument_else_a_recent_one_else_the_sample(tmp_p
     assert initial_image(str(tmp_path / "given.png"), [str(a)]) == tmp_path / "given.png"
     assert initial_image(None, [str(tmp_path / "gone.png"), str(a)]) == a
     assert initial_image(None, []).name in ("sample.jpg", "sample.png")
+
+
+def test_what_runs_before_the_launch_window_does_not_import_asyncio_or_torch():
+    """The modules ``cisr-zoom`` runs before its launch window is painted leave asyncio (with
+    ssl and concurrent.futures, half a second on a loaded CPU), numpy and torch for later."""
+    code = ("import sys, cisr_zoom.app.main as m; m.build_parser(); "
+            "import cisr_zoom.app.launch, cisr_zoom.app.settings, cisr_zoom.app.qt_compat; "
+            "print(sorted(n for n in ('asyncio', 'ssl', 'numpy', 'torch', 'qasync') if n in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == "[]"
