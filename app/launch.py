@@ -3,7 +3,8 @@
 Importing torch and the rest of the renderer takes seconds (4.5-16 s on a loaded 2-core CPU,
 BENCHMARKS.md "Launch"), and the main window needs them. So :func:`show_launch_window` first
 shows a plain window at the saved window geometry with the image's smooth preview, decoded by
-Qt itself (no numpy, Pillow or torch), scaled to fit; :func:`import_in_background` then imports
+Qt itself (no numpy, Pillow, asyncio or torch), scaled to fit, and waits for its first paint;
+:func:`import_in_background` then imports
 the heavy modules on a helper thread while Qt keeps painting, and the main window replaces
 the launch window once it is built (the models then load on the render thread behind it).
 
