@@ -46,10 +46,15 @@ def test_a_finished_export_teaches_the_next_estimate(make_window, test_image, qt
     # now (it depends on the machine's load), and the first export must encode to learn that rate;
     # the encode-ahead is stopped first so that it does not fill the cache again meanwhile
     win.bridge.worker.cancel_ahead()
-    win.scene.session(win.main_source).tiles.clear()
     d = win.open_export_dialog()
     d.set_output_size(300, 200, keep_aspect=False)
     d.path_edit.setText(str(tmp_path / "a.png"))
+    # the dialog's test render (one chunk of the export) encodes that chunk's features: cleared
+    # once it is in, so that the export starts cold
+    qtbot.waitUntil(lambda: d.estimate_seconds() is not None, timeout=60000)
+    win.bridge.worker.cancel_ahead()
+    done = win.bridge.run(lambda: win.scene.session(win.main_source).tiles.clear())
+    qtbot.waitUntil(done.done, timeout=60000)
     key = d.speed_key()
     precision = win.scene.session(win.main_source).precision
     assert key is not None and (key.device, key.precision) == ("CPU", precision)
