@@ -82,6 +82,11 @@ class TileLayer:
         self.bytes_used = 0
         self.version += 1
 
+    def drop_level(self, source: str, level: int) -> None:
+        """Forget every patch of ``source`` at ``level`` (the app bench re-renders a level)."""
+        for p in list(self._by_level.get((source, level), {}).values()):
+            self._remove((p.source, p.level, p.rect))
+
     def levels(self, source: str) -> List[int]:
         return sorted(level for (s, level) in self._by_level if s == source)
 
