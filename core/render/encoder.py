@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import copy
 import os
+import time
 from dataclasses import dataclass
 from typing import Optional
 
@@ -87,17 +88,62 @@ def usable_cores() -> int:
         return max(1, os.cpu_count() or 1)
 
 
+def _own_running_threads(task_dir: str = "/proc/self/task") -> int:
+    """Threads of this process that are runnable now (state ``R``), at least one (the caller)."""
+    n = 0
+    try:
+        for tid in os.listdir(task_dir):
+            try:
+                with open(os.path.join(task_dir, tid, "stat"), encoding="ascii", errors="replace") as f:
+                    n += f.read().rsplit(")", 1)[1].split()[0] == "R"
+            except (OSError, IndexError):
+                continue
+    except OSError:
+        pass
+    return max(1, n)
+
+
+def running_others(samples: int = 5, interval_s: float = 0.01, path: str = "/proc/loadavg",
+                   task_dir: str = "/proc/self/task") -> Optional[int]:
+    """Tasks of other processes runnable right now: the median of ``samples`` readings of the
+    running count in ``/proc/loadavg`` (which counts every runnable thread, this process's too)
+    less this process's runnable threads (the median: a busy neighbour runs in nearly every
+    reading, a passing shell command in one); ``None`` where there is no such file (not Linux)."""
+    seen = []
+    for i in range(max(1, samples)):
+        try:
+            with open(path, encoding="ascii") as f:
+                running = int(f.read().split()[3].split("/")[0])
+        except (OSError, ValueError, IndexError):
+            return None
+        seen.append(running - _own_running_threads(task_dir))
+        if i + 1 < samples:
+            time.sleep(interval_s)
+    return max(0, sorted(seen)[len(seen) // 2])
+
+
+def other_load() -> float:
+    """How many cores other work keeps busy: the 1-minute load average, but never more than the
+    tasks runnable right now besides the caller (:func:`running_others`): the load average still
+    counts this process's own work of the last minutes (a second ``cisr upscale`` right after a
+    first would otherwise get one thread on an idle 2-core machine: measured 26.7 s against 13.3 s)."""
+    try:
+        load = os.getloadavg()[0]
+    except (AttributeError, OSError):
+        return 0.0
+    now = running_others()
+    return load if now is None else min(load, float(now))
+
+
 def choose_threads(cores: Optional[int] = None, load: Optional[float] = None) -> int:
-    """Torch threads for the render thread: every core the machine leaves free (cores minus the
-    1-minute load average, rounded), at least one. On a busy machine one thread is much faster
-    than two: an OpenMP barrier waits for a thread the OS has preempted (measured on 2 cores at
-    load 16: the encoder 1.9x slower in float32 and 3.9x in bf16 with 2 threads than with 1)."""
+    """Torch threads for the render thread: every core the machine leaves free (cores minus
+    ``load``, by default :func:`other_load`, rounded), at least one. On a busy machine one thread
+    is much faster than two: an OpenMP barrier waits for a thread the OS has preempted (measured
+    on 2 cores at load 16: the encoder 1.9x slower in float32 and 3.9x in bf16 with 2 threads
+    than with 1)."""
     cores = usable_cores() if cores is None else int(cores)
     if load is None:
-        try:
-            load = os.getloadavg()[0]
-        except (AttributeError, OSError):
-            load = 0.0
+        load = other_load()
     return max(1, min(cores, int(cores - float(load) + 0.5)))
 
 

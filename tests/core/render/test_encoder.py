@@ -90,6 +90,28 @@ def test_session_names_its_encoder(liif_factory, image, monkeypatch):
     assert e.encoder_plan.dtype == torch.float32 and "encoder float32" in e.compute_label
 
 
+def test_the_load_of_other_work_excludes_this_process_s_own_past(monkeypatch, tmp_path):
+    """The 1-minute load average still counts our own work of the last minutes; the tasks runnable
+    now besides the caller bound it, so a second job right after a first gets every idle core."""
+    f = tmp_path / "loadavg"
+    tasks = tmp_path / "task"
+    for tid, state in ((101, "R"), (102, "R"), (103, "S")):       # two of our threads run, one sleeps
+        (tasks / str(tid)).mkdir(parents=True)
+        (tasks / str(tid) / "stat").write_text(f"{tid} (cisr (worker)) {state} 1 2 3\n")
+    f.write_text("0.96 0.99 2.26 2/110 19393\n")                  # only our two threads run now
+    assert enc.running_others(samples=2, interval_s=0, path=str(f), task_dir=str(tasks)) == 0
+    f.write_text("16.2 15.0 14.1 18/300 1234\n")                  # 16 others want a core
+    assert enc.running_others(samples=1, path=str(f), task_dir=str(tasks)) == 16
+    assert enc.running_others(path=str(tmp_path / "absent")) is None
+    monkeypatch.setattr(enc.os, "getloadavg", lambda: (0.96, 0.99, 2.26))
+    monkeypatch.setattr(enc, "running_others", lambda *a, **k: 0)
+    assert enc.other_load() == 0.0 and enc.choose_threads(2) == 2   # the old rule gave 1
+    monkeypatch.setattr(enc, "running_others", lambda *a, **k: 3)
+    assert enc.other_load() == 0.96 and enc.choose_threads(2) == 1
+    monkeypatch.setattr(enc, "running_others", lambda *a, **k: None)  # no /proc: the load average
+    assert enc.other_load() == 0.96
+
+
 def test_threads_follow_the_free_cores_and_the_environment(monkeypatch):
     assert enc.choose_threads(2, 0.1) == 2
     assert enc.choose_threads(2, 1.2) == 1          # another process keeps a core busy
