@@ -13,9 +13,10 @@ the per-kind results measured in BENCHMARKS.md ("Encoder options per CPU kind"):
   there); "Exact (float32)" keeps a float32 encoder. The error this adds (63.7 dB PSNR against
   float32 on the sample photo with the bundled LIIF, at most 2 8-bit levels) is bounded in
   ``tests/core/render/test_encoder.py`` and measured in BENCHMARKS.md.
-* **torch threads** (:func:`choose_threads`): every core the machine leaves free, by the
-  1-minute load average when the session is made (the render thread is the only one that
-  computes; the GUI thread only paints). ``CISR_ZOOM_THREADS`` or ``OMP_NUM_THREADS`` fix it.
+* **torch threads** (:func:`choose_threads`): every core other work leaves free when the session
+  is made (:func:`other_load`: the 1-minute load average, bounded by other processes' tasks
+  runnable at that moment; the render thread is the only one that computes, the GUI thread only
+  paints). ``CISR_ZOOM_THREADS`` or ``OMP_NUM_THREADS`` fix it.
 * the size of the encoder boxes of one render-thread step (:attr:`EncoderPlan.step_box`): a
   faster encoder affords larger boxes in the same time, which pay relatively less halo.
 
