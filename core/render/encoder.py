@@ -132,8 +132,18 @@ def other_load() -> float:
         load = os.getloadavg()[0]
     except (AttributeError, OSError):
         return 0.0
-    now = running_others()
+    t = time.monotonic()
+    if _RUNNING_SEEN and t - _RUNNING_SEEN[0] < RUNNING_REUSE_S:
+        now = _RUNNING_SEEN[1]           # sessions made in a row (eval: one per image) read it once
+    else:
+        now = running_others()
+        _RUNNING_SEEN[:] = [t, now]
     return load if now is None else min(load, float(now))
+
+
+#: seconds a reading of :func:`running_others` (50 ms of sampling) serves the next sessions
+RUNNING_REUSE_S = 5.0
+_RUNNING_SEEN: list = []        # [monotonic time, running_others()] of the last reading
 
 
 def choose_threads(cores: Optional[int] = None, load: Optional[float] = None) -> int:

@@ -49,8 +49,6 @@ STEP_ENCODE_BOX = 144
 
 #: default bound of a session's feature cache (bytes): the viewer's ``feature_cache_mb`` default
 DEFAULT_FEATURE_CACHE_BYTES = 1024 * 2**20
-#: largest magnitude float16 holds (larger precomputed values stay in the computing dtype)
-FLOAT16_MAX = 65504.0
 
 
 def feature_storage_dtype(precision: str) -> torch.dtype:
@@ -64,10 +62,12 @@ def feature_storage_dtype(precision: str) -> torch.dtype:
 
 def _stored(values: torch.Tensor, dtype: torch.dtype, fallback: torch.dtype) -> torch.Tensor:
     """``values`` as ``dtype`` (contiguous), or as ``fallback`` when ``dtype`` is float16 and a
-    value lies beyond its range (then the tile is kept in the decoder's dtype instead)."""
-    if dtype == torch.float16 and values.numel() and float(values.abs().max()) > FLOAT16_MAX:
-        dtype = fallback
-    return values.to(dtype).contiguous()
+    value lies beyond its range (it rounds to infinity there; the tile is then kept in the
+    decoder's dtype instead)."""
+    stored = values.to(dtype).contiguous()
+    if dtype == torch.float16 and bool(torch.isinf(stored).any()) and not bool(torch.isinf(values).any()):
+        return values.to(fallback).contiguous()
+    return stored
 
 
 def _free_device_memory(device: torch.device) -> None:

@@ -104,12 +104,18 @@ def test_the_load_of_other_work_excludes_this_process_s_own_past(monkeypatch, tm
     assert enc.running_others(samples=1, path=str(f), task_dir=str(tasks)) == 16
     assert enc.running_others(path=str(tmp_path / "absent")) is None
     monkeypatch.setattr(enc.os, "getloadavg", lambda: (0.96, 0.99, 2.26))
+    monkeypatch.setattr(enc, "RUNNING_REUSE_S", 0.0)                # a fresh reading each call
     monkeypatch.setattr(enc, "running_others", lambda *a, **k: 0)
     assert enc.other_load() == 0.0 and enc.choose_threads(2) == 2   # the old rule gave 1
     monkeypatch.setattr(enc, "running_others", lambda *a, **k: 3)
     assert enc.other_load() == 0.96 and enc.choose_threads(2) == 1
     monkeypatch.setattr(enc, "running_others", lambda *a, **k: None)  # no /proc: the load average
     assert enc.other_load() == 0.96
+    readings = []                                     # sessions made in a row share one reading
+    monkeypatch.setattr(enc, "running_others", lambda *a, **k: readings.append(1) or 0)
+    monkeypatch.setattr(enc, "RUNNING_REUSE_S", 60.0)
+    monkeypatch.setattr(enc, "_RUNNING_SEEN", [])
+    assert [enc.other_load() for _ in range(3)] == [0.0, 0.0, 0.0] and len(readings) == 1
 
 
 def test_threads_follow_the_free_cores_and_the_environment(monkeypatch):
